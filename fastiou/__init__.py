@@ -1,0 +1,34 @@
+"""fastiou: fast overlap numbers for computer vision.
+
+Box IoU and its family (GIoU, DIoU, CIoU, IoA) as pairwise or aligned matrices, on numpy,
+Cython/OpenMP, numba and numba-CUDA backends picked per call. ``import fastiou`` does not import
+numba: the numba backends load on first use.
+"""
+
+from ._config import set_num_threads
+from ._dispatch import BackendStatus, backends, use_backend
+from .boxes import (
+    box_area,
+    box_convert,
+    box_ioa,
+    box_iou,
+    complete_box_iou,
+    distance_box_iou,
+    generalized_box_iou,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendStatus",
+    "backends",
+    "box_area",
+    "box_convert",
+    "box_ioa",
+    "box_iou",
+    "complete_box_iou",
+    "distance_box_iou",
+    "generalized_box_iou",
+    "set_num_threads",
+    "use_backend",
+]

@@ -1,0 +1,193 @@
+"""Array interop: the caller's array -> numpy or a CUDA view for a kernel -> the caller's type.
+
+Handles numpy arrays and anything ``np.asarray`` takes, torch tensors (CPU or CUDA), cupy arrays
+and other objects exposing ``__cuda_array_interface__`` (numba device arrays). torch and cupy are
+never imported here unless the caller passed one of their arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _library(x: Any) -> str:
+    """'torch', 'cupy', 'cuda' (another __cuda_array_interface__ object) or 'numpy'."""
+    root = type(x).__module__.partition(".")[0]
+    if root in ("torch", "cupy"):
+        return root
+    if hasattr(x, "__cuda_array_interface__"):
+        return "cuda"
+    return "numpy"
+
+
+def _torch_dtype(dtype: np.dtype):
+    import torch
+
+    return torch.float64 if dtype == np.float64 else torch.float32
+
+
+class Operand:
+    """One input array: checked and described at once, converted for a kernel on demand."""
+
+    def __init__(self, x: Any, name: str):
+        self.name = name
+        self.library = _library(x)
+        if self.library == "numpy" and not isinstance(x, np.ndarray):
+            try:
+                x = np.asarray(x)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"{name} must be an array of boxes, got {type(x).__name__}") from e
+        self.device = None
+        if self.library == "torch":
+            import torch
+
+            x = x.detach()
+            self.device = x.device
+            self.on_gpu = x.device.type != "cpu"
+            real = x.dtype != torch.bool and not x.is_complex()
+            self.float64 = x.dtype == torch.float64
+        else:
+            self.on_gpu = self.library != "numpy"
+            dtype = np.dtype(x.dtype)
+            real = dtype.kind in "fiu"
+            self.float64 = dtype == np.float64
+        if not real:
+            raise TypeError(f"{name} must hold real numbers (int or float), not {x.dtype}")
+        self.x = x
+        self.shape = tuple(x.shape)
+
+    def prepare(self, dtype: np.dtype, batch: tuple[int, ...], on_gpu: bool):
+        """This [..., K, 4] array as [B, K, 4] of ``dtype``, broadcast to ``batch``, for a kernel.
+
+        On the CPU a numpy array (native byte order; no copy when nothing needs converting); on
+        the GPU a numba CUDA view, converted and broadcast by the caller's own library.
+        """
+        x, shape = self.x, batch + self.shape[-2:]
+        flat = (-1,) + self.shape[-2:]
+        if on_gpu and self.library in ("torch", "cupy"):
+            if self.library == "torch":
+                x = x.to(_torch_dtype(dtype)).broadcast_to(shape).reshape(flat)
+            else:
+                import cupy
+
+                x = cupy.broadcast_to(x.astype(dtype, copy=False), shape).reshape(flat)
+            from numba import cuda
+
+            return cuda.as_cuda_array(x)
+        if self.library == "torch":
+            x = x.to(_torch_dtype(dtype)).cpu().numpy()
+        elif self.library == "cupy":
+            x = x.get()
+        elif self.library == "cuda":
+            same = np.dtype(x.dtype) == dtype and tuple(x.shape) == shape
+            if on_gpu and same and x.is_c_contiguous():
+                return x.reshape(flat)
+            x = x.copy_to_host()
+        x = np.broadcast_to(np.asarray(x, dtype=dtype), shape).reshape(flat)
+        if on_gpu:
+            from numba import cuda
+
+            return cuda.to_device(x)
+        return x
+
+
+class Result:
+    """The result array in the caller's type, and the numpy/CUDA view a kernel writes into.
+
+    When the caller's array cannot be written by the kernel directly (a strided ``out``, or data
+    on the other side of the PCIe bus from the backend), the kernel writes a scratch array that
+    :meth:`finish` copies into it.
+    """
+
+    def __init__(self, like: Operand, shape: tuple[int, ...], dtype: np.dtype, out: Any, on_gpu):
+        self.shape, self.dtype, self.on_gpu = shape, np.dtype(dtype), on_gpu
+        if out is None:
+            self.value = _empty(like, shape, self.dtype)
+        else:
+            self.value = out
+            _check_out(out, shape, self.dtype)
+        view = self._kernel_view(self.value)
+        self._copy_back = None
+        if view is None or not _is_c_contiguous(view):
+            self._copy_back = self.value
+            if on_gpu:
+                from numba import cuda
+
+                view = cuda.device_array(shape, self.dtype)
+            else:
+                view = np.empty(shape, self.dtype)
+        self.view = view
+
+    def _kernel_view(self, value):
+        lib = _library(value)
+        if lib == "torch" and value.device.type == "cpu":
+            return None if self.on_gpu else value.numpy()
+        if lib == "numpy":
+            return None if self.on_gpu else value
+        if not self.on_gpu:
+            return None
+        from numba import cuda
+
+        return cuda.as_cuda_array(value)
+
+    def finish(self):
+        """Copy a scratch result into the caller's array if one was used; return the result."""
+        if self._copy_back is not None:
+            _copy_into(self._copy_back, self.view)
+        return self.value
+
+
+def _empty(like: Operand, shape: tuple[int, ...], dtype: np.dtype):
+    if like.library == "torch":
+        import torch
+
+        return torch.empty(shape, dtype=_torch_dtype(dtype), device=like.device)
+    if like.library == "cupy":
+        import cupy
+
+        with cupy.cuda.Device(like.x.device):
+            return cupy.empty(shape, dtype)
+    if like.library == "cuda":
+        from numba import cuda
+
+        return cuda.device_array(shape, dtype)
+    return np.empty(shape, dtype)
+
+
+def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    out_dtype = str(getattr(out, "dtype", type(out).__name__)).replace("torch.", "")
+    if tuple(getattr(out, "shape", ())) != shape or out_dtype != str(dtype):
+        raise ValueError(
+            f"out must have shape {shape} and dtype {dtype}, "
+            f"got shape {tuple(getattr(out, 'shape', ()))} and dtype {out_dtype}"
+        )
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError("out is read-only")
+
+
+def _is_c_contiguous(view) -> bool:
+    if isinstance(view, np.ndarray):
+        return view.flags.c_contiguous
+    return view.is_c_contiguous()
+
+
+def _copy_into(dst, src) -> None:
+    lib = _library(dst)
+    host = src if isinstance(src, np.ndarray) else src.copy_to_host()
+    if lib == "numpy":
+        dst[...] = host
+    elif lib == "torch":
+        import torch
+
+        dst.copy_(torch.from_numpy(host))
+    elif lib == "cupy":
+        dst.set(host)
+    else:
+        dst.copy_to_device(host)
+
+
+def size(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)

@@ -1,0 +1,36 @@
+"""Settings: the size thresholds that steer ``backend="auto"``, and the thread count.
+
+Each threshold names the benchmark that set it; rerun that benchmark (``fastiou bench``) on new
+hardware before changing one.
+"""
+
+import os
+
+# backend="auto" on CPU data sends work (pairs of boxes) below this to Cython, at or above it to
+# numba. Set by `fastiou bench --sweep` (bench/README.md, "auto threshold"): with kernels compiled,
+# numba overtakes Cython+OpenMP between 256x256 and 512x512 pairs on the 2-core bench machine.
+# Below it, Cython also avoids importing numba (~0.3 s) and loading cached kernels.
+CYTHON_MAX_PAIRS = 256 * 256
+
+_num_threads: int | None = None
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def num_threads() -> int:
+    """Threads the CPU kernels use: set_num_threads(n), else all usable cores."""
+    return _num_threads if _num_threads is not None else usable_cores()
+
+
+def set_num_threads(n: int | None) -> None:
+    """Use ``n`` threads in the Cython (OpenMP) and numba kernels; None restores the default."""
+    global _num_threads
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"number of threads must be a positive integer or None, not {n!r}")
+    _num_threads = n

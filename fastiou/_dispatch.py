@@ -1,0 +1,120 @@
+"""Backend registry and the rule that picks one.
+
+A backend is a module with the same functions (``pairwise``, ``aligned``...) in
+``fastiou._kernels``. The choice, strongest first: the ``backend=`` argument when it is not
+"auto", then :func:`use_backend`, then the ``FASTIOU_BACKEND`` environment variable, then "auto":
+CUDA data goes to ``cuda``; other data goes to ``cython`` below ``_config.CYTHON_MAX_PAIRS`` pairs
+of work and to ``numba`` above. An unavailable backend falls through to the next in its
+``FALLBACK`` order (with a warning when it was asked for by name), never to an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from types import ModuleType
+from typing import NamedTuple
+
+from . import _config
+
+BACKENDS = ("numpy", "cython", "numba", "cuda")
+_MODULES = {
+    "numpy": "fastiou._kernels.reference",
+    "cython": "fastiou._kernels.cython_cpu",
+    "numba": "fastiou._kernels.numba_cpu",
+    "cuda": "fastiou._kernels.numba_cuda",
+}
+FALLBACK = {
+    "cuda": ("cuda", "numba", "cython", "numpy"),
+    "numba": ("numba", "cython", "numpy"),
+    "cython": ("cython", "numba", "numpy"),
+    "numpy": ("numpy",),
+}
+
+_loaded: dict[str, ModuleType | str] = {}  # name -> module, or the reason it cannot load
+_lock = threading.Lock()
+_override = threading.local()
+
+
+class BackendStatus(NamedTuple):
+    available: bool
+    detail: str
+
+
+def _load(name: str) -> ModuleType | str:
+    with _lock:
+        if name not in _loaded:
+            try:
+                module = importlib.import_module(_MODULES[name])
+                reason = getattr(module, "unavailable_reason", lambda: None)()
+                _loaded[name] = module if reason is None else reason
+            except ImportError as e:
+                _loaded[name] = f"cannot import {_MODULES[name]}: {e}"
+        return _loaded[name]
+
+
+def backends() -> dict[str, BackendStatus]:
+    """Every backend, whether it is available here, and what it is or why it is not.
+
+    Probing imports numba (for "numba" and "cuda").
+    """
+    report = {}
+    for name in BACKENDS:
+        loaded = _load(name)
+        if isinstance(loaded, str):
+            report[name] = BackendStatus(False, loaded)
+        else:
+            report[name] = BackendStatus(True, getattr(loaded, "describe", lambda: "available")())
+    return report
+
+
+def _check_name(name: str, source: str) -> str:
+    if name != "auto" and name not in BACKENDS:
+        raise ValueError(f"{source}: unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}")
+    return name
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Within the block (in this thread), ``backend="auto"`` means ``name``."""
+    _check_name(name, "use_backend")
+    previous = getattr(_override, "name", None)
+    _override.name = name
+    try:
+        yield
+    finally:
+        _override.name = previous
+
+
+def select(backend: str, work: int, on_gpu: bool) -> tuple[str, ModuleType]:
+    """The backend to run ``work`` (pairs, pixels...) with, and its kernel module."""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string, not {type(backend).__name__}")
+    name = _check_name(backend, "backend")
+    asked = name != "auto"
+    if name == "auto":
+        name = getattr(_override, "name", None) or "auto"
+        asked = name != "auto"
+    if name == "auto":
+        name = _check_name(os.environ.get("FASTIOU_BACKEND", "auto").strip().lower(), "FASTIOU_BACKEND")
+        asked = name != "auto"
+    if name == "auto":
+        name = "cuda" if on_gpu else "cython" if work < _config.CYTHON_MAX_PAIRS else "numba"
+    reasons = []
+    for candidate in FALLBACK[name]:
+        loaded = _load(candidate)
+        if not isinstance(loaded, str):
+            if asked and candidate != name:
+                warnings.warn(
+                    f"fastiou backend {name!r} is unavailable ({'; '.join(reasons)}); "
+                    f"using {candidate!r}",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            return candidate, loaded
+        reasons.append(loaded)
+    raise AssertionError("unreachable: the numpy backend always loads")

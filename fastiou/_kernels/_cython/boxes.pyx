@@ -1,0 +1,146 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Cython backend for the box-overlap family.
+
+The C twin of ``formulas.py`` (the same features, the same pair formulas; see that module for the
+conventions) with OpenMP ``prange`` over rows. It compiles with or without OpenMP: Cython guards
+its pragmas with ``#ifdef _OPENMP``. Callers validate shapes; nothing here checks bounds.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport atan
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define FASTIOU_OPENMP 1
+    #else
+    #define FASTIOU_OPENMP 0
+    #endif
+    """
+    int FASTIOU_OPENMP
+
+ctypedef fused real:
+    float
+    double
+
+# Operation codes, in the order of formulas.OPERATIONS.
+cdef enum:
+    IOU = 0
+    GIOU = 1
+    DIOU = 2
+    CIOU = 3
+    IOA1 = 4
+    IOA2 = 5
+OPERATIONS = ("iou", "giou", "diou", "ciou", "ioa1", "ioa2")
+
+
+def has_openmp() -> bool:
+    return bool(FASTIOU_OPENMP)
+
+
+cdef inline real pmin(real a, real b) noexcept nogil:
+    return a if (a < b or a != a) else b
+
+cdef inline real pmax(real a, real b) noexcept nogil:
+    return a if (a > b or a != a) else b
+
+cdef inline real clamp0(real x) noexcept nogil:
+    return 0 if x < 0 else x
+
+cdef inline real ratio(real num, real den, bint zero_div) noexcept nogil:
+    if zero_div and den == 0:
+        return 0
+    return num / den
+
+
+cdef inline real pair(int op, const real* a, Py_ssize_t sa, const real* b, Py_ssize_t sb,
+                      real offset, real eps, bint zero_div) noexcept nogil:
+    """``op`` between two boxes given as features with strides sa, sb (see formulas.py)."""
+    cdef real iw, ih, inter, union, overlap, ew, eh, dx, dy, d, v
+    iw = clamp0(pmin(a[2 * sa], b[2 * sb]) - pmax(a[0], b[0]) + offset)
+    ih = clamp0(pmin(a[3 * sa], b[3 * sb]) - pmax(a[sa], b[sb]) + offset)
+    inter = iw * ih
+    if op == IOA1:
+        return ratio(inter, a[4 * sa], zero_div)
+    if op == IOA2:
+        return ratio(inter, b[4 * sb], zero_div)
+    union = a[4 * sa] + b[4 * sb] - inter
+    overlap = ratio(inter, union, zero_div)
+    if op == IOU:
+        return overlap
+    ew = clamp0(pmax(a[2 * sa], b[2 * sb]) - pmin(a[0], b[0]) + offset)
+    eh = clamp0(pmax(a[3 * sa], b[3 * sb]) - pmin(a[sa], b[sb]) + offset)
+    if op == GIOU:
+        return overlap - ratio(ew * eh - union, ew * eh, zero_div)
+    dx = a[5 * sa] - b[5 * sb]
+    dy = a[6 * sa] - b[6 * sb]
+    d = overlap - (dx * dx + dy * dy) / (ew * ew + eh * eh + eps)
+    if op == DIOU:
+        return d
+    v = (a[7 * sa] - b[7 * sb]) * (a[7 * sa] - b[7 * sb])
+    return d - v / (<real> 1 - overlap + v + eps) * v
+
+
+def features(const real[:, :, :] boxes, int fmt, real offset, bint zero_div,
+             real[:, :, ::1] feats, int num_threads):
+    """boxes [B, K, 4] in format ``fmt`` -> feats [B, 8, K] (x1, y1, x2, y2, area, cx, cy, aspect)."""
+    cdef Py_ssize_t k = boxes.shape[1], r, b, i
+    cdef real c0, c1, c2, c3, x1, y1, x2, y2, w, h
+    cdef real half = 0.5
+    cdef real two_over_pi = 0.63661977236758134308
+    for r in prange(boxes.shape[0] * k, nogil=True, num_threads=num_threads, schedule="static"):
+        b = r // k
+        i = r - b * k
+        c0 = boxes[b, i, 0]
+        c1 = boxes[b, i, 1]
+        c2 = boxes[b, i, 2]
+        c3 = boxes[b, i, 3]
+        if fmt == 1:
+            x1 = c0
+            y1 = c1
+            x2 = c0 + c2
+            y2 = c1 + c3
+        elif fmt == 2:
+            x1 = c0 - half * c2
+            y1 = c1 - half * c3
+            x2 = c0 + half * c2
+            y2 = c1 + half * c3
+        else:
+            x1 = c0
+            y1 = c1
+            x2 = c2
+            y2 = c3
+        w = x2 - x1 + offset
+        h = y2 - y1 + offset
+        feats[b, 0, i] = x1
+        feats[b, 1, i] = y1
+        feats[b, 2, i] = x2
+        feats[b, 3, i] = y2
+        feats[b, 4, i] = w * h
+        feats[b, 5, i] = (x1 + x2) * half
+        feats[b, 6, i] = (y1 + y2) * half
+        feats[b, 7, i] = <real> atan(ratio(w, h, zero_div)) * two_over_pi
+
+
+def pairwise(int op, const real[:, :, ::1] f1, const real[:, :, ::1] f2, real[:, :, ::1] out,
+             real offset, real eps, bint zero_div, int num_threads):
+    """out[b, i, j] = op(f1[b, :, i], f2[b, :, j]) for features f1 [B, 8, N], f2 [B, 8, M]."""
+    cdef Py_ssize_t n = out.shape[1], m = out.shape[2], r, b, i, j
+    cdef real* row
+    for r in prange(out.shape[0] * n, nogil=True, num_threads=num_threads, schedule="static"):
+        b = r // n
+        i = r - b * n
+        row = &out[b, i, 0] if m > 0 else NULL
+        for j in range(m):
+            row[j] = pair(op, &f1[b, 0, i], n, &f2[b, 0, j], m, offset, eps, zero_div)
+
+
+def aligned(int op, const real[:, :, ::1] f1, const real[:, :, ::1] f2, real[:, ::1] out,
+            real offset, real eps, bint zero_div, int num_threads):
+    """out[b, k] = op(f1[b, :, k], f2[b, :, k]) for features f1, f2 [B, 8, K]."""
+    cdef Py_ssize_t n = out.shape[1], r, b, k
+    for r in prange(out.shape[0] * n, nogil=True, num_threads=num_threads, schedule="static"):
+        b = r // n
+        k = r - b * n
+        out[b, k] = pair(op, &f1[b, 0, k], n, &f2[b, 0, k], n, offset, eps, zero_div)

@@ -1,0 +1,38 @@
+"""Cython backend: the compiled extension ``_cython/boxes.pyx`` behind the backend interface."""
+
+import numpy as np
+
+from .. import _config
+from ._cython import boxes as _ext
+
+OPERATIONS = {name: code for code, name in enumerate(_ext.OPERATIONS)}
+
+
+def _features(boxes: np.ndarray, fmt: int, offset, zero_div: bool) -> np.ndarray:
+    """[B, K, 4] boxes -> [B, 8, K] features of the same dtype."""
+    feats = np.empty((boxes.shape[0], 8, boxes.shape[1]), boxes.dtype)
+    t = boxes.dtype.type
+    _ext.features(boxes, fmt, t(offset), zero_div, feats, _config.num_threads())
+    return feats
+
+
+def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
+    """Fill ``out`` [B, N, M] with ``op`` between boxes1 [B, N, 4] and boxes2 [B, M, 4]."""
+    f1 = _features(boxes1, fmt, offset, zero_div)
+    f2 = _features(boxes2, fmt, offset, zero_div)
+    t = out.dtype.type
+    threads = _config.num_threads()
+    _ext.pairwise(OPERATIONS[op], f1, f2, out, t(offset), t(eps), zero_div, threads)
+
+
+def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
+    """Fill ``out`` [B, K] with ``op`` between boxes1[b, k] and boxes2[b, k] ([B, K, 4] each)."""
+    f1 = _features(boxes1, fmt, offset, zero_div)
+    f2 = _features(boxes2, fmt, offset, zero_div)
+    t = out.dtype.type
+    threads = _config.num_threads()
+    _ext.aligned(OPERATIONS[op], f1, f2, out, t(offset), t(eps), zero_div, threads)
+
+
+def describe() -> str:
+    return "compiled with OpenMP" if _ext.has_openmp() else "compiled WITHOUT OpenMP (serial)"

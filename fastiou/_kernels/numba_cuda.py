@@ -1,0 +1,137 @@
+"""Numba CUDA backend: the formulas of ``formulas.py`` in CUDA kernels.
+
+Layout for coalescing: threadIdx.x runs along the columns j, so a warp reads consecutive box
+features ``f2[b, k, j]`` and writes consecutive ``out[b, i, j]``; every thread of a warp reads the
+same row features ``f1[b, k, i]`` (one broadcast transaction). Grid-stride loops keep any size
+within the grid limits. The features pass runs on the device too: no host round trip.
+
+Tests run these kernels under ``NUMBA_ENABLE_CUDASIM=1`` with ``THREADS`` patched small so several
+blocks run; performance on a real GPU is not measured here.
+"""
+
+from functools import cache
+
+import numpy as np
+from numba import cuda
+
+from . import formulas
+
+THREADS = (32, 8)  # threads per block: (along columns, along rows)
+MAX_BLOCKS = 65535  # per grid dimension; grid-stride loops cover the rest
+
+
+def unavailable_reason() -> str | None:
+    if cuda.is_available():
+        return None
+    return "no usable CUDA GPU (numba.cuda.is_available() is False)"
+
+
+def describe() -> str:
+    from numba import config
+
+    if config.ENABLE_CUDASIM:
+        return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): correctness only, no speed"
+    return f"CUDA device {cuda.get_current_device().name!s}"
+
+
+@cuda.jit
+def _features_kernel(boxes, fmt, offset, half, two_over_pi, zero_div, feats):
+    k = boxes.shape[1]
+    for r in range(cuda.grid(1), boxes.shape[0] * k, cuda.gridsize(1)):
+        b = r // k
+        i = r - b * k
+        f = formulas.box_features(
+            boxes[b, i, 0], boxes[b, i, 1], boxes[b, i, 2], boxes[b, i, 3],
+            fmt, offset, half, two_over_pi, zero_div,
+        )  # fmt: skip
+        for c in range(8):
+            feats[b, c, i] = f[c]
+
+
+@cache
+def _pairwise_kernel(op: str):
+    formula = getattr(formulas, op)
+
+    @cuda.jit
+    def kernel(f1, f2, out, offset, eps, one, zero_div):
+        n = out.shape[1]
+        j0, r0 = cuda.grid(2)
+        sj, sr = cuda.gridsize(2)
+        for r in range(r0, out.shape[0] * n, sr):
+            b = r // n
+            i = r - b * n
+            a = (f1[b, 0, i], f1[b, 1, i], f1[b, 2, i], f1[b, 3, i],
+                 f1[b, 4, i], f1[b, 5, i], f1[b, 6, i], f1[b, 7, i])  # fmt: skip
+            for j in range(j0, out.shape[2], sj):
+                out[b, i, j] = formula(
+                    a, (f2[b, 0, j], f2[b, 1, j], f2[b, 2, j], f2[b, 3, j],
+                        f2[b, 4, j], f2[b, 5, j], f2[b, 6, j], f2[b, 7, j]),
+                    offset, eps, one, zero_div,
+                )  # fmt: skip
+
+    return kernel
+
+
+@cache
+def _aligned_kernel(op: str):
+    formula = getattr(formulas, op)
+
+    @cuda.jit
+    def kernel(f1, f2, out, offset, eps, one, zero_div):
+        n = out.shape[1]
+        for r in range(cuda.grid(1), out.shape[0] * n, cuda.gridsize(1)):
+            b = r // n
+            k = r - b * n
+            out[b, k] = formula(
+                (f1[b, 0, k], f1[b, 1, k], f1[b, 2, k], f1[b, 3, k],
+                 f1[b, 4, k], f1[b, 5, k], f1[b, 6, k], f1[b, 7, k]),
+                (f2[b, 0, k], f2[b, 1, k], f2[b, 2, k], f2[b, 3, k],
+                 f2[b, 4, k], f2[b, 5, k], f2[b, 6, k], f2[b, 7, k]),
+                offset, eps, one, zero_div,
+            )  # fmt: skip
+
+    return kernel
+
+
+def _blocks(n: int, per_block: int) -> int:
+    return max(1, min(MAX_BLOCKS, -(-n // per_block)))
+
+
+def _launch_1d(n: int):
+    per_block = THREADS[0] * THREADS[1]
+    return _blocks(n, per_block), per_block
+
+
+def _quiet():
+    """The simulator runs kernels as numpy scalar code: silence its 0/0 warnings (IEEE is meant)."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
+def _features(boxes, fmt: int, offset, zero_div: bool):
+    """[B, K, 4] device boxes -> [B, 8, K] device features."""
+    t = np.dtype(boxes.dtype).type
+    feats = cuda.device_array((boxes.shape[0], 8, boxes.shape[1]), boxes.dtype)
+    grid, block = _launch_1d(boxes.shape[0] * boxes.shape[1])
+    with _quiet():
+        _features_kernel[grid, block](boxes, fmt, t(offset), t(0.5), t(2 / np.pi), zero_div, feats)
+    return feats
+
+
+def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
+    """Fill device ``out`` [B, N, M] with ``op`` between device boxes [B, N, 4], [B, M, 4]."""
+    f1 = _features(boxes1, fmt, offset, zero_div)
+    f2 = _features(boxes2, fmt, offset, zero_div)
+    t = np.dtype(out.dtype).type
+    grid = (_blocks(out.shape[2], THREADS[0]), _blocks(out.shape[0] * out.shape[1], THREADS[1]))
+    with _quiet():
+        _pairwise_kernel(op)[grid, THREADS](f1, f2, out, t(offset), t(eps), t(1), zero_div)
+
+
+def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
+    """Fill device ``out`` [B, K] with ``op`` between device boxes1[b, k] and boxes2[b, k]."""
+    f1 = _features(boxes1, fmt, offset, zero_div)
+    f2 = _features(boxes2, fmt, offset, zero_div)
+    t = np.dtype(out.dtype).type
+    grid, block = _launch_1d(out.shape[0] * out.shape[1])
+    with _quiet():
+        _aligned_kernel(op)[grid, block](f1, f2, out, t(offset), t(eps), t(1), zero_div)

@@ -1,0 +1,319 @@
+"""The box-overlap family: IoU, GIoU, DIoU, CIoU and IoA matrices, box_area, box_convert.
+
+Conventions (torchvision's, unless said otherwise):
+
+- Boxes are ``[..., N, 4]`` arrays in ``fmt`` "xyxy" ``(x1, y1, x2, y2)`` with ``x1 <= x2`` and
+  ``y1 <= y2``, "xywh" ``(x1, y1, w, h)`` or "cxcywh" ``(cx, cy, w, h)``. Leading batch
+  dimensions broadcast against each other.
+- Pairwise results are ``[..., N, M]``; with ``aligned=True`` both inputs have N boxes and the
+  result is ``[..., N]``, the overlap of box k with box k.
+- float32 in gives float32 out, float64 gives float64 (float64 wins when the two differ);
+  integer and float16/bfloat16 boxes compute in float32.
+- ``offset=1`` is the legacy pixel convention of cython_bbox / old Detectron: a box covers
+  ``x2 - x1 + 1`` pixels.
+- ``degenerate="nan"`` keeps IEEE arithmetic, so 0/0 from zero-area boxes is NaN exactly as in
+  torchvision; ``degenerate="zero"`` makes every ratio with a zero denominator 0. NaN coordinates
+  give NaN either way.
+
+This module validates and dispatches; the loops live in ``fastiou._kernels``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from . import _arrays, _dispatch
+
+Format = Literal["xyxy", "xywh", "cxcywh"]
+_FORMATS = {"xyxy": 0, "xywh": 1, "cxcywh": 2}  # the codes of _kernels.formulas.FORMATS
+_DEGENERATE = {"nan": False, "zero": True}
+
+
+def _format_code(fmt: str, name: str = "fmt") -> int:
+    if fmt not in _FORMATS:
+        raise ValueError(f"{name} must be one of {', '.join(_FORMATS)}; got {fmt!r}")
+    return _FORMATS[fmt]
+
+
+def _check_boxes(operand: _arrays.Operand) -> None:
+    if len(operand.shape) < 2 or operand.shape[-1] != 4:
+        raise ValueError(f"{operand.name} must have shape [..., N, 4], got {list(operand.shape)}")
+
+
+def _overlap(
+    op: str,
+    boxes1: Any,
+    boxes2: Any,
+    fmt: Format,
+    aligned: bool,
+    offset: int,
+    degenerate: str,
+    eps: float,
+    out: Any,
+    backend: str,
+) -> Any:
+    """Validate, pick a backend, allocate the result and run ``op``'s kernel."""
+    fmt_code = _format_code(fmt)
+    if offset not in (0, 1) or isinstance(offset, bool):
+        raise ValueError(f"offset must be 0 or 1 (the legacy +1 pixel convention), got {offset!r}")
+    if degenerate not in _DEGENERATE:
+        raise ValueError(f"degenerate must be 'nan' or 'zero', got {degenerate!r}")
+    if not np.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+    a, b = _arrays.Operand(boxes1, "boxes1"), _arrays.Operand(boxes2, "boxes2")
+    _check_boxes(a)
+    _check_boxes(b)
+    if a.on_gpu != b.on_gpu:
+        raise ValueError("boxes1 and boxes2 must both be on the CPU or both on a GPU")
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"batch dimensions of boxes1 {list(a.shape)} and boxes2 {list(b.shape)} do not broadcast"
+        ) from None
+    n, m = a.shape[-2], b.shape[-2]
+    if aligned and n != m:
+        raise ValueError(f"aligned=True needs as many boxes1 as boxes2, got {n} and {m}")
+    shape = batch + ((n,) if aligned else (n, m))
+    dtype = np.dtype(np.float64 if (a.float64 or b.float64) else np.float32)
+    work = _arrays.size(shape)
+    name, kernels = _dispatch.select(backend, work, a.on_gpu)
+    on_gpu = name == "cuda"
+    result = _arrays.Result(a if a.library != "numpy" else b, shape, dtype, out, on_gpu)
+    if work:
+        x1 = a.prepare(dtype, batch, on_gpu)
+        x2 = b.prepare(dtype, batch, on_gpu)
+        view = result.view.reshape((-1,) + shape[len(batch) :])
+        run = kernels.aligned if aligned else kernels.pairwise
+        run(op, x1, x2, view, fmt_code, offset, eps, _DEGENERATE[degenerate])
+    return result.finish()
+
+
+_COMMON_DOC = """
+    Parameters
+    ----------
+    boxes1 : array_like, shape [..., N, 4]
+        Boxes in format ``fmt``; numpy, torch (CPU or CUDA), cupy or anything ``np.asarray`` takes.
+    boxes2 : array_like, shape [..., M, 4]
+        Boxes in format ``fmt``; batch dimensions broadcast against those of ``boxes1``.
+    fmt : {"xyxy", "xywh", "cxcywh"}
+        Box format of both inputs.
+    aligned : bool
+        If True, N == M and the result is [..., N]: box k of boxes1 against box k of boxes2.
+    offset : {0, 1}
+        1 for the legacy pixel convention (width = x2 - x1 + 1) of cython_bbox.
+    degenerate : {"nan", "zero"}
+        What a ratio with a zero denominator gives: NaN (IEEE, as torchvision) or 0.
+    out : array, optional
+        Result array of the right shape and dtype, in the caller's array type.
+    backend : {"auto", "numpy", "cython", "numba", "cuda"}
+        Kernel backend; see :func:`fastiou.backends`.
+
+    Returns
+    -------
+    array, shape [..., N, M] (or [..., N] if aligned)
+        float32, or float64 if either input is float64; the caller's array type and device.
+"""
+
+
+def _documented(summary: str):
+    def wrap(f):
+        f.__doc__ = summary + _COMMON_DOC
+        return f
+
+    return wrap
+
+
+@_documented(
+    """Intersection over union of every pair of boxes (torchvision.ops.box_iou).
+
+    ``inter / (area1 + area2 - inter)``.
+"""
+)
+def box_iou(
+    boxes1: Any,
+    boxes2: Any,
+    *,
+    fmt: Format = "xyxy",
+    aligned: bool = False,
+    offset: int = 0,
+    degenerate: Literal["nan", "zero"] = "nan",
+    out: Any = None,
+    backend: str = "auto",
+) -> Any:
+    return _overlap("iou", boxes1, boxes2, fmt, aligned, offset, degenerate, 0.0, out, backend)
+
+
+@_documented(
+    """Generalized IoU of every pair of boxes (torchvision.ops.generalized_box_iou).
+
+    ``iou - (C - union) / C`` with C the area of the smallest box enclosing both; in [-1, 1].
+"""
+)
+def generalized_box_iou(
+    boxes1: Any,
+    boxes2: Any,
+    *,
+    fmt: Format = "xyxy",
+    aligned: bool = False,
+    offset: int = 0,
+    degenerate: Literal["nan", "zero"] = "nan",
+    out: Any = None,
+    backend: str = "auto",
+) -> Any:
+    return _overlap("giou", boxes1, boxes2, fmt, aligned, offset, degenerate, 0.0, out, backend)
+
+
+@_documented(
+    """Distance IoU of every pair of boxes (torchvision.ops.distance_box_iou).
+
+    ``iou - d^2 / (c^2 + eps)`` with d the distance between the centres and c the diagonal of the
+    enclosing box; ``eps`` (keyword, default 1e-7) as torchvision.
+"""
+)
+def distance_box_iou(
+    boxes1: Any,
+    boxes2: Any,
+    *,
+    eps: float = 1e-7,
+    fmt: Format = "xyxy",
+    aligned: bool = False,
+    offset: int = 0,
+    degenerate: Literal["nan", "zero"] = "nan",
+    out: Any = None,
+    backend: str = "auto",
+) -> Any:
+    return _overlap("diou", boxes1, boxes2, fmt, aligned, offset, degenerate, eps, out, backend)
+
+
+@_documented(
+    """Complete IoU of every pair of boxes (torchvision.ops.complete_box_iou).
+
+    ``diou - alpha * v`` with ``v = 4 / pi^2 (atan(w1/h1) - atan(w2/h2))^2`` and
+    ``alpha = v / (1 - iou + v + eps)``; ``eps`` (keyword, default 1e-7) as torchvision.
+"""
+)
+def complete_box_iou(
+    boxes1: Any,
+    boxes2: Any,
+    *,
+    eps: float = 1e-7,
+    fmt: Format = "xyxy",
+    aligned: bool = False,
+    offset: int = 0,
+    degenerate: Literal["nan", "zero"] = "nan",
+    out: Any = None,
+    backend: str = "auto",
+) -> Any:
+    return _overlap("ciou", boxes1, boxes2, fmt, aligned, offset, degenerate, eps, out, backend)
+
+
+@_documented(
+    """Intersection over the area of one box of each pair (IoA; mmdet's "iof").
+
+    ``over="boxes1"`` (default) divides by the area of the boxes1 box, ``over="boxes2"`` by that
+    of the boxes2 box: the fraction of that box covered by the other.
+"""
+)
+def box_ioa(
+    boxes1: Any,
+    boxes2: Any,
+    *,
+    over: Literal["boxes1", "boxes2"] = "boxes1",
+    fmt: Format = "xyxy",
+    aligned: bool = False,
+    offset: int = 0,
+    degenerate: Literal["nan", "zero"] = "nan",
+    out: Any = None,
+    backend: str = "auto",
+) -> Any:
+    ops = {"boxes1": "ioa1", "boxes2": "ioa2"}
+    if over not in ops:
+        raise ValueError(f"over must be 'boxes1' or 'boxes2', got {over!r}")
+    return _overlap(ops[over], boxes1, boxes2, fmt, aligned, offset, degenerate, 0.0, out, backend)
+
+
+def _namespace(x: Any):
+    """The array library of ``x`` for the small elementwise functions below."""
+    library = _arrays._library(x)
+    if library == "torch":
+        import torch
+
+        return torch
+    if library == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
+def _as_boxes(boxes: Any, name: str = "boxes"):
+    operand = _arrays.Operand(boxes, name)
+    if len(operand.shape) < 1 or operand.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape [..., 4], got {list(operand.shape)}")
+    if operand.library == "cuda":
+        raise TypeError(f"{name}: use a torch or cupy array here, not {type(boxes).__name__}")
+    x = operand.x
+    if operand.library == "torch":
+        floating = x.is_floating_point() and str(x.dtype) in ("torch.float32", "torch.float64")
+        return x if floating else x.float()
+    dtype = np.float64 if operand.float64 else np.float32
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+def box_area(boxes: Any, *, fmt: Format = "xyxy", offset: int = 0) -> Any:
+    """Area of each box: ``(x2 - x1 + offset) * (y2 - y1 + offset)`` (torchvision.ops.box_area).
+
+    Parameters
+    ----------
+    boxes : array_like, shape [..., 4]
+        Boxes in format ``fmt``.
+    fmt : {"xyxy", "xywh", "cxcywh"}
+        Box format.
+    offset : {0, 1}
+        1 for the legacy pixel convention.
+
+    Returns
+    -------
+    array, shape [...]
+        float32 (float64 for float64 boxes), in the caller's array type.
+    """
+    code = _format_code(fmt)
+    if offset not in (0, 1) or isinstance(offset, bool):
+        raise ValueError(f"offset must be 0 or 1, got {offset!r}")
+    x = _as_boxes(boxes)
+    if code == 0:
+        return (x[..., 2] - x[..., 0] + offset) * (x[..., 3] - x[..., 1] + offset)
+    return (x[..., 2] + offset) * (x[..., 3] + offset)
+
+
+def box_convert(boxes: Any, in_fmt: Format, out_fmt: Format) -> Any:
+    """Convert boxes between "xyxy", "xywh" and "cxcywh" (torchvision.ops.box_convert).
+
+    Parameters
+    ----------
+    boxes : array_like, shape [..., 4]
+        Boxes in ``in_fmt``.
+    in_fmt, out_fmt : {"xyxy", "xywh", "cxcywh"}
+        Source and target formats.
+
+    Returns
+    -------
+    array, shape [..., 4]
+        float32 (float64 for float64 boxes), in the caller's array type; a new array.
+    """
+    src, dst = _format_code(in_fmt, "in_fmt"), _format_code(out_fmt, "out_fmt")
+    x = _as_boxes(boxes)
+    xp = _namespace(x)
+    c0, c1, c2, c3 = x[..., 0], x[..., 1], x[..., 2], x[..., 3]
+    if src == 1:  # xywh -> xyxy
+        c2, c3 = c0 + c2, c1 + c3
+    elif src == 2:  # cxcywh -> xyxy
+        c0, c1, c2, c3 = c0 - 0.5 * c2, c1 - 0.5 * c3, c0 + 0.5 * c2, c1 + 0.5 * c3
+    if dst == 1:
+        c2, c3 = c2 - c0, c3 - c1
+    elif dst == 2:
+        c0, c1, c2, c3 = (c0 + c2) / 2, (c1 + c3) / 2, c2 - c0, c3 - c1
+    return xp.stack([c0, c1, c2, c3], -1)
