@@ -54,7 +54,7 @@ class BuildExt(build_ext):
             raise SystemExit("FASTIOU_OPENMP=1 but the compiler cannot build an OpenMP program")
         if flags is None:
             why = "FASTIOU_OPENMP=0" if mode == "0" else "the OpenMP probe compile failed"
-            print(f"fastiou: building SERIAL Cython kernels ({why}); the numba backend stays parallel")
+            print(f"fastiou: building SERIAL Cython kernels ({why}); numba stays parallel")
         else:
             print(f"fastiou: building Cython kernels with OpenMP ({' '.join(flags[0])})")
         opt = ["/O2"] if sys.platform == "win32" else ["-O3"]

@@ -6,11 +6,14 @@ hardware before changing one.
 
 import os
 
-# backend="auto" on CPU data sends work (pairs of boxes) below this to Cython, at or above it to
-# numba. Set by `fastiou bench --sweep` (bench/README.md, "auto threshold"): with kernels compiled,
-# numba overtakes Cython+OpenMP between 256x256 and 512x512 pairs on the 2-core bench machine.
-# Below it, Cython also avoids importing numba (~0.3 s) and loading cached kernels.
-CYTHON_MAX_PAIRS = 256 * 256
+# backend="auto" on CPU data sends work below this to Cython, at or above it to numba, per
+# operation family. Below it, Cython also avoids importing numba (~0.3 s) and loading its cached
+# kernels.
+CYTHON_MAX_WORK = {
+    # pairs of boxes. Set by `fastiou bench --sweep` (bench/README.md, "auto threshold"): with
+    # kernels compiled, numba overtakes Cython+OpenMP between 256x256 and 512x512 pairs.
+    "boxes": 256 * 256,
+}
 
 _num_threads: int | None = None
 

@@ -1,11 +1,12 @@
 """Backend registry and the rule that picks one.
 
-A backend is a module with the same functions (``pairwise``, ``aligned``...) in
-``fastiou._kernels``. The choice, strongest first: the ``backend=`` argument when it is not
-"auto", then :func:`use_backend`, then the ``FASTIOU_BACKEND`` environment variable, then "auto":
-CUDA data goes to ``cuda``; other data goes to ``cython`` below ``_config.CYTHON_MAX_PAIRS`` pairs
-of work and to ``numba`` above. An unavailable backend falls through to the next in its
-``FALLBACK`` order (with a warning when it was asked for by name), never to an error.
+Each operation family ("boxes", ...) has one kernel module per backend in ``fastiou._kernels``,
+all with the same functions (for "boxes": ``pairwise`` and ``aligned``). The choice, strongest
+first: the ``backend=`` argument when it is not "auto", then :func:`use_backend`, then the
+``FASTIOU_BACKEND`` environment variable, then "auto": CUDA data goes to ``cuda``; other data goes
+to ``cython`` below the family's ``_config.CYTHON_MAX_WORK`` and to ``numba`` at or above it. An
+unavailable backend falls through to the next in its ``FALLBACK`` order (with a warning when it
+was asked for by name), never to an error.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from typing import NamedTuple
 from . import _config
 
 BACKENDS = ("numpy", "cython", "numba", "cuda")
-_MODULES = {
-    "numpy": "fastiou._kernels.reference",
-    "cython": "fastiou._kernels.cython_cpu",
-    "numba": "fastiou._kernels.numba_cpu",
-    "cuda": "fastiou._kernels.numba_cuda",
+# family -> backend -> kernel module. A family registers its modules here.
+MODULES = {
+    "boxes": {
+        "numpy": "fastiou._kernels.reference",
+        "cython": "fastiou._kernels.cython_cpu",
+        "numba": "fastiou._kernels.numba_cpu",
+        "cuda": "fastiou._kernels.numba_cuda",
+    },
 }
 FALLBACK = {
     "cuda": ("cuda", "numba", "cython", "numpy"),
@@ -35,7 +39,7 @@ FALLBACK = {
     "numpy": ("numpy",),
 }
 
-_loaded: dict[str, ModuleType | str] = {}  # name -> module, or the reason it cannot load
+_loaded: dict[str, ModuleType | str] = {}  # module name -> module, or why it cannot load
 _lock = threading.Lock()
 _override = threading.local()
 
@@ -45,16 +49,17 @@ class BackendStatus(NamedTuple):
     detail: str
 
 
-def _load(name: str) -> ModuleType | str:
+def _load(family: str, backend: str) -> ModuleType | str:
+    path = MODULES[family][backend]
     with _lock:
-        if name not in _loaded:
+        if path not in _loaded:
             try:
-                module = importlib.import_module(_MODULES[name])
+                module = importlib.import_module(path)
                 reason = getattr(module, "unavailable_reason", lambda: None)()
-                _loaded[name] = module if reason is None else reason
+                _loaded[path] = module if reason is None else reason
             except ImportError as e:
-                _loaded[name] = f"cannot import {_MODULES[name]}: {e}"
-        return _loaded[name]
+                _loaded[path] = f"cannot import {path}: {e}"
+        return _loaded[path]
 
 
 def backends() -> dict[str, BackendStatus]:
@@ -64,7 +69,7 @@ def backends() -> dict[str, BackendStatus]:
     """
     report = {}
     for name in BACKENDS:
-        loaded = _load(name)
+        loaded = _load("boxes", name)
         if isinstance(loaded, str):
             report[name] = BackendStatus(False, loaded)
         else:
@@ -74,7 +79,8 @@ def backends() -> dict[str, BackendStatus]:
 
 def _check_name(name: str, source: str) -> str:
     if name != "auto" and name not in BACKENDS:
-        raise ValueError(f"{source}: unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}")
+        choices = ", ".join(("auto",) + BACKENDS)
+        raise ValueError(f"{source}: unknown backend {name!r}; choose from {choices}")
     return name
 
 
@@ -90,8 +96,8 @@ def use_backend(name: str) -> Iterator[None]:
         _override.name = previous
 
 
-def select(backend: str, work: int, on_gpu: bool) -> tuple[str, ModuleType]:
-    """The backend to run ``work`` (pairs, pixels...) with, and its kernel module."""
+def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, ModuleType]:
+    """The backend to run ``work`` (pairs, pixels...) of ``family`` with, and its kernel module."""
     if not isinstance(backend, str):
         raise TypeError(f"backend must be a string, not {type(backend).__name__}")
     name = _check_name(backend, "backend")
@@ -100,13 +106,15 @@ def select(backend: str, work: int, on_gpu: bool) -> tuple[str, ModuleType]:
         name = getattr(_override, "name", None) or "auto"
         asked = name != "auto"
     if name == "auto":
-        name = _check_name(os.environ.get("FASTIOU_BACKEND", "auto").strip().lower(), "FASTIOU_BACKEND")
+        env = os.environ.get("FASTIOU_BACKEND", "auto").strip().lower()
+        name = _check_name(env, "FASTIOU_BACKEND")
         asked = name != "auto"
     if name == "auto":
-        name = "cuda" if on_gpu else "cython" if work < _config.CYTHON_MAX_PAIRS else "numba"
+        small = work < _config.CYTHON_MAX_WORK[family]
+        name = "cuda" if on_gpu else "cython" if small else "numba"
     reasons = []
     for candidate in FALLBACK[name]:
-        loaded = _load(candidate)
+        loaded = _load(family, candidate)
         if not isinstance(loaded, str):
             if asked and candidate != name:
                 warnings.warn(

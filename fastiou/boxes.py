@@ -71,7 +71,8 @@ def _overlap(
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ValueError(
-            f"batch dimensions of boxes1 {list(a.shape)} and boxes2 {list(b.shape)} do not broadcast"
+            f"batch dimensions of boxes1 {list(a.shape)} and boxes2 {list(b.shape)} "
+            "do not broadcast"
         ) from None
     n, m = a.shape[-2], b.shape[-2]
     if aligned and n != m:
@@ -79,7 +80,7 @@ def _overlap(
     shape = batch + ((n,) if aligned else (n, m))
     dtype = np.dtype(np.float64 if (a.float64 or b.float64) else np.float32)
     work = _arrays.size(shape)
-    name, kernels = _dispatch.select(backend, work, a.on_gpu)
+    name, kernels = _dispatch.select("boxes", backend, work, a.on_gpu)
     on_gpu = name == "cuda"
     result = _arrays.Result(a if a.library != "numpy" else b, shape, dtype, out, on_gpu)
     if work:

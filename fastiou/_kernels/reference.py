@@ -37,7 +37,8 @@ def _overlap(op: str, a: np.ndarray, b: np.ndarray, offset, eps, zero_div: bool)
     wb, hb = b[..., 2] - b[..., 0] + offset, b[..., 3] - b[..., 1] + offset
     area_a, area_b = wa * ha, wb * hb
     # np.maximum / np.minimum propagate NaN, as torch.max / torch.min do.
-    wh = np.maximum(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]) + offset, 0)
+    lo, hi = np.maximum(a[..., :2], b[..., :2]), np.minimum(a[..., 2:], b[..., 2:])
+    wh = np.maximum(hi - lo + offset, 0)
     inter = (wh[..., 0] * wh[..., 1]).astype(dt, copy=False)
     if op == "ioa1":
         return _divide(inter, np.broadcast_to(area_a, inter.shape), zero_div)
@@ -47,7 +48,8 @@ def _overlap(op: str, a: np.ndarray, b: np.ndarray, offset, eps, zero_div: bool)
     iou = _divide(inter, union, zero_div)
     if op == "iou":
         return iou
-    ewh = np.maximum(np.maximum(a[..., 2:], b[..., 2:]) - np.minimum(a[..., :2], b[..., :2]) + offset, 0)
+    lo, hi = np.minimum(a[..., :2], b[..., :2]), np.maximum(a[..., 2:], b[..., 2:])
+    ewh = np.maximum(hi - lo + offset, 0)
     ewh = ewh.astype(dt, copy=False)
     if op == "giou":
         enclosing = ewh[..., 0] * ewh[..., 1]
