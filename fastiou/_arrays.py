@@ -86,7 +86,10 @@ class Operand:
             if on_gpu and same and x.is_c_contiguous():
                 return x.reshape(flat)
             x = x.copy_to_host()
-        x = np.broadcast_to(np.asarray(x, dtype=dtype), shape).reshape(flat)
+        x = np.asarray(x, dtype=dtype)
+        if x.shape != shape:
+            x = np.broadcast_to(x, shape)
+        x = x.reshape(flat)
         if on_gpu:
             from numba import cuda
 

@@ -15,6 +15,10 @@ CYTHON_MAX_WORK = {
     "boxes": 256 * 256,
 }
 
+# Below this many pairs (or boxes) the Cython kernels run on one thread: starting an OpenMP team
+# costs more than the second core gives back. Set with `fastiou bench --sweep`.
+PARALLEL_MIN_WORK = 1 << 15
+
 _num_threads: int | None = None
 
 

@@ -20,6 +20,7 @@ This module validates and dispatches; the loops live in ``fastiou._kernels``.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -60,7 +61,7 @@ def _overlap(
         raise ValueError(f"offset must be 0 or 1 (the legacy +1 pixel convention), got {offset!r}")
     if degenerate not in _DEGENERATE:
         raise ValueError(f"degenerate must be 'nan' or 'zero', got {degenerate!r}")
-    if not np.isfinite(eps) or eps < 0:
+    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
     a, b = _arrays.Operand(boxes1, "boxes1"), _arrays.Operand(boxes2, "boxes2")
     _check_boxes(a)
@@ -68,7 +69,9 @@ def _overlap(
     if a.on_gpu != b.on_gpu:
         raise ValueError("boxes1 and boxes2 must both be on the CPU or both on a GPU")
     try:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        batch = a.shape[:-2]
+        if batch != b.shape[:-2]:
+            batch = np.broadcast_shapes(batch, b.shape[:-2])
     except ValueError:
         raise ValueError(
             f"batch dimensions of boxes1 {list(a.shape)} and boxes2 {list(b.shape)} "

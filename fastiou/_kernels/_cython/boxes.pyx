@@ -39,38 +39,51 @@ def has_openmp() -> bool:
     return bool(FASTIOU_OPENMP)
 
 
+# NaN-propagating min/max (as torch.min/max), written as two selects so the compiler emits
+# branch-free vector code: a branch on random box coordinates mispredicts half the time.
 cdef inline real pmin(real a, real b) noexcept nogil:
-    return a if (a < b or a != a) else b
+    cdef real m = a if a < b else b
+    return a if a != a else m
 
 cdef inline real pmax(real a, real b) noexcept nogil:
-    return a if (a > b or a != a) else b
+    cdef real m = a if a > b else b
+    return a if a != a else m
 
 cdef inline real clamp0(real x) noexcept nogil:
     return 0 if x < 0 else x
 
 cdef inline real ratio(real num, real den, bint zero_div) noexcept nogil:
-    if zero_div and den == 0:
-        return 0
-    return num / den
+    cdef real q = num / den
+    return 0 if (zero_div and den == 0) else q
+
+
+cdef inline real inter_area(real ax1, real ay1, real ax2, real ay2,
+                            real bx1, real by1, real bx2, real by2, real offset) noexcept nogil:
+    return (clamp0(pmin(ax2, bx2) - pmax(ax1, bx1) + offset)
+            * clamp0(pmin(ay2, by2) - pmax(ay1, by1) + offset))
 
 
 cdef inline real pair(int op, const real* a, Py_ssize_t sa, const real* b, Py_ssize_t sb,
                       real offset, real eps, bint zero_div) noexcept nogil:
-    """``op`` between two boxes given as features with strides sa, sb (see formulas.py)."""
-    cdef real iw, ih, inter, union, overlap, ew, eh, dx, dy, d, v
-    iw = clamp0(pmin(a[2 * sa], b[2 * sb]) - pmax(a[0], b[0]) + offset)
-    ih = clamp0(pmin(a[3 * sa], b[3 * sb]) - pmax(a[sa], b[sb]) + offset)
-    inter = iw * ih
+    """``op`` between two boxes given as features with strides sa, sb (see formulas.py).
+
+    Called with a constant ``op`` inside each loop of ``_pair_loop``, so the compiler keeps only
+    that operation's branch.
+    """
+    cdef real ax1 = a[0], ay1 = a[sa], ax2 = a[2 * sa], ay2 = a[3 * sa], area_a = a[4 * sa]
+    cdef real bx1 = b[0], by1 = b[sb], bx2 = b[2 * sb], by2 = b[3 * sb], area_b = b[4 * sb]
+    cdef real inter, union, overlap, ew, eh, dx, dy, d, v
+    inter = inter_area(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, offset)
     if op == IOA1:
-        return ratio(inter, a[4 * sa], zero_div)
+        return ratio(inter, area_a, zero_div)
     if op == IOA2:
-        return ratio(inter, b[4 * sb], zero_div)
-    union = a[4 * sa] + b[4 * sb] - inter
+        return ratio(inter, area_b, zero_div)
+    union = area_a + area_b - inter
     overlap = ratio(inter, union, zero_div)
     if op == IOU:
         return overlap
-    ew = clamp0(pmax(a[2 * sa], b[2 * sb]) - pmin(a[0], b[0]) + offset)
-    eh = clamp0(pmax(a[3 * sa], b[3 * sb]) - pmin(a[sa], b[sb]) + offset)
+    ew = clamp0(pmax(ax2, bx2) - pmin(ax1, bx1) + offset)
+    eh = clamp0(pmax(ay2, by2) - pmin(ay1, by1) + offset)
     if op == GIOU:
         return overlap - ratio(ew * eh - union, ew * eh, zero_div)
     dx = a[5 * sa] - b[5 * sb]
@@ -80,6 +93,36 @@ cdef inline real pair(int op, const real* a, Py_ssize_t sa, const real* b, Py_ss
         return d
     v = (a[7 * sa] - b[7 * sb]) * (a[7 * sa] - b[7 * sb])
     return d - v / (<real> 1 - overlap + v + eps) * v
+
+
+cdef inline void _pair_loop(int op, const real* a, Py_ssize_t sa, const real* b, Py_ssize_t sb,
+                            real* out, Py_ssize_t m, real offset, real eps,
+                            bint zero_div) noexcept nogil:
+    """out[j] = op(a, b + j) for j < m: one loop per constant op, for the vectorizer."""
+    cdef Py_ssize_t j
+    cdef real row[8]  # a local copy cannot alias out, so the loop needs no reloads
+    for j in range(8):
+        row[j] = a[j * sa]
+    a = row
+    sa = 1
+    if op == IOU:
+        for j in range(m):
+            out[j] = pair(IOU, a, sa, b + j, sb, offset, eps, zero_div)
+    elif op == GIOU:
+        for j in range(m):
+            out[j] = pair(GIOU, a, sa, b + j, sb, offset, eps, zero_div)
+    elif op == DIOU:
+        for j in range(m):
+            out[j] = pair(DIOU, a, sa, b + j, sb, offset, eps, zero_div)
+    elif op == CIOU:
+        for j in range(m):
+            out[j] = pair(CIOU, a, sa, b + j, sb, offset, eps, zero_div)
+    elif op == IOA1:
+        for j in range(m):
+            out[j] = pair(IOA1, a, sa, b + j, sb, offset, eps, zero_div)
+    else:
+        for j in range(m):
+            out[j] = pair(IOA2, a, sa, b + j, sb, offset, eps, zero_div)
 
 
 def features(const real[:, :, :] boxes, int fmt, real offset, bint zero_div,
@@ -126,14 +169,13 @@ def features(const real[:, :, :] boxes, int fmt, real offset, bint zero_div,
 def pairwise(int op, const real[:, :, ::1] f1, const real[:, :, ::1] f2, real[:, :, ::1] out,
              real offset, real eps, bint zero_div, int num_threads):
     """out[b, i, j] = op(f1[b, :, i], f2[b, :, j]) for features f1 [B, 8, N], f2 [B, 8, M]."""
-    cdef Py_ssize_t n = out.shape[1], m = out.shape[2], r, b, i, j
-    cdef real* row
+    cdef Py_ssize_t n = out.shape[1], m = out.shape[2], r, b, i
+    if m == 0:
+        return
     for r in prange(out.shape[0] * n, nogil=True, num_threads=num_threads, schedule="static"):
         b = r // n
         i = r - b * n
-        row = &out[b, i, 0] if m > 0 else NULL
-        for j in range(m):
-            row[j] = pair(op, &f1[b, 0, i], n, &f2[b, 0, j], m, offset, eps, zero_div)
+        _pair_loop(op, &f1[b, 0, i], n, &f2[b, 0, 0], m, &out[b, i, 0], m, offset, eps, zero_div)
 
 
 def aligned(int op, const real[:, :, ::1] f1, const real[:, :, ::1] f2, real[:, ::1] out,

@@ -1,0 +1,85 @@
+"""The ``fastiou`` command line: ``fastiou bench``, ``fastiou backends``.
+
+Each subcommand is an ``add_<name>(subparsers)`` function that registers its parser and sets
+``func``; :data:`COMMANDS` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import _bench
+    from ._dispatch import backends
+
+    tasks = args.task or None
+    if tasks is None:
+        tasks = sorted({w.task for w in _bench.WORKLOADS} - {"box_iou_sweep"})
+    if args.sweep:
+        tasks = ["box_iou_sweep"]
+    known = {w.task for w in _bench.WORKLOADS}
+    unknown = set(tasks) - known
+    if unknown:
+        print(f"fastiou bench: unknown task(s) {sorted(unknown)}; known: {sorted(known)}")
+        return 2
+    status = backends()
+    print("backends: " + "; ".join(f"{k}: {v.detail}" for k, v in status.items()), flush=True)
+    progress = None if args.no_progress else (lambda s: print(f"  timing {s}", file=sys.stderr))
+    rows = _bench.run(tasks, quick=args.quick, min_time=args.min_time, progress=progress)
+    print(_bench.markdown(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([r.__dict__ for r in rows], f, indent=1)
+    return 0
+
+
+def add_bench(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="time fastiou and its peers on built-in workloads; print a markdown table",
+        description="Times every available implementation (fastiou per backend and the installed "
+        "peers) on built-in synthetic workloads, in this one run, and prints medians and the "
+        "ratio to the best peer (× faster). Peers that are not installed are listed as such.",
+    )
+    p.add_argument("--task", action="append", help="only this task (repeatable)")
+    p.add_argument("--quick", action="store_true", help="small workloads only (a smoke run)")
+    p.add_argument("--sweep", action="store_true", help="Cython vs numba around the auto threshold")
+    p.add_argument("--min-time", type=float, default=0.3, help="seconds of runs per cell")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    p.add_argument("--no-progress", action="store_true", help="do not report progress on stderr")
+    p.set_defaults(func=_bench)
+
+
+def _backends(args: argparse.Namespace) -> int:
+    from ._config import num_threads
+    from ._dispatch import backends
+
+    for name, status in backends().items():
+        print(f"{name:7s} {'yes' if status.available else 'no ':3s} {status.detail}")
+    print(f"threads: {num_threads()}")
+    return 0
+
+
+def add_backends(sub) -> None:
+    p = sub.add_parser("backends", help="list the backends, which are available and why not")
+    p.set_defaults(func=_backends)
+
+
+COMMANDS = [add_bench, add_backends]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastiou", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
