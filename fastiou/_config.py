@@ -10,9 +10,12 @@ import os
 # operation family. Below it, Cython also avoids importing numba (~0.3 s) and loading its cached
 # kernels.
 CYTHON_MAX_WORK = {
-    # pairs of boxes. Set by `fastiou bench --sweep` (bench/README.md, "auto threshold"): with
-    # kernels compiled, numba overtakes Cython+OpenMP between 256x256 and 512x512 pairs.
-    "boxes": 256 * 256,
+    # Pairs of boxes. `fastiou bench --sweep` (bench/README.md, "auto threshold"): once compiled,
+    # numba's AVX2 kernel beats the Cython one (SSE2, portable build) at every size from 128x128,
+    # by ~0.3 ms at 1024x1024; but the first numba call of a process costs ~1 s (importing numba,
+    # loading cached kernels). Below ~1M pairs Cython takes under ~1 ms, so numba would need
+    # thousands of calls to repay that; above it the gap grows with the work.
+    "boxes": 1 << 20,
 }
 
 # Below this many pairs (or boxes) the Cython kernels run on one thread: starting an OpenMP team
