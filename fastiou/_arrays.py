@@ -52,8 +52,10 @@ class Operand:
         else:
             self.on_gpu = self.library != "numpy"
             dtype = np.dtype(x.dtype)
-            real = dtype.kind in "fiu"
-            self.float64 = dtype == np.float64
+            kind = dtype.kind
+            real = kind in "fiu"
+            # float64 in any byte order, and wider floats (longdouble) compute in float64 too
+            self.float64 = kind == "f" and dtype.itemsize >= 8
         if not real:
             raise TypeError(f"{name} must hold real numbers (int or float), not {x.dtype}")
         self.x = x
@@ -67,7 +69,7 @@ class Operand:
         """
         x, shape = self.x, batch + self.shape[-2:]
         flat = (-1,) + self.shape[-2:]
-        if on_gpu and self.library in ("torch", "cupy"):
+        if on_gpu and self.on_gpu and self.library in ("torch", "cupy"):
             if self.library == "torch":
                 x = x.to(_torch_dtype(dtype)).broadcast_to(shape).reshape(flat)
             else:
@@ -93,7 +95,7 @@ class Operand:
         if on_gpu:
             from numba import cuda
 
-            return cuda.to_device(x)
+            return cuda.to_device(np.ascontiguousarray(x))  # to_device needs one buffer
         return x
 
 

@@ -33,7 +33,7 @@ _DEGENERATE = {"nan": False, "zero": True}
 
 
 def _format_code(fmt: str, name: str = "fmt") -> int:
-    if fmt not in _FORMATS:
+    if not isinstance(fmt, str) or fmt not in _FORMATS:
         raise ValueError(f"{name} must be one of {', '.join(_FORMATS)}; got {fmt!r}")
     return _FORMATS[fmt]
 
@@ -59,7 +59,7 @@ def _overlap(
     fmt_code = _format_code(fmt)
     if offset not in (0, 1) or isinstance(offset, bool):
         raise ValueError(f"offset must be 0 or 1 (the legacy +1 pixel convention), got {offset!r}")
-    if degenerate not in _DEGENERATE:
+    if not isinstance(degenerate, str) or degenerate not in _DEGENERATE:
         raise ValueError(f"degenerate must be 'nan' or 'zero', got {degenerate!r}")
     if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
@@ -234,7 +234,7 @@ def box_ioa(
     backend: str = "auto",
 ) -> Any:
     ops = {"boxes1": "ioa1", "boxes2": "ioa2"}
-    if over not in ops:
+    if not isinstance(over, str) or over not in ops:
         raise ValueError(f"over must be 'boxes1' or 'boxes2', got {over!r}")
     return _overlap(ops[over], boxes1, boxes2, fmt, aligned, offset, degenerate, 0.0, out, backend)
 

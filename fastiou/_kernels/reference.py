@@ -73,9 +73,9 @@ def _overlap(op: str, a: np.ndarray, b: np.ndarray, offset, eps, zero_div: bool)
 
 def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     """Fill ``out`` [B, N, M] with ``op`` between boxes1 [B, N, 4] and boxes2 [B, M, 4]."""
-    a, b = to_xyxy(boxes1, fmt), to_xyxy(boxes2, fmt)
     rows = max(1, _BLOCK_ELEMENTS // max(1, out.shape[2]))
     with np.errstate(all="ignore"):
+        a, b = to_xyxy(boxes1, fmt), to_xyxy(boxes2, fmt)
         for batch in range(out.shape[0]):
             for start in range(0, out.shape[1], rows):
                 block = a[batch, start : start + rows, None, :]

@@ -1,0 +1,143 @@
+"""Shared fixtures: the backend matrix, the overlap operations and random boxes.
+
+The ``cuda`` backend runs under numba's CUDA simulator unless ``FASTIOU_TEST_REAL_GPU=1``; this
+must be decided before anything imports numba, hence the environment set-up at the top.
+``FASTIOU_REQUIRE_BACKENDS=numpy,cython,...`` turns "backend unavailable" from a skip into a
+failure for the backends it names (CI uses it to prove the Cython extension was built).
+"""
+
+import os
+
+if os.environ.get("FASTIOU_TEST_REAL_GPU") != "1":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+from collections.abc import Callable  # noqa: E402
+from typing import Any, NamedTuple  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fastiou  # noqa: E402
+from fastiou import _dispatch  # noqa: E402
+
+BACKENDS = _dispatch.BACKENDS
+# Under the simulator every CUDA thread is Python code: cuda cases stay at or below this many
+# boxes per side.
+CUDA_MAX_BOXES = 12
+
+
+def required_backends() -> set[str]:
+    """The backends FASTIOU_REQUIRE_BACKENDS says must be available."""
+    names = os.environ.get("FASTIOU_REQUIRE_BACKENDS", "")
+    return {name.strip().lower() for name in names.split(",") if name.strip()}
+
+
+def pytest_configure(config):
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        # The simulator runs each CUDA thread as a Python thread, outside the np.errstate that
+        # numba_cuda sets around a launch (errstate is per thread): its IEEE 0/0 and x/0 then
+        # warn. They are the intended NaN/inf, checked by the tests.
+        config.addinivalue_line(
+            "filterwarnings", "ignore::RuntimeWarning:fastiou._kernels.formulas"
+        )
+    unknown = required_backends() - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(
+            f"FASTIOU_REQUIRE_BACKENDS names unknown backends {sorted(unknown)}; "
+            f"choose from {', '.join(BACKENDS)}"
+        )
+
+
+def pytest_report_header(config):
+    lines = [f"fastiou backends (required: {sorted(required_backends()) or 'none'}):"]
+    for name, status in fastiou.backends().items():
+        state = "available" if status.available else "UNAVAILABLE"
+        lines.append(f"  {name}: {state} - {status.detail}")
+    return lines
+
+
+def ensure_available(name: str) -> None:
+    """Skip (or fail, if FASTIOU_REQUIRE_BACKENDS names it) when backend ``name`` is missing."""
+    status = fastiou.backends()[name]
+    if status.available:
+        return
+    if name in required_backends():
+        pytest.fail(f"backend {name!r} is required but unavailable: {status.detail}")
+    pytest.skip(f"backend {name!r} unavailable: {status.detail}")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch) -> str:
+    """Each backend name in turn; cuda runs with tiny blocks so that several blocks run."""
+    name = request.param
+    ensure_available(name)
+    if name == "cuda":
+        _small_cuda_blocks(monkeypatch)
+    return name
+
+
+def _small_cuda_blocks(monkeypatch) -> None:
+    import fastiou._kernels.numba_cuda as numba_cuda
+
+    monkeypatch.setattr(numba_cuda, "THREADS", (4, 2))
+
+
+@pytest.fixture
+def small_cuda_blocks(monkeypatch) -> None:
+    """Patch the CUDA kernels' threads per block to (4, 2), as the ``backend`` fixture does."""
+    if fastiou.backends()["cuda"].available:
+        _small_cuda_blocks(monkeypatch)
+
+
+def max_boxes(backend: str, n: int) -> int:
+    """``n``, cut down to what the CUDA simulator runs quickly."""
+    return min(n, CUDA_MAX_BOXES) if backend == "cuda" else n
+
+
+class Op(NamedTuple):
+    """One operation of the box family: a public function and the keywords that select it."""
+
+    name: str
+    func: Callable[..., Any]
+    kwargs: dict
+
+    def __call__(self, boxes1, boxes2, **kwargs):
+        return self.func(boxes1, boxes2, **self.kwargs, **kwargs)
+
+
+OPERATIONS = (
+    Op("iou", fastiou.box_iou, {}),
+    Op("giou", fastiou.generalized_box_iou, {}),
+    Op("diou", fastiou.distance_box_iou, {}),
+    Op("ciou", fastiou.complete_box_iou, {}),
+    Op("ioa1", fastiou.box_ioa, {"over": "boxes1"}),
+    Op("ioa2", fastiou.box_ioa, {"over": "boxes2"}),
+)
+
+
+@pytest.fixture(params=OPERATIONS, ids=[op.name for op in OPERATIONS])
+def op(request) -> Op:
+    """Each overlap operation in turn (IoA once over boxes1 and once over boxes2)."""
+    return request.param
+
+
+def random_boxes(
+    n: int,
+    dtype=np.float64,
+    seed: int = 0,
+    *,
+    batch: tuple[int, ...] = (),
+    scale: float = 100.0,
+    integer: bool = False,
+) -> np.ndarray:
+    """Seeded random xyxy boxes [*batch, n, 4] with x1 <= x2, y1 <= y2 inside [0, 1.5 * scale].
+
+    ``integer`` rounds the coordinates (pixel boxes, as cython_bbox expects).
+    """
+    rng = np.random.default_rng(seed)
+    corner = rng.uniform(0, scale, size=batch + (n, 2))
+    size = rng.uniform(0, scale / 2, size=batch + (n, 2))
+    boxes = np.concatenate([corner, corner + size], axis=-1)
+    if integer:
+        boxes = np.round(boxes)
+    return boxes.astype(dtype)
