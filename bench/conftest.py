@@ -1,5 +1,5 @@
 """pytest-benchmark over the registry in fastiou._bench (the one `fastiou bench` uses).
 
-    pytest bench --benchmark-only                 # time everything (slow)
-    pytest bench --benchmark-disable -m quick     # smoke: every quick case runs once (CI)
+pytest bench --benchmark-only                 # time everything (slow)
+pytest bench --benchmark-disable -m quick     # smoke: every quick case runs once (CI)
 """
