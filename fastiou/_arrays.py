@@ -39,7 +39,7 @@ class Operand:
             try:
                 x = np.asarray(x)
             except (TypeError, ValueError) as e:
-                raise TypeError(f"{name} must be an array of boxes, got {type(x).__name__}") from e
+                raise TypeError(f"{name} must be an array, got {type(x).__name__}") from e
         self.device = None
         if self.library == "torch":
             import torch

@@ -63,7 +63,7 @@ def test_overlap_not_real(func, kind, side):
 
 @overlaps
 def test_overlap_not_an_array(func):
-    with pytest.raises(TypeError, match="boxes2 must be an array of boxes, got list"):
+    with pytest.raises(TypeError, match="boxes2 must be an array, got list"):
         func(BOXES, [[0, 0, 1, 1], [0, 0, 1]])
 
 
