@@ -1,0 +1,348 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Cython backend for confusion counts (see ``confusion_common.py`` for the row codes).
+
+OpenMP ``prange`` over ``CHUNKS_PER_THREAD`` contiguous ranges of pixels per thread, handed out
+dynamically (a thread that the OS delays on a busy machine takes fewer), each thread counting
+into its own histograms (several, used in turn: one dominant class then does not chain every
+increment on the previous store), merged at the end. The ``[R0, R1, K]`` views may have any
+strides (zero included); the kernels walk them with byte strides. Compiles with or without
+OpenMP. Callers build the tables; the row codes keep every increment inside the histogram.
+"""
+
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define FASTIOU_CONFUSION_OPENMP 1
+    #else
+    #define FASTIOU_CONFUSION_OPENMP 0
+    #endif
+    """
+    int FASTIOU_CONFUSION_OPENMP
+
+ctypedef fused label_t:
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
+ctypedef fused pred_t:
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
+ctypedef fused score_t:
+    float
+    double
+
+cdef enum:
+    BLOCK = 256  # pixels per argmax block
+    CHUNKS_PER_THREAD = 8
+
+ctypedef uint32_t count_t  # private counters (see Counters)
+cdef Py_ssize_t COUNT_MAX = 0xFFFFFFFF  # pixels a count_t counter can take
+
+
+def has_openmp() -> bool:
+    return bool(FASTIOU_CONFUSION_OPENMP)
+
+
+cdef struct Table:
+    const int32_t* codes      # row code of each unsigned target value below `length`
+    uint64_t length
+    bint full                 # `codes` covers every value of the label type: no check
+    const uint64_t* keys      # larger values with a code of their own
+    const int32_t* key_codes
+    Py_ssize_t nkeys
+    int64_t invalid           # the code of every other value
+
+
+cdef struct Layout:
+    const char* base          # element [0, 0, 0]
+    Py_ssize_t s0, s1, s2     # byte strides
+
+
+cdef inline int64_t row_code(uint64_t u, const Table* tab) noexcept nogil:
+    cdef Py_ssize_t e
+    if tab.full or u < tab.length:
+        return tab.codes[u]
+    for e in range(tab.nkeys):
+        if tab.keys[e] == u:
+            return tab.key_codes[e]
+    return tab.invalid
+
+
+cdef inline uint64_t column(uint64_t p, uint64_t num_classes) noexcept nogil:
+    return p if p < num_classes else num_classes
+
+
+cdef void count_row(const label_t* t, Py_ssize_t ts, const pred_t* p, Py_ssize_t ps,
+                    Py_ssize_t n, const Table* tab, uint64_t num_classes,
+                    count_t* h0, count_t* h1, count_t* h2, count_t* h3) noexcept nogil:
+    """Count n pixels t[k * ts], p[k * ps] (strides in elements) into h0..h3 in turn."""
+    cdef Py_ssize_t k, n4 = n - n % 4
+    cdef const int32_t* codes = tab.codes
+    if tab.full:
+        if ts == 1 and ps == 1:  # the common case, written for the compiler
+            for k in range(0, n4, 4):
+                h0[codes[t[k]] + column(p[k], num_classes)] += 1
+                h1[codes[t[k + 1]] + column(p[k + 1], num_classes)] += 1
+                h2[codes[t[k + 2]] + column(p[k + 2], num_classes)] += 1
+                h3[codes[t[k + 3]] + column(p[k + 3], num_classes)] += 1
+        else:
+            for k in range(0, n4, 4):
+                h0[codes[t[k * ts]] + column(p[k * ps], num_classes)] += 1
+                h1[codes[t[(k + 1) * ts]] + column(p[(k + 1) * ps], num_classes)] += 1
+                h2[codes[t[(k + 2) * ts]] + column(p[(k + 2) * ps], num_classes)] += 1
+                h3[codes[t[(k + 3) * ts]] + column(p[(k + 3) * ps], num_classes)] += 1
+        for k in range(n4, n):
+            h0[codes[t[k * ts]] + column(p[k * ps], num_classes)] += 1
+    else:
+        for k in range(0, n4, 4):
+            h0[row_code(t[k * ts], tab) + column(p[k * ps], num_classes)] += 1
+            h1[row_code(t[(k + 1) * ts], tab) + column(p[(k + 1) * ps], num_classes)] += 1
+            h2[row_code(t[(k + 2) * ts], tab) + column(p[(k + 2) * ps], num_classes)] += 1
+            h3[row_code(t[(k + 3) * ts], tab) + column(p[(k + 3) * ps], num_classes)] += 1
+        for k in range(n4, n):
+            h0[row_code(t[k * ts], tab) + column(p[k * ps], num_classes)] += 1
+
+
+cdef void count_labels(const Layout* tl, const Layout* pl, Py_ssize_t r1_count,
+                       Py_ssize_t k_count, Py_ssize_t i, Py_ssize_t end, const Table* tab,
+                       uint64_t num_classes, count_t* h, Py_ssize_t bins, Py_ssize_t subs,
+                       label_t* t_type, pred_t* p_type) noexcept nogil:
+    """Count pixels [i, end) (t_type, p_type only select the specialization)."""
+    cdef Py_ssize_t r, r0, r1, k0, k1
+    cdef count_t* h1 = h + (1 % subs) * bins
+    cdef count_t* h2 = h + (2 % subs) * bins
+    cdef count_t* h3 = h + (3 % subs) * bins
+    cdef Py_ssize_t ts = tl.s2 // <Py_ssize_t> sizeof(label_t)
+    cdef Py_ssize_t ps = pl.s2 // <Py_ssize_t> sizeof(pred_t)
+    while i < end:
+        r = i // k_count
+        k0 = i - r * k_count
+        k1 = min(k_count, k0 + (end - i))
+        r0 = r // r1_count
+        r1 = r - r0 * r1_count
+        count_row(<const label_t*> (tl.base + r0 * tl.s0 + r1 * tl.s1 + k0 * tl.s2), ts,
+                  <const pred_t*> (pl.base + r0 * pl.s0 + r1 * pl.s1 + k0 * pl.s2), ps,
+                  k1 - k0, tab, num_classes, h, h1, h2, h3)
+        i += k1 - k0
+
+
+cdef void argmax_row(const score_t* s, Py_ssize_t ks, Py_ssize_t cs, Py_ssize_t num_classes,
+                     Py_ssize_t n, int32_t* arg) noexcept nogil:
+    """arg[j] = argmax over c of s[j * ks + c * cs] for j < n <= BLOCK (strides in elements).
+
+    NaN is the maximum and the first NaN wins, ties go to the lowest class (np.argmax).
+    """
+    cdef score_t best[BLOCK]
+    cdef score_t v, m
+    cdef Py_ssize_t j, c
+    cdef const score_t* sc
+    cdef bint take
+    for j in range(n):
+        best[j] = s[j * ks]
+        arg[j] = 0
+    for c in range(1, num_classes):
+        sc = s + c * cs
+        if ks == 1:  # contiguous pixels: a loop the compiler vectorizes
+            for j in range(n):
+                v = sc[j]
+                m = best[j]
+                take = (not (v <= m)) & (m == m)
+                best[j] = v if take else m
+                arg[j] = <int32_t> c if take else arg[j]
+        else:
+            for j in range(n):
+                v = sc[j * ks]
+                m = best[j]
+                take = (not (v <= m)) & (m == m)
+                best[j] = v if take else m
+                arg[j] = <int32_t> c if take else arg[j]
+
+
+cdef void count_logits(const Layout* tl, const Layout* sl, Py_ssize_t sc_stride,
+                       Py_ssize_t num_classes, Py_ssize_t r1_count, Py_ssize_t k_count,
+                       Py_ssize_t i, Py_ssize_t end, const Table* tab, count_t* h,
+                       Py_ssize_t bins, Py_ssize_t subs, label_t* t_type,
+                       score_t* s_type) noexcept nogil:
+    """Count pixels [i, end) against the argmax of their scores."""
+    cdef int32_t arg[BLOCK]
+    cdef Py_ssize_t r, r0, r1, k0, k1, b0, n, j
+    cdef Py_ssize_t ts = tl.s2 // <Py_ssize_t> sizeof(label_t)
+    cdef Py_ssize_t ks = sl.s2 // <Py_ssize_t> sizeof(score_t)
+    cdef Py_ssize_t cs = sc_stride // <Py_ssize_t> sizeof(score_t)
+    cdef const label_t* t
+    cdef const score_t* s
+    cdef count_t* hs[4]
+    for j in range(4):
+        hs[j] = h + (j % subs) * bins
+    while i < end:
+        r = i // k_count
+        k0 = i - r * k_count
+        k1 = min(k_count, k0 + (end - i))
+        r0 = r // r1_count
+        r1 = r - r0 * r1_count
+        t = <const label_t*> (tl.base + r0 * tl.s0 + r1 * tl.s1 + k0 * tl.s2)
+        s = <const score_t*> (sl.base + r0 * sl.s0 + r1 * sl.s1 + k0 * sl.s2)
+        b0 = 0
+        while b0 < k1 - k0:
+            n = min(<Py_ssize_t> BLOCK, k1 - k0 - b0)
+            argmax_row(s + b0 * ks, ks, cs, num_classes, n, arg)
+            for j in range(n):
+                hs[j & 3][row_code(t[(b0 + j) * ts], tab) + arg[j]] += 1
+            b0 += n
+        i += k1 - k0
+
+
+cdef Table make_table(const int32_t[::1] codes, bint full, const uint64_t[::1] keys,
+                      const int32_t[::1] key_codes, int64_t num_classes):
+    cdef Table tab
+    tab.codes = &codes[0]
+    tab.length = codes.shape[0]
+    tab.full = full
+    tab.nkeys = keys.shape[0]
+    tab.keys = &keys[0] if tab.nkeys else NULL
+    tab.key_codes = &key_codes[0] if tab.nkeys else NULL
+    tab.invalid = (num_classes + 1) * (num_classes + 1)
+    return tab
+
+
+# ---------------------------------------------------------------------------------------------
+# Private counters: 32-bit (half the cache footprint of int64 on many classes), flushed into a
+# thread's int64 totals before the pixels counted since the last flush could overflow them.
+# ---------------------------------------------------------------------------------------------
+
+cdef struct Counters:
+    count_t* counts      # [threads, subs, bins]
+    int64_t* totals      # [threads, bins]; only for more than COUNT_MAX pixels in all
+    int64_t* pending     # [threads]: pixels counted since the last flush
+    Py_ssize_t threads, subs, bins
+
+
+cdef int open_counters(Counters* c, Py_ssize_t threads, Py_ssize_t subs, Py_ssize_t bins,
+                       Py_ssize_t pixels) except -1 nogil:
+    c.threads, c.subs, c.bins = threads, subs, bins
+    c.counts = <count_t*> calloc(threads * subs * bins, sizeof(count_t))
+    c.pending = <int64_t*> calloc(threads, sizeof(int64_t))
+    c.totals = NULL
+    if pixels > COUNT_MAX:
+        c.totals = <int64_t*> calloc(threads * bins, sizeof(int64_t))
+    if c.counts == NULL or c.pending == NULL or (pixels > COUNT_MAX and c.totals == NULL):
+        free(c.counts)
+        free(c.pending)
+        free(c.totals)
+        with gil:
+            raise MemoryError()
+    return 0
+
+
+cdef void flush(Counters* c, Py_ssize_t tid) noexcept nogil:
+    """Move thread ``tid``'s 32-bit counts into its int64 totals."""
+    cdef Py_ssize_t sub, b
+    cdef count_t* h
+    cdef int64_t* total = c.totals + tid * c.bins
+    for sub in range(c.subs):
+        h = c.counts + (tid * c.subs + sub) * c.bins
+        for b in range(c.bins):
+            total[b] += h[b]
+            h[b] = 0
+    c.pending[tid] = 0
+
+
+cdef count_t* claim(Counters* c, Py_ssize_t tid, Py_ssize_t pixels) noexcept nogil:
+    """Thread ``tid``'s counters, ready to count ``pixels`` more (<= COUNT_MAX)."""
+    if c.pending[tid] + pixels > COUNT_MAX:
+        flush(c, tid)
+    c.pending[tid] += pixels
+    return c.counts + tid * c.subs * c.bins
+
+
+cdef void close_counters(Counters* c, int64_t[::1] hist) noexcept nogil:
+    """hist += everything counted; frees the counters."""
+    cdef Py_ssize_t b, copy, copies = c.threads * c.subs
+    cdef count_t* h
+    for copy in range(copies):
+        h = c.counts + copy * c.bins
+        for b in range(c.bins):
+            hist[b] += h[b]
+    if c.totals != NULL:
+        for copy in range(c.threads):
+            for b in range(c.bins):
+                hist[b] += c.totals[copy * c.bins + b]
+    free(c.counts)
+    free(c.totals)
+    free(c.pending)
+
+
+cdef inline Py_ssize_t chunk_count(Py_ssize_t total, int num_threads) noexcept nogil:
+    cdef Py_ssize_t chunks = num_threads * CHUNKS_PER_THREAD if num_threads > 1 else 1
+    return max(chunks, (total + COUNT_MAX - 1) // COUNT_MAX)
+
+
+def labels(const label_t[:, :, :] target, const pred_t[:, :, :] prediction,
+           const int32_t[::1] codes, bint full, const uint64_t[::1] keys,
+           const int32_t[::1] key_codes, int64_t num_classes, int subs, int64_t[::1] hist,
+           int num_threads):
+    """hist += the counts of target [R0, R1, K] against prediction (same shape).
+
+    ``num_threads`` threads, ``subs`` private histograms each, added into ``hist`` at the end.
+    """
+    cdef Table tab = make_table(codes, full, keys, key_codes, num_classes)
+    cdef Layout tl, pl
+    cdef Counters counters
+    cdef Py_ssize_t r1_count = target.shape[1], k_count = target.shape[2]
+    cdef Py_ssize_t total = target.shape[0] * r1_count * k_count
+    cdef Py_ssize_t chunk, start, end, chunks = chunk_count(total, num_threads)
+    cdef Py_ssize_t bins = hist.shape[0]
+    if total == 0:
+        return
+    tl.base = <const char*> &target[0, 0, 0]
+    tl.s0, tl.s1, tl.s2 = target.strides[0], target.strides[1], target.strides[2]
+    pl.base = <const char*> &prediction[0, 0, 0]
+    pl.s0, pl.s1, pl.s2 = prediction.strides[0], prediction.strides[1], prediction.strides[2]
+    with nogil:
+        open_counters(&counters, num_threads, subs, bins, total)
+        for chunk in prange(chunks, num_threads=num_threads, schedule="dynamic"):
+            start = total * chunk // chunks
+            end = total * (chunk + 1) // chunks
+            count_labels(&tl, &pl, r1_count, k_count, start, end, &tab, <uint64_t> num_classes,
+                         claim(&counters, threadid(), end - start), bins, subs,
+                         <label_t*> NULL, <pred_t*> NULL)
+        close_counters(&counters, hist)
+
+
+def logits(const label_t[:, :, :] target, const score_t[:, :, :, :] scores,
+           const int32_t[::1] codes, bint full, const uint64_t[::1] keys,
+           const int32_t[::1] key_codes, int subs, int64_t[::1] hist, int num_threads):
+    """hist += the counts of target [R0, R1, K] against argmax over axis 2 of scores
+    [R0, R1, C, K]."""
+    cdef Py_ssize_t num_classes = scores.shape[2]
+    cdef Table tab = make_table(codes, full, keys, key_codes, num_classes)
+    cdef Layout tl, sl
+    cdef Counters counters
+    cdef Py_ssize_t r1_count = target.shape[1], k_count = target.shape[2]
+    cdef Py_ssize_t total = target.shape[0] * r1_count * k_count
+    cdef Py_ssize_t chunk, start, end, chunks = chunk_count(total, num_threads)
+    cdef Py_ssize_t bins = hist.shape[0], class_stride = scores.strides[2]
+    if total == 0 or num_classes == 0:
+        return
+    tl.base = <const char*> &target[0, 0, 0]
+    tl.s0, tl.s1, tl.s2 = target.strides[0], target.strides[1], target.strides[2]
+    sl.base = <const char*> &scores[0, 0, 0, 0]
+    sl.s0, sl.s1, sl.s2 = scores.strides[0], scores.strides[1], scores.strides[3]
+    with nogil:
+        open_counters(&counters, num_threads, subs, bins, total)
+        for chunk in prange(chunks, num_threads=num_threads, schedule="dynamic"):
+            start = total * chunk // chunks
+            end = total * (chunk + 1) // chunks
+            count_logits(&tl, &sl, class_stride, num_classes, r1_count, k_count, start, end,
+                         &tab, claim(&counters, threadid(), end - start), bins, subs,
+                         <label_t*> NULL, <score_t*> NULL)
+        close_counters(&counters, hist)

@@ -1,0 +1,183 @@
+"""Numba CUDA confusion kernels: privatized histograms in shared memory.
+
+Each block counts its pixels (a grid-stride loop) into its own ``uint32`` histogram in shared
+memory with shared-memory atomics, then adds each non-zero bin to the global ``uint64``
+histogram with one atomic: global atomics drop from one per pixel to one per bin per block.
+A block counts at most 2**31 pixels (the grid grows with the input), so its counters cannot
+overflow. When the histogram does not fit in shared memory (more than :data:`SHARED_MAX_BINS`
+bins, about 108 classes), the kernel counts straight into global memory.
+
+The row codes and the argmax step are the CPU kernels' functions (``confusion_numba``), compiled
+for the device. Inputs arrive C-contiguous on the device (the caller copies otherwise), viewed as
+``[1, R1, K]`` labels or ``[1, R1, C, K]`` scores, so a warp reads consecutive pixels.
+
+Tests run these kernels under ``NUMBA_ENABLE_CUDASIM=1`` with :data:`THREADS` and
+:data:`MAX_BLOCKS` patched small so that several blocks run.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+from numba import cuda, uint32, uint64
+
+from .confusion_common import LabelPlan, unsigned_dtype
+from .confusion_numba import row_code, takes_over
+
+THREADS = 256  # threads per block
+MAX_BLOCKS = 1024  # more blocks than the GPU holds at once only adds flushes
+SHARED_MAX_BINS = 12288  # 48 KB of uint32 counters
+_BLOCK_PIXELS_MAX = 1 << 31
+
+
+def unavailable_reason() -> str | None:
+    if cuda.is_available():
+        return None
+    return "no usable CUDA GPU (numba.cuda.is_available() is False)"
+
+
+def describe() -> str:
+    from numba import config
+
+    if config.ENABLE_CUDASIM:
+        return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): correctness only, no speed"
+    return f"CUDA device {cuda.get_current_device().name!s}"
+
+
+@cuda.jit(device=True)
+def _pixel(i, r1_count, k_count):
+    r = i // k_count
+    return r // r1_count, r - (r // r1_count) * r1_count, i - r * k_count
+
+
+@cuda.jit(device=True)
+def _column(p, num_classes):
+    # intp: uint64 + int64 would be float64 in numba's typing
+    return np.intp(p if p < num_classes else num_classes)
+
+
+@cache
+def _labels_kernel(bins: int, shared: bool):
+    if shared:
+
+        @cuda.jit
+        def kernel(target, prediction, table, full, table_len, keys, codes, num_classes, hist):
+            local = cuda.shared.array(bins, uint32)
+            for b in range(cuda.threadIdx.x, bins, cuda.blockDim.x):
+                local[b] = 0
+            cuda.syncthreads()
+            r1_count, k_count = target.shape[1], target.shape[2]
+            invalid = (np.intp(num_classes) + 1) * (np.intp(num_classes) + 1)
+            for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
+                r0, r1, k = _pixel(i, r1_count, k_count)
+                row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
+                p = prediction[r0, r1, k]
+                cuda.atomic.add(local, row + _column(p, num_classes), uint32(1))
+            cuda.syncthreads()
+            for b in range(cuda.threadIdx.x, bins, cuda.blockDim.x):
+                if local[b]:
+                    cuda.atomic.add(hist, b, uint64(local[b]))
+
+    else:
+
+        @cuda.jit
+        def kernel(target, prediction, table, full, table_len, keys, codes, num_classes, hist):
+            r1_count, k_count = target.shape[1], target.shape[2]
+            invalid = (np.intp(num_classes) + 1) * (np.intp(num_classes) + 1)
+            for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
+                r0, r1, k = _pixel(i, r1_count, k_count)
+                row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
+                p = prediction[r0, r1, k]
+                cuda.atomic.add(hist, row + _column(p, num_classes), uint64(1))
+
+    return kernel
+
+
+@cache
+def _logits_kernel(bins: int, shared: bool):
+    @cuda.jit(device=True)
+    def argmax(scores, r0, r1, k):
+        best = scores[r0, r1, 0, k]
+        arg = 0
+        for c in range(1, scores.shape[2]):
+            v = scores[r0, r1, c, k]
+            if takes_over(v, best):
+                best = v
+                arg = c
+        return arg
+
+    if shared:
+
+        @cuda.jit
+        def kernel(target, scores, table, full, table_len, keys, codes, hist):
+            local = cuda.shared.array(bins, uint32)
+            for b in range(cuda.threadIdx.x, bins, cuda.blockDim.x):
+                local[b] = 0
+            cuda.syncthreads()
+            r1_count, k_count = target.shape[1], target.shape[2]
+            invalid = (scores.shape[2] + 1) * (scores.shape[2] + 1)
+            for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
+                r0, r1, k = _pixel(i, r1_count, k_count)
+                row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
+                cuda.atomic.add(local, row + argmax(scores, r0, r1, k), uint32(1))
+            cuda.syncthreads()
+            for b in range(cuda.threadIdx.x, bins, cuda.blockDim.x):
+                if local[b]:
+                    cuda.atomic.add(hist, b, uint64(local[b]))
+
+    else:
+
+        @cuda.jit
+        def kernel(target, scores, table, full, table_len, keys, codes, hist):
+            r1_count, k_count = target.shape[1], target.shape[2]
+            invalid = (scores.shape[2] + 1) * (scores.shape[2] + 1)
+            for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
+                r0, r1, k = _pixel(i, r1_count, k_count)
+                row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
+                cuda.atomic.add(hist, row + argmax(scores, r0, r1, k), uint64(1))
+
+    return kernel
+
+
+def _grid(pixels: int) -> int:
+    wanted = min(MAX_BLOCKS, -(-pixels // THREADS))
+    return max(1, wanted, -(-pixels // _BLOCK_PIXELS_MAX))
+
+
+def count(prediction, target, plan: LabelPlan, class_axis: int | None) -> np.ndarray:
+    """The ``[C + 2, C + 1]`` int64 histogram of C-contiguous device arrays.
+
+    ``prediction`` holds labels of the target's shape (``class_axis`` None) or scores with the
+    classes along ``class_axis``.
+    """
+    pixels = math.prod(target.shape)
+    label_type = unsigned_dtype(target.dtype)
+    target = target.view(label_type)
+    full = plan.full
+    table_len = label_type.type(0 if full else len(plan.table))
+    tables = (
+        cuda.to_device(plan.table),
+        full,
+        table_len,
+        cuda.to_device(plan.extra_keys.astype(label_type)),
+        cuda.to_device(plan.extra_codes),
+    )
+    hist = cuda.to_device(np.zeros(plan.bins, np.uint64))
+    shared = plan.bins <= SHARED_MAX_BINS
+    launch = (_grid(pixels), THREADS)
+    if class_axis is None:
+        prediction = prediction.view(unsigned_dtype(prediction.dtype)).reshape(1, 1, pixels)
+        num_classes = prediction.dtype.type(plan.num_classes)
+        kernel = _labels_kernel(plan.bins, shared)
+        kernel[launch](target.reshape(1, 1, pixels), prediction, *tables, num_classes, hist)
+    else:
+        shape = prediction.shape
+        before = math.prod(shape[:class_axis])
+        after = math.prod(shape[class_axis + 1 :])
+        scores = prediction.reshape(1, before, shape[class_axis], after)
+        with np.errstate(invalid="ignore"):  # the simulator compares NaN scores in numpy
+            kernel = _logits_kernel(plan.bins, shared)
+            kernel[launch](target.reshape(1, before, after), scores, *tables, hist)
+    return hist.copy_to_host().view(np.int64).reshape(plan.num_classes + 2, plan.columns)
