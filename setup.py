@@ -72,7 +72,22 @@ extensions = [
         ["fastiou/_kernels/_cython/boxes.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    )
+    ),
+    Extension(
+        "fastiou._kernels._cython.confusion",
+        ["fastiou/_kernels/_cython/confusion.pyx"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
+    Extension(
+        "fastiou.coco._ckernels",
+        ["fastiou/coco/_ckernels.pyx"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
+    Extension(
+        "fastiou._kernels._cython.nms",
+        ["fastiou/_kernels/_cython/nms.pyx"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
 ]
 
 setup(

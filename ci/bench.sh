@@ -7,6 +7,11 @@ venv=${FASTIOU_VENV:-.venv-bench}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip
 "$venv/bin/pip" install -q ".[bench]"
-"$venv/bin/pip" install -q ${FASTIOU_PEERS:-torch==2.14.1 torchvision==0.29.1} \
-    || echo "bench: torch/torchvision not installed; they are listed as missing"
+# The peers, each best effort: one that cannot be installed is listed as missing in the table.
+peers=${FASTIOU_PEERS:-"torch==2.14.1 torchvision==0.29.1|cython_bbox|fastbbox|powerboxes|lsnms|hotcoco|ultrafast-pycocotools|pycocotools==2.0.11|faster-coco-eval"}
+IFS='|' read -ra groups <<< "$peers"
+for group in "${groups[@]}"; do
+    # shellcheck disable=SC2086 # a group is several requirements
+    "$venv/bin/pip" install -q $group || echo "bench: could not install $group; listed as missing"
+done
 "$venv/bin/fastiou" bench "$@"

@@ -16,19 +16,33 @@ from .boxes import (
     distance_box_iou,
     generalized_box_iou,
 )
+from .nms import batched_nms, nms, soft_nms
+from .segmentation import (
+    ConfusionMatrix,
+    confusion_matrix,
+    multilabel_confusion_matrix,
+    segmentation_metrics,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendStatus",
+    "ConfusionMatrix",
     "backends",
+    "batched_nms",
     "box_area",
     "box_convert",
     "box_ioa",
     "box_iou",
     "complete_box_iou",
+    "confusion_matrix",
     "distance_box_iou",
     "generalized_box_iou",
+    "multilabel_confusion_matrix",
+    "nms",
+    "segmentation_metrics",
     "set_num_threads",
+    "soft_nms",
     "use_backend",
 ]

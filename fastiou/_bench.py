@@ -37,6 +37,7 @@ class Implementation:
     name: str
     prepare: Callable[[Data], Callable[[], Any]]  # returns the call to time; ImportError = absent
     peer: bool = False
+    slow: bool = False  # seconds per run on the big workloads: timed only with `--slow`
 
 
 @dataclass
@@ -65,11 +66,11 @@ def workload(task: str, name: str, *, quick: bool = False, unit=None):
     return register
 
 
-def implementation(task: str, name: str, *, peer: bool = False):
+def implementation(task: str, name: str, *, peer: bool = False, slow: bool = False):
     """Register the decorated ``prepare(data) -> call`` as an implementation of ``task``."""
 
     def register(prepare):
-        IMPLEMENTATIONS.append(Implementation(task, name, prepare, peer))
+        IMPLEMENTATIONS.append(Implementation(task, name, prepare, peer, slow))
         return prepare
 
     return register
@@ -93,10 +94,14 @@ def run(
     tasks: Iterable[str] | None = None,
     *,
     quick: bool = False,
+    slow: bool = False,
     min_time: float = 0.3,
     progress: Callable[[str], None] | None = None,
 ) -> list[Row]:
-    """Time every available implementation on every selected workload, all in this one run."""
+    """Time every available implementation on every selected workload, all in this one run.
+
+    Implementations marked slow are timed on the big workloads only when ``slow`` is true.
+    """
     tasks = set(tasks) if tasks is not None else None
     rows: list[Row] = []
     for w in WORKLOADS:
@@ -108,6 +113,10 @@ def run(
             if progress:
                 progress(f"{w.task} {w.name}: {impl.name}")
             row = Row(w.task, w.name, impl.name, impl.peer, None)
+            if impl.slow and not (slow or w.quick):
+                row.note = "not timed: slow (fastiou bench --slow)"
+                group.append(row)
+                continue
             try:
                 times = time_call(impl.prepare(data), min_time)
                 row.median_s, row.runs = statistics.median(times), len(times)
@@ -293,3 +302,9 @@ def _subprocess(code: str):
 
 implementation("cold_start", "python -c 'import numpy'", peer=True)(_subprocess("import numpy"))
 implementation("cold_start", "import fastiou + box_iou")(_subprocess(COLD_FASTIOU))
+
+from . import (  # noqa: E402 - each module registers its family's workloads
+    _bench_coco,  # noqa: F401 - COCO evaluation
+    _bench_nms,  # noqa: F401 - nms, batched_nms, soft_nms
+    _bench_seg,  # noqa: F401 - the confusion family
+)

@@ -4,6 +4,7 @@ Each threshold names the benchmark that set it; rerun that benchmark (``fastiou 
 hardware before changing one.
 """
 
+import functools
 import os
 
 # backend="auto" on CPU data sends work below this to Cython, at or above it to numba, per
@@ -16,6 +17,15 @@ CYTHON_MAX_WORK = {
     # loading cached kernels). Below ~1M pairs Cython takes under ~1 ms, so numba would need
     # thousands of calls to repay that; above it the gap grows with the work.
     "boxes": 1 << 20,
+    # Pixels of label maps. `fastiou bench --task confusion_sweep` (19 classes, uint8): Cython
+    # and numba run the same loop at the same speed (within noise) from 256x256 to 4096x4096;
+    # numba only gains on logits (AVX-512 argmax, ~7%), and its first call of a process costs
+    # ~0.3 s of import. So Cython up to a 4096x4096 map (or a batch of 8 Cityscapes frames).
+    "confusion": 1 << 24,
+    # Boxes given to nms / batched_nms / soft_nms: always Cython. `fastiou bench --task nms --task
+    # batched_nms` (1k to 50k boxes): the same algorithm in Cython and numba runs as fast (one
+    # class is serial on both), and Cython needs no numba import or JIT warm-up.
+    "nms": 1 << 62,
 }
 
 # Below this many pairs (or boxes) the Cython kernels run on one thread: starting an OpenMP team
@@ -25,8 +35,9 @@ PARALLEL_MIN_WORK = 1 << 15
 _num_threads: int | None = None
 
 
+@functools.cache
 def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity), at least 1."""
+    """Cores this process may run on (its CPU affinity at first use), at least 1."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

@@ -31,6 +31,18 @@ MODULES = {
         "numba": "fastiou._kernels.numba_cpu",
         "cuda": "fastiou._kernels.numba_cuda",
     },
+    "confusion": {
+        "numpy": "fastiou._kernels.confusion_reference",
+        "cython": "fastiou._kernels.confusion_cython",
+        "numba": "fastiou._kernels.confusion_numba",
+        "cuda": "fastiou._kernels.confusion_cuda",
+    },
+    "nms": {
+        "numpy": "fastiou._kernels.nms_reference",
+        "cython": "fastiou._kernels.nms_cython",
+        "numba": "fastiou._kernels.nms_numba",
+        "cuda": "fastiou._kernels.nms_cuda",
+    },
 }
 FALLBACK = {
     "cuda": ("cuda", "numba", "cython", "numpy"),
@@ -65,15 +77,19 @@ def _load(family: str, backend: str) -> ModuleType | str:
 def backends() -> dict[str, BackendStatus]:
     """Every backend, whether it is available here, and what it is or why it is not.
 
-    Probing imports numba (for "numba" and "cuda").
+    A backend is available when the kernel modules of every family load; otherwise ``detail``
+    names the families that do not and why. Probing imports numba (for "numba" and "cuda").
     """
     report = {}
     for name in BACKENDS:
-        loaded = _load("boxes", name)
-        if isinstance(loaded, str):
-            report[name] = BackendStatus(False, loaded)
+        loaded = {family: _load(family, name) for family in MODULES}
+        missing = {f: why for f, why in loaded.items() if isinstance(why, str)}
+        if missing:
+            detail = "; ".join(f"{family}: {why}" for family, why in missing.items())
+            report[name] = BackendStatus(False, detail)
         else:
-            report[name] = BackendStatus(True, getattr(loaded, "describe", lambda: "available")())
+            boxes = loaded["boxes"]
+            report[name] = BackendStatus(True, getattr(boxes, "describe", lambda: "available")())
     return report
 
 

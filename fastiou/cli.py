@@ -11,17 +11,17 @@ import json
 import sys
 from collections.abc import Sequence
 
+from ._cli_seg import add_seg
+from .coco._cli import add_coco
+
 
 def _bench(args: argparse.Namespace) -> int:
     from . import _bench
     from ._dispatch import backends
 
-    tasks = args.task or None
-    if tasks is None:
-        tasks = sorted({w.task for w in _bench.WORKLOADS} - {"box_iou_sweep"})
-    if args.sweep:
-        tasks = ["box_iou_sweep"]
     known = {w.task for w in _bench.WORKLOADS}
+    sweeps = {t for t in known if t.endswith("_sweep")}  # threshold sweeps: only with --sweep
+    tasks = args.task or sorted(sweeps if args.sweep else known - sweeps)
     unknown = set(tasks) - known
     if unknown:
         print(f"fastiou bench: unknown task(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -29,7 +29,9 @@ def _bench(args: argparse.Namespace) -> int:
     status = backends()
     print("backends: " + "; ".join(f"{k}: {v.detail}" for k, v in status.items()), flush=True)
     progress = None if args.no_progress else (lambda s: print(f"  timing {s}", file=sys.stderr))
-    rows = _bench.run(tasks, quick=args.quick, min_time=args.min_time, progress=progress)
+    rows = _bench.run(
+        tasks, quick=args.quick, slow=args.slow, min_time=args.min_time, progress=progress
+    )
     print(_bench.markdown(rows))
     if args.json:
         with open(args.json, "w") as f:
@@ -47,7 +49,10 @@ def add_bench(sub) -> None:
     )
     p.add_argument("--task", action="append", help="only this task (repeatable)")
     p.add_argument("--quick", action="store_true", help="small workloads only (a smoke run)")
-    p.add_argument("--sweep", action="store_true", help="Cython vs numba around the auto threshold")
+    p.add_argument(
+        "--sweep", action="store_true", help="Cython vs numba around the auto thresholds"
+    )
+    p.add_argument("--slow", action="store_true", help="also time peers that take seconds")
     p.add_argument("--min-time", type=float, default=0.3, help="seconds of runs per cell")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     p.add_argument("--no-progress", action="store_true", help="do not report progress on stderr")
@@ -69,7 +74,7 @@ def add_backends(sub) -> None:
     p.set_defaults(func=_backends)
 
 
-COMMANDS = [add_bench, add_backends]
+COMMANDS = [add_bench, add_backends, add_seg, add_coco]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

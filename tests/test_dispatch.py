@@ -151,7 +151,7 @@ def test_unavailable_backend_falls_through(ran, monkeypatch):
     fallback order runs, with a RuntimeWarning pointing at the caller."""
     ensure_available("numba")
     monkeypatch.setitem(_dispatch._loaded, CYTHON, "simulated: extension not built")
-    assert fastiou.backends()["cython"] == (False, "simulated: extension not built")
+    assert fastiou.backends()["cython"] == (False, "boxes: simulated: extension not built")
     with pytest.warns(RuntimeWarning, match="'cython' is unavailable.*simulated") as record:
         run_iou(backend="cython")
     assert record[0].filename == __file__

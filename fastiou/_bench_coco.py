@@ -1,0 +1,322 @@
+"""Benchmarks of COCO box evaluation: fastiou.coco against pycocotools and its fast peers.
+
+Workloads are synthetic COCO-val-like sets (generated deterministically, written once per
+process to a temporary directory as JSON): the full one has 5,000 images, about 35k
+ground-truth boxes (some crowd, polygon segmentations as in COCO), 80 categories and about
+270k detections written as detectors write them (float32 values printed as Python floats).
+
+Tasks: ``coco_evaluate`` (evaluate + accumulate + summarize on loaded data) and
+``coco_load_evaluate`` (the same, loading both files first). Peak memory is measured in fresh
+processes by ``python -m fastiou._bench_coco --memory`` (the bench table has no memory column).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from ._bench import Data, implementation, workload
+
+COCO_CATEGORY_IDS = [i for i in range(1, 91) if i not in {12, 26, 29, 30, 45, 66, 68, 69, 71, 83}]
+SIZES = {"5000 images (COCO val-like)": 5000, "300 images": 300}
+
+
+def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict]]:
+    """A synthetic COCO dataset and detections on it: (ground-truth dict, results list).
+
+    About 7 ground-truth boxes per image (negative binomial) over a few categories per image,
+    box sizes log-normal around 40 px (about 40% small, 40% medium, 20% large), 1% crowd,
+    polygon segmentations, areas below the box area, a few exactly on the 32² and 96² edges.
+    Detections: 0-3 jittered copies of each box (10% with a wrong category) and 15-70 random
+    false positives per image, at most 100 per image, float32 coordinates and scores.
+    """
+    rng = np.random.default_rng(seed)
+    cats = np.array(COCO_CATEGORY_IDS)
+    img_ids = np.sort(rng.choice(600_000, n_images, replace=False)) + 1
+    width = rng.choice([640, 480, 500, 612], n_images).astype(np.float64)
+    height = rng.choice([480, 427, 640, 375], n_images).astype(np.float64)
+    n_gt = rng.negative_binomial(1.2, 0.14, n_images)
+    pool = np.clip(n_gt // 2 + 1, 1, 6)  # categories per image
+    base = rng.integers(0, len(cats), n_images)
+
+    def boxes_in(img: np.ndarray, n: int) -> np.ndarray:
+        side = np.exp(rng.normal(np.log(40), 1.0, n))
+        aspect = np.exp(rng.normal(0, 0.5, n))
+        w = np.minimum(side * aspect, width[img] - 1)
+        h = np.minimum(side / aspect, height[img] - 1)
+        x = rng.uniform(0, 1, n) * (width[img] - w)
+        y = rng.uniform(0, 1, n) * (height[img] - h)
+        return np.stack([x, y, w, h], axis=1)
+
+    def category_in(img: np.ndarray) -> np.ndarray:
+        return cats[(base[img] + rng.integers(0, pool[img])) % len(cats)]
+
+    g_img = np.repeat(np.arange(n_images), n_gt)
+    G = len(g_img)
+    g_box = boxes_in(g_img, G).round(2)
+    g_cat = category_in(g_img)
+    g_crowd = (rng.random(G) < 0.01).astype(int)
+    g_area = (g_box[:, 2] * g_box[:, 3] * rng.uniform(0.5, 0.95, G)).round(2)
+    edge = rng.random(G)
+    g_area[edge < 0.01] = 32.0**2  # exactly on the bucket edges (inclusive ends)
+    g_area[(edge >= 0.01) & (edge < 0.02)] = 96.0**2
+    n_pts = rng.integers(8, 30, G)
+    pts = rng.uniform(0, 1, (int(n_pts.sum()), 2))
+    owner = np.repeat(np.arange(G), n_pts)
+    pts = (g_box[owner, :2] + pts * g_box[owner, 2:]).round(2).ravel().tolist()
+    offsets = np.concatenate([[0], np.cumsum(2 * n_pts)]).tolist()
+    images = [
+        {"id": int(i), "file_name": f"{i:012d}.jpg", "width": int(w), "height": int(h)}
+        for i, w, h in zip(img_ids.tolist(), width.tolist(), height.tolist(), strict=True)
+    ]
+    annotations = [
+        {
+            "segmentation": [pts[offsets[k] : offsets[k + 1]]],
+            "area": a,
+            "iscrowd": c,
+            "image_id": int(img_ids[i]),
+            "bbox": b,
+            "category_id": int(cat),
+            "id": k + 1,
+        }
+        for k, (i, a, c, b, cat) in enumerate(
+            zip(
+                g_img.tolist(),
+                g_area.tolist(),
+                g_crowd.tolist(),
+                g_box.tolist(),
+                g_cat,
+                strict=True,
+            )
+        )
+    ]
+    # detections: jittered copies of the ground truth, then false positives
+    copies = rng.integers(0, 4, G) * (g_crowd == 0)
+    src = np.repeat(np.arange(G), copies)
+    tp_box = g_box[src] + rng.normal(0, 0.1, (len(src), 4)) * g_box[src][:, [2, 3, 2, 3]]
+    tp_box[:, 2:] = np.maximum(tp_box[:, 2:], 1)
+    tp_box[:, :2] = np.maximum(tp_box[:, :2], 0)
+    wrong = rng.random(len(src)) < 0.1
+    tp_cat = np.where(wrong, rng.choice(cats, len(src)), g_cat[src])
+    n_fp = rng.integers(15, 70, n_images)
+    f_img = np.repeat(np.arange(n_images), n_fp)
+    fp_cat = np.where(
+        rng.random(len(f_img)) < 0.3, category_in(f_img), rng.choice(cats, len(f_img))
+    )
+    d_img = np.concatenate([g_img[src], f_img])
+    d_box = np.concatenate([tp_box, boxes_in(f_img, len(f_img))]).astype(np.float32)
+    d_cat = np.concatenate([tp_cat, fp_cat])
+    d_score = np.concatenate([rng.beta(4, 2, len(src)), rng.beta(1, 4, len(f_img))])
+    d_score = d_score.astype(np.float32)
+    order = np.lexsort((-d_score, d_img))  # image by image, best first (as detectors write)
+    rank = np.arange(len(order)) - np.searchsorted(d_img[order], d_img[order])
+    order = order[rank < 100]
+    detections = [
+        {"image_id": int(img_ids[i]), "category_id": int(c), "bbox": b, "score": s}
+        for i, c, b, s in zip(
+            d_img[order].tolist(),
+            d_cat[order].tolist(),
+            d_box[order].astype(np.float64).tolist(),
+            d_score[order].astype(np.float64).tolist(),
+            strict=True,
+        )
+    ]
+    categories = [{"id": int(c), "name": f"class{c}", "supercategory": "thing"} for c in cats]
+    dataset = {
+        "info": {"description": "fastiou synthetic COCO-val-like set", "version": "1"},
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
+    return dataset, detections
+
+
+@cache
+def coco_files(n_images: int) -> tuple[str, str]:
+    """Paths of the ground-truth and results JSON files of the synthetic set (made once)."""
+    directory = tempfile.mkdtemp(prefix=f"fastiou_coco_{n_images}_")
+    dataset, detections = make_coco_like(n_images)
+    paths = os.path.join(directory, "gt.json"), os.path.join(directory, "dt.json")
+    for path, obj in zip(paths, (dataset, detections), strict=True):
+        with open(path, "w") as f:
+            json.dump(obj, f)
+    return paths
+
+
+for _name, _n in SIZES.items():
+    for _task in ("coco_evaluate", "coco_load_evaluate"):
+        workload(_task, _name, quick=_n < 1000)(
+            lambda n=_n: dict(zip(("gt", "dt"), coco_files(n), strict=True))
+        )
+
+
+def _quiet(call):
+    """Run ``call`` with stdout discarded (pycocotools and its peers print)."""
+
+    def run():
+        with contextlib.redirect_stdout(io.StringIO()):
+            return call()
+
+    return run
+
+
+# Each peer: (load ground truth, load results, evaluate + accumulate + summarize).
+def _fastiou_api():
+    from .coco import COCO, COCOeval
+
+    def evaluate(gt, dt):
+        E = COCOeval(gt, dt, "bbox", verbose=False)
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+        return E.stats
+
+    return lambda path: COCO(path, verbose=False), lambda gt, path: gt.loadRes(path), evaluate
+
+
+def _pycocotools_like(module: str, coco: str, cocoeval: str, evaluator: str = "COCOeval"):
+    def api():
+        import importlib
+
+        COCO = importlib.import_module(f"{module}{coco}").COCO
+        COCOeval = getattr(importlib.import_module(f"{module}{cocoeval}"), evaluator)
+
+        def evaluate(gt, dt):
+            E = COCOeval(gt, dt, "bbox")
+            E.evaluate()
+            E.accumulate()
+            E.summarize()
+            return E.stats
+
+        return COCO, lambda gt, path: gt.loadRes(path), evaluate
+
+    return api
+
+
+def _hotcoco_api():
+    import hotcoco
+
+    def evaluate(gt, dt):
+        E = hotcoco.COCOeval(gt, dt, "bbox")
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+        return E.stats
+
+    return hotcoco.COCO, lambda gt, path: gt.load_res(path), evaluate
+
+
+PEERS: dict[str, Any] = {
+    "pycocotools 2.0.11": _pycocotools_like("pycocotools", ".coco", ".cocoeval"),
+    "faster-coco-eval": _pycocotools_like("faster_coco_eval", "", "", "COCOeval_faster"),
+    "hotcoco": _hotcoco_api,
+    "ultrafast-pycocotools": _pycocotools_like("ultrafast_pycocotools", "", ""),
+}
+IMPLEMENTATIONS = {"fastiou": _fastiou_api, **PEERS}
+
+
+def _evaluate_only(api):
+    def prepare(data: Data):
+        load_gt, load_dt, evaluate = api()
+        with contextlib.redirect_stdout(io.StringIO()):
+            gt = load_gt(data["gt"])
+            dt = load_dt(gt, data["dt"])
+        return _quiet(lambda: evaluate(gt, dt))
+
+    return prepare
+
+
+def _load_and_evaluate(api):
+    def prepare(data: Data):
+        load_gt, load_dt, evaluate = api()
+
+        def run():
+            gt = load_gt(data["gt"])
+            return evaluate(gt, load_dt(gt, data["dt"]))
+
+        return _quiet(run)
+
+    return prepare
+
+
+for _name, _api in IMPLEMENTATIONS.items():
+    _peer = _name != "fastiou"
+    _slow = _name in ("pycocotools 2.0.11", "faster-coco-eval")  # 5-80 s a run on 5,000 images
+    implementation("coco_evaluate", _name, peer=_peer, slow=_slow)(_evaluate_only(_api))
+    implementation("coco_load_evaluate", _name, peer=_peer, slow=_slow)(_load_and_evaluate(_api))
+
+# Peak memory runs each implementation alone in a fresh interpreter: only its own imports.
+_MEMORY_CODE = {
+    "fastiou": "from fastiou.coco import COCO, COCOeval\n"
+    "gt = COCO(GT, verbose=False); dt = gt.loadRes(DT)\n"
+    "E = COCOeval(gt, dt, 'bbox', verbose=False)",
+    "pycocotools 2.0.11": "from pycocotools.coco import COCO\n"
+    "from pycocotools.cocoeval import COCOeval\n"
+    "gt = COCO(GT); dt = gt.loadRes(DT); E = COCOeval(gt, dt, 'bbox')",
+    "faster-coco-eval": "from faster_coco_eval import COCO, COCOeval_faster\n"
+    "gt = COCO(GT); dt = gt.loadRes(DT); E = COCOeval_faster(gt, dt, 'bbox')",
+    "hotcoco": "import hotcoco\n"
+    "gt = hotcoco.COCO(GT); dt = gt.load_res(DT); E = hotcoco.COCOeval(gt, dt, 'bbox')",
+    "ultrafast-pycocotools": "from ultrafast_pycocotools import COCO, COCOeval\n"
+    "gt = COCO(GT); dt = gt.loadRes(DT); E = COCOeval(gt, dt, 'bbox')",
+}
+# VmHWM, not ru_maxrss: ru_maxrss of a forked child starts at its parent's peak.
+_MEMORY_SCRIPT = """
+import contextlib, io
+GT, DT = {gt!r}, {dt!r}
+with contextlib.redirect_stdout(io.StringIO()):
+{code}
+    E.evaluate(); E.accumulate(); E.summarize()
+status = open("/proc/self/status").read()
+print(int(status.split("VmHWM:")[1].split()[0]))
+"""
+
+
+def peak_memory_mb(name: str, n_images: int = 5000) -> float | None:
+    """Peak resident memory (MB, Linux) of a fresh process that imports ``name``, loads both
+    files of the synthetic set and evaluates; None when the implementation is not installed."""
+    gt, dt = coco_files(n_images)
+    code = "\n".join("    " + line for line in _MEMORY_CODE[name].splitlines())
+    script = _MEMORY_SCRIPT.format(gt=gt, dt=dt, code=code)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if done.returncode != 0:
+        if "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr:
+            return None
+        raise RuntimeError(f"{name}: {done.stderr.strip().splitlines()[-1]}")
+    return int(done.stdout.split()[-1]) / 1024  # VmHWM is in KiB
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fastiou._bench_coco --memory [--images N]``: peak memory per implementation."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fastiou._bench_coco")
+    parser.add_argument("--memory", action="store_true", help="peak memory of load + evaluate")
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--skip", action="append", default=[], help="skip an implementation")
+    args = parser.parse_args(argv)
+    if not args.memory:
+        parser.print_help()
+        return 0
+    print("| implementation | peak memory, load + evaluate |")
+    print("|---|---:|")
+    for name in IMPLEMENTATIONS:
+        if name in args.skip:
+            continue
+        mb = peak_memory_mb(name, args.images)
+        print(f"| {name} | {'not installed' if mb is None else f'{mb:.0f} MB'} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

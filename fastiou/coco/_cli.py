@@ -1,0 +1,73 @@
+"""``fastiou coco GT.json DT.json``: pycocotools' box evaluation summary from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def _coco(args: argparse.Namespace) -> int:
+    from . import COCO, AnnotationError, COCOeval
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    try:
+        progress(f"loading ground truth {args.gt} ...")
+        gt = COCO(args.gt, verbose=False)
+        progress(f"loading detections {args.dt} ...")
+        dt = gt.loadRes(args.dt)
+        E = COCOeval(gt, dt, "bbox", verbose=False)
+        if args.max_dets:
+            E.params.maxDets = args.max_dets
+        progress(f"evaluating {len(E.params.imgIds)} images, {len(E.params.catIds)} categories ...")
+        E.evaluate()
+        E.accumulate()
+        progress(f"done in {time.perf_counter() - start:.2f} s")
+        E.summarize()
+        per_class = E.per_class() if (args.per_class or args.json) else None
+    except (AnnotationError, OSError, ValueError, KeyError, TypeError) as e:
+        message = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
+        print(f"fastiou coco: error: {message}", file=sys.stderr)
+        return 1
+    if args.per_class:
+        print()
+        print(E.per_class_table())
+    if args.json:
+        report = {
+            "gt": args.gt,
+            "dt": args.dt,
+            "stats": dict(E.metrics()),
+            "per_class": per_class,
+        }
+        try:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1)
+        except OSError as e:
+            print(f"fastiou coco: error: cannot write {args.json}: {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def add_coco(sub) -> None:
+    """Register ``fastiou coco``."""
+    p = sub.add_parser(
+        "coco",
+        help="COCO box evaluation (pycocotools' numbers): print the 12-line summary",
+        description="Evaluates detections (a COCO results file) against COCO ground truth "
+        "exactly as pycocotools' COCOeval(gt, dt, 'bbox') does and prints its summary.",
+    )
+    p.add_argument("gt", help="ground-truth annotation file (COCO JSON)")
+    p.add_argument("dt", help="detections: a JSON list of {image_id, category_id, bbox, score}")
+    p.add_argument("--per-class", action="store_true", help="also print a per-category table")
+    p.add_argument("--json", metavar="OUT", help="write the numbers (and per class) as JSON")
+    p.add_argument(
+        "--max-dets", type=int, nargs=3, metavar=("M1", "M2", "M3"),
+        help="params.maxDets (default 1 10 100)",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    p.set_defaults(func=_coco)

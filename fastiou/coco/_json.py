@@ -1,0 +1,196 @@
+"""Reading COCO JSON files into columns without a Python dict per annotation.
+
+The fast path scans the bytes with the compiled scanner (``_native.h``): annotation arrays
+become columns directly, numbers are read exactly as ``float()`` reads them, and the values the
+evaluation does not use (segmentations...) are validated and skipped. Anything the scanner does
+not handle (escaped keys, ids written as floats, numbers with more than 19 significant digits,
+NaN/Infinity literals, invalid JSON) sends the whole file through Python's ``json`` module
+instead, which is slower but gives the same numbers and its own error messages.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from . import _table
+from ._table import AnnotationError, Annotations
+
+# The smallest object the scanner can accept for a results row / a ground-truth annotation
+# (every required key, one-character values): an upper bound on the rows a chunk can hold.
+MIN_RESULT_BYTES = len('{"image_id":0,"category_id":0,"bbox":[0,0,0,0],"score":0}')
+MIN_GT_BYTES = len('{"id":0,"image_id":0,"category_id":0,"bbox":[0,0,0,0],"area":0}')
+
+
+_FLAGS = ("iscrowd", "ignore")
+
+
+@cache
+def pow5_table() -> np.ndarray:
+    """128-bit truncated powers of five, 5**q for q in [-342, 308], as (hi, lo) uint64 pairs:
+    the table of the Eisel-Lemire algorithm (fast_float's script/table_generation.py)."""
+    rows = []
+    for q in range(-342, 0):
+        p5 = 5**-q
+        z = p5.bit_length()  # smallest z with 2**z >= 5**-q (never a power of two)
+        if q >= -27:
+            c = (1 << (z + 127)) // p5 + 1
+        else:
+            c = (1 << (2 * z + 128)) // p5 + 1
+            c >>= max(0, c.bit_length() - 128)
+        rows.append(c)
+    for q in range(0, 309):
+        p5 = 5**q
+        n = p5.bit_length()
+        rows.append(p5 << (128 - n) if n < 128 else p5 >> (n - 128))
+    table = np.empty(2 * len(rows), np.uint64)
+    table[0::2] = [r >> 64 for r in rows]
+    table[1::2] = [r & ((1 << 64) - 1) for r in rows]
+    return table
+
+
+def _threads() -> int:
+    from .._config import num_threads
+
+    return num_threads()
+
+
+def _with_bytes(path: str | os.PathLike, use: Callable[[np.ndarray], Any]) -> Any:
+    """``use(the file's bytes as a uint8 array)``: memory-mapped (no copy of the file) where
+    the file can be mapped, else read."""
+    with open(path, "rb") as f:
+        try:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # an empty file, or one that cannot be mapped (a pipe)
+            return use(np.frombuffer(f.read(), np.uint8))
+    try:
+        return use(np.frombuffer(mapped, np.uint8))
+    finally:
+        try:
+            mapped.close()
+        except BufferError:  # still referenced: unmapped when collected
+            pass
+
+
+def _load_python(path: str | os.PathLike) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise AnnotationError(f"{os.fspath(path)}: not valid JSON: {e}") from e
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f"{os.fspath(path)}: not a UTF-8 text file: {e}") from e
+
+
+def load_results(path: str | os.PathLike) -> tuple[Annotations, list | None]:
+    """A results file (a JSON list of detections) as columns.
+
+    Returns ``(table, dicts)``: ``dicts`` is the parsed list when the file went through Python's
+    json module (so it need not be parsed again), else None.
+    """
+    from ._evaluate import kernels
+
+    _ckernels = kernels()
+    source = os.fspath(path)
+
+    def scan(buf: np.ndarray):
+        if not len(buf):
+            return None
+        scanned = _ckernels.parse_object_array(
+            buf, 0, pow5_table(), MIN_RESULT_BYTES, _threads(), _table.RESULT_KEYS
+        )
+        if scanned is None or _ckernels.skip_ws(buf, scanned[1]) != len(buf):
+            return None
+        return scanned[0]
+
+    columns = _with_bytes(path, scan)
+    if columns is not None:
+        return _table.from_scanned(columns, results=True, source=source), None
+    anns = _load_python(path)
+    if not isinstance(anns, list):
+        raise AnnotationError(
+            f"{source}: a results file must hold a JSON list of detections, not a "
+            f"{type(anns).__name__}"
+        )
+    return _table.from_dicts(anns, results=True, source=source), anns
+
+
+def load_dataset(path: str | os.PathLike) -> tuple[dict[str, Any], Any, bool]:
+    """A ground-truth file: ``(dataset, annotations, complete)``.
+
+    On the fast path ``dataset`` holds every top-level key except "annotations" (parsed by
+    Python's json, they are small), ``annotations`` is the scanner's columns (validated later,
+    when evaluation needs them) and ``complete`` is False. On the fallback path ``dataset`` is
+    the whole parsed file, ``annotations`` its list and ``complete`` True.
+    """
+    from ._evaluate import kernels
+
+    _ckernels = kernels()
+    source = os.fspath(path)
+    parsed = _with_bytes(path, lambda buf: _scan_dataset(buf, _ckernels) if len(buf) else None)
+    if parsed is not None:
+        return parsed[0], parsed[1], False
+    dataset = _load_python(path)
+    if not isinstance(dataset, dict):
+        raise AnnotationError(
+            f"{source}: a COCO annotation file must hold a JSON object, not a "
+            f"{type(dataset).__name__}"
+        )
+    return dataset, dataset.get("annotations"), True
+
+
+def _scan_dataset(buf: np.ndarray, kernels) -> tuple[dict[str, Any], Any] | None:
+    """The top-level object, key by key; None where the scanner declines."""
+    view = memoryview(buf)
+    n = len(buf)
+    p = kernels.skip_ws(buf, 0)
+    if p >= n or buf[p] != ord("{"):
+        return None
+    header: dict[str, Any] = {}
+    annotations = None
+    p = kernels.skip_ws(buf, p + 1)
+    if p < n and buf[p] == ord("}"):
+        return (header, None) if kernels.skip_ws(buf, p + 1) == n else None
+    while True:
+        if p >= n or buf[p] != ord('"'):
+            return None
+        key_end = kernels.skip_value(buf, p)
+        if key_end < 0:
+            return None
+        key = json.loads(bytes(view[p:key_end]))
+        p = kernels.skip_ws(buf, key_end)
+        if p >= n or buf[p] != ord(":"):
+            return None
+        start = kernels.skip_ws(buf, p + 1)
+        if key == "annotations" and start < n and buf[start] == ord("["):
+            scanned = kernels.parse_object_array(
+                buf, start, pow5_table(), MIN_GT_BYTES, _threads(), _table.GT_KEYS + _FLAGS
+            )
+            if scanned is None:
+                return None
+            annotations, end = _table.ScannedColumns(scanned[0]), scanned[1]
+            header.pop("annotations", None)
+        else:
+            end = kernels.skip_value(buf, start)
+            if end < 0:
+                return None
+            try:
+                header[key] = json.loads(bytes(view[start:end]))
+            except ValueError:
+                return None
+            if key == "annotations":
+                annotations = header.pop("annotations")
+        p = kernels.skip_ws(buf, end)
+        if p >= n:
+            return None
+        if buf[p] == ord("}"):
+            return (header, annotations) if kernels.skip_ws(buf, p + 1) == n else None
+        if buf[p] != ord(","):
+            return None
+        p = kernels.skip_ws(buf, p + 1)
