@@ -7,6 +7,7 @@ import sys
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,7 +218,12 @@ def test_import_and_small_call_do_not_import_numba():
     )
     env = {k: v for k, v in os.environ.items() if k != "FASTIOU_BACKEND"}
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(fastiou.__file__).parents[1],  # `-c` imports from cwd: the fastiou under test
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

@@ -5,6 +5,7 @@ one pixel at a time; it shares no code with the backends. CUDA cases run under t
 tiny blocks (several blocks, each with its shared-memory histogram), on tiny inputs.
 """
 
+import os
 import pickle
 import sys
 import tracemalloc
@@ -435,7 +436,9 @@ def test_small_call_does_not_import_numba():
     )
     import subprocess
 
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # `-c` imports from the working directory: run where the fastiou under test lives.
+    cwd = os.path.dirname(os.path.dirname(fastiou.__file__))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=cwd)
 
 
 def test_plan_is_picklable_free():
