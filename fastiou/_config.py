@@ -12,7 +12,7 @@ import os
 # kernels.
 CYTHON_MAX_WORK = {
     # Pairs of boxes. `fastiou bench --sweep` (bench/README.md, "auto threshold"): once compiled,
-    # numba's AVX2 kernel beats the Cython one (SSE2, portable build) at every size from 128x128,
+    # numba's AVX2 kernel beats the Cython one (SSE2, portable build) at every size from 256x256,
     # by ~0.3 ms at 1024x1024; but the first numba call of a process costs ~1 s (importing numba,
     # loading cached kernels). Below ~1M pairs Cython takes under ~1 ms, so numba would need
     # thousands of calls to repay that; above it the gap grows with the work.
