@@ -117,14 +117,10 @@ def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, Mod
     if not isinstance(backend, str):
         raise TypeError(f"backend must be a string, not {type(backend).__name__}")
     name = _check_name(backend, "backend")
-    asked = name != "auto"
     if name == "auto":
-        name = getattr(_override, "name", None) or "auto"
-        asked = name != "auto"
-    if name == "auto":
-        env = os.environ.get("FASTIOU_BACKEND", "auto").strip().lower()
-        name = _check_name(env, "FASTIOU_BACKEND")
-        asked = name != "auto"
+        env = os.environ.get("FASTIOU_BACKEND", "").strip().lower() or "auto"
+        name = getattr(_override, "name", None) or _check_name(env, "FASTIOU_BACKEND")
+    asked = name != "auto"  # by argument, use_backend or FASTIOU_BACKEND: warn on fall-through
     if name == "auto":
         small = work < _config.CYTHON_MAX_WORK[family]
         name = "cuda" if on_gpu else "cython" if small else "numba"
