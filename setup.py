@@ -4,6 +4,7 @@
 when that works, ``1`` requires OpenMP (the build fails without it), ``0`` builds serial kernels.
 """
 
+import glob
 import os
 import sys
 import tempfile
@@ -66,31 +67,24 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-extensions = [
-    Extension(
-        "fastiou._kernels._cython.boxes",
-        ["fastiou/_kernels/_cython/boxes.pyx"],
-        include_dirs=[np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    ),
-    Extension(
-        "fastiou._kernels._cython.confusion",
-        ["fastiou/_kernels/_cython/confusion.pyx"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    ),
-    Extension(
-        "fastiou.coco._ckernels",
-        ["fastiou/coco/_ckernels.pyx"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    ),
-    Extension(
-        "fastiou._kernels._cython.nms",
-        ["fastiou/_kernels/_cython/nms.pyx"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    ),
-]
+def _extensions() -> list[Extension]:
+    """One extension per ``.pyx`` under fastiou/: ``fastiou/boxes/_cython.pyx`` builds
+    ``fastiou.boxes._cython``. A family adds a kernel by adding its ``.pyx`` file."""
+    exts = []
+    for pyx in sorted(glob.glob("fastiou/**/*.pyx", recursive=True)):
+        name = os.path.splitext(pyx)[0].replace("/", ".").replace(os.sep, ".")
+        exts.append(
+            Extension(
+                name,
+                [pyx],
+                include_dirs=[np.get_include(), os.path.dirname(pyx), "fastiou/_core"],
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            )
+        )
+    return exts
+
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}),
+    ext_modules=cythonize(_extensions(), compiler_directives={"language_level": "3"}),
     cmdclass={"build_ext": BuildExt},
 )

@@ -4,7 +4,7 @@ import functools
 
 import pytest
 
-from fastiou import _bench
+from fastiou import bench as _bench
 
 
 @functools.cache

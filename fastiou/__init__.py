@@ -5,8 +5,8 @@ Cython/OpenMP, numba and numba-CUDA backends picked per call. ``import fastiou``
 numba: the numba backends load on first use.
 """
 
-from ._config import set_num_threads
-from ._dispatch import BackendStatus, backends, use_backend
+from ._core.config import set_num_threads
+from ._core.dispatch import BackendStatus, backends, use_backend
 from .boxes import (
     box_area,
     box_convert,

@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _arrays, _dispatch
+from ._core import arrays as _arrays
+from ._core import dispatch as _dispatch
 
 Format = Literal["xyxy", "xywh", "cxcywh"]
 _FORMATS = {"xyxy": 0, "xywh": 1, "cxcywh": 2}  # the codes of _kernels.formulas.FORMATS

@@ -29,7 +29,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _arrays, _dispatch
+from ._core import arrays as _arrays
+from ._core import dispatch as _dispatch
 from .boxes import Format, _format_code
 
 _SOFT_METHODS = {"linear": False, "gaussian": True}  # method -> the kernels' ``gaussian`` flag

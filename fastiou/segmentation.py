@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _arrays, _dispatch
+from ._core import arrays as _arrays
+from ._core import dispatch as _dispatch
 from ._kernels import confusion_common as common
 
 Convention = Literal["mmseg", "detectron2", "torchmetrics"]

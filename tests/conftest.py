@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import fastiou  # noqa: E402
-from fastiou import _dispatch  # noqa: E402
+from fastiou._core import dispatch as _dispatch  # noqa: E402
 
 BACKENDS = _dispatch.BACKENDS
 # Under the simulator every CUDA thread is Python code: cuda cases stay at or below this many

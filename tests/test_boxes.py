@@ -11,7 +11,7 @@ import pytest
 from conftest import BACKENDS, OPERATIONS, ensure_available, max_boxes, random_boxes
 
 import fastiou
-from fastiou import _config
+from fastiou._core import config as _config
 
 EPS = 1e-7  # DIoU / CIoU default eps, as torchvision
 NAN = math.nan

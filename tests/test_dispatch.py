@@ -14,7 +14,8 @@ import pytest
 from conftest import BACKENDS, ensure_available, random_boxes
 
 import fastiou
-from fastiou import _config, _dispatch
+from fastiou._core import config as _config
+from fastiou._core import dispatch as _dispatch
 
 CYTHON = _dispatch.MODULES["boxes"]["cython"]
 NUMBA = _dispatch.MODULES["boxes"]["numba"]

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastiou
-from fastiou import _dispatch
+from fastiou._core import dispatch as _dispatch
 from fastiou._kernels import nms_reference
 
 NAN, INF = math.nan, math.inf

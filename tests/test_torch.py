@@ -7,7 +7,7 @@ import pytest
 from conftest import ensure_available, max_boxes, random_boxes
 
 import fastiou
-from fastiou import _dispatch
+from fastiou._core import dispatch as _dispatch
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 tv_ops = pytest.importorskip("torchvision.ops", reason="torchvision is not installed")

@@ -23,6 +23,19 @@ def _library(x: Any) -> str:
     return "numpy"
 
 
+def to_numpy(x: Any) -> np.ndarray:
+    """A numpy array of any array: numpy as is (no copy), anything ``np.asarray`` takes, torch
+    tensors (detached; CUDA ones copied to the host), cupy and other CUDA arrays (copied)."""
+    library = _library(x)
+    if library == "torch":
+        x = x.detach().cpu().numpy()
+    elif library == "cupy":
+        x = x.get()
+    elif library == "cuda":
+        x = x.copy_to_host()
+    return np.asarray(x)
+
+
 def _torch_dtype(dtype: np.dtype):
     import torch
 

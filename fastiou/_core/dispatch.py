@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import NamedTuple
 
-from . import _config
+from . import config as _config
 
 BACKENDS = ("numpy", "cython", "numba", "cuda")
 # family -> backend -> kernel module. A family registers its modules here.

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _config
+from .._core import config as _config
 
 # Work below this many pixels runs on one thread: waking a thread team costs more than it saves.
 # (`fastiou bench --task confusion_sweep`: at 64 Ki pixels one uint8 pass takes ~40 µs.)

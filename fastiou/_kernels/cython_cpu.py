@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import _config
+from .._core import config as _config
 from ._cython import boxes as _ext
 
 OPERATIONS = {name: code for code, name in enumerate(_ext.OPERATIONS)}

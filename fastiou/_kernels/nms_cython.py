@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import _config
+from .._core import config as _config
 from ._cython import nms as _ext
 
 

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .. import _config
+from .._core import config as _config
 from . import formulas
 
 _JIT = {"parallel": True, "cache": True, "error_model": "numpy", "nogil": True}

@@ -7,7 +7,7 @@ ground-truth boxes (some crowd, polygon segmentations as in COCO), 80 categories
 
 Tasks: ``coco_evaluate`` (evaluate + accumulate + summarize on loaded data) and
 ``coco_load_evaluate`` (the same, loading both files first). Peak memory is measured in fresh
-processes by ``python -m fastiou._bench_coco --memory`` (the bench table has no memory column).
+processes by ``python -m fastiou.bench.coco --memory`` (the bench table has no memory column).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bench import Data, implementation, workload
+from ._registry import Data, implementation, workload
 
 COCO_CATEGORY_IDS = [i for i in range(1, 91) if i not in {12, 26, 29, 30, 45, 66, 68, 69, 71, 83}]
 SIZES = {"5000 images (COCO val-like)": 5000, "300 images": 300}
@@ -172,7 +172,7 @@ def _quiet(call):
 
 # Each peer: (load ground truth, load results, evaluate + accumulate + summarize).
 def _fastiou_api():
-    from .coco import COCO, COCOeval
+    from ..coco import COCO, COCOeval
 
     def evaluate(gt, dt):
         E = COCOeval(gt, dt, "bbox", verbose=False)
@@ -297,10 +297,10 @@ def peak_memory_mb(name: str, n_images: int = 5000) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fastiou._bench_coco --memory [--images N]``: peak memory per implementation."""
+    """``python -m fastiou.bench.coco --memory [--images N]``: peak memory per implementation."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m fastiou._bench_coco")
+    parser = argparse.ArgumentParser(prog="python -m fastiou.bench.coco")
     parser.add_argument("--memory", action="store_true", help="peak memory of load + evaluate")
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--skip", action="append", default=[], help="skip an implementation")

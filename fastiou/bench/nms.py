@@ -1,7 +1,7 @@
 """NMS workloads and implementations for ``fastiou bench``: tasks nms, batched_nms, soft_nms.
 
 The workloads are the issue's: boxes with corners uniform over a 1000 x 1000 canvas and sides in
-[1, 100) (``_bench.random_boxes``), uniform float32 scores, IoU threshold 0.5. Every peer here
+[1, 100) (``_registry.random_boxes``), uniform float32 scores, IoU threshold 0.5. Every peer here
 returns torchvision's keep set on them (checked in tests/test_nms.py for torchvision). The
 fastiou rows per backend also show where Cython or numba wins (``_config.CYTHON_MAX_WORK``).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._bench import Data, implementation, random_boxes, workload
+from ._registry import Data, implementation, random_boxes, workload
 
 THRESHOLD = 0.5
 

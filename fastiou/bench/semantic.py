@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._bench import Data, implementation, workload
+from ._registry import Data, implementation, workload
 
 IGNORE = 255
 

@@ -11,13 +11,13 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ._cli_seg import add_seg
-from .coco._cli import add_coco
+from .coco import add_coco
+from .seg import add_seg
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import _bench
-    from ._dispatch import backends
+    from .. import bench as _bench
+    from .._core.dispatch import backends
 
     known = {w.task for w in _bench.WORKLOADS}
     sweeps = {t for t in known if t.endswith("_sweep")}  # threshold sweeps: only with --sweep
@@ -60,8 +60,8 @@ def add_bench(sub) -> None:
 
 
 def _backends(args: argparse.Namespace) -> int:
-    from ._config import num_threads
-    from ._dispatch import backends
+    from .._core.config import num_threads
+    from .._core.dispatch import backends
 
     for name, status in backends().items():
         print(f"{name:7s} {'yes' if status.available else 'no ':3s} {status.detail}")

@@ -9,7 +9,7 @@ import time
 
 
 def _coco(args: argparse.Namespace) -> int:
-    from . import COCO, AnnotationError, COCOeval
+    from ..coco import COCO, AnnotationError, COCOeval
 
     def progress(message: str) -> None:
         if not args.quiet:

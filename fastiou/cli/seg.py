@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _seg_files
-from ._seg_files import BadFile, Pair, Totals
+from .. import _seg_files
+from .._seg_files import BadFile, Pair, Totals
 
 EXIT_OK, EXIT_BAD_FILES, EXIT_USAGE = 0, 1, 2
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         _report(skipped, "skipped")
     if totals.images == 0:
         return _fail("no pair could be evaluated", EXIT_BAD_FILES)
-    from .segmentation import segmentation_metrics
+    from ..segmentation import segmentation_metrics
 
     metrics = segmentation_metrics(totals.matrix, convention=args.convention)
     print(_table(metrics, names))
@@ -183,7 +183,7 @@ class _Counter:
 
 
 def _count_here(pairs: list[Pair], options: dict, args: argparse.Namespace) -> Totals:
-    from . import _config
+    from .._core import config as _config
 
     c = options["num_classes"]
     totals = Totals(np.zeros((c, c), np.int64), 0, [])
@@ -220,7 +220,7 @@ def _count_on_dask(pairs: list[Pair], options: dict, args: argparse.Namespace) -
         raise BadFile(
             args.dask_scheduler, "--dask-scheduler needs dask[distributed] installed"
         ) from None
-    from . import dask as fastiou_dask
+    from .. import dask as fastiou_dask
 
     options = dict(options)
     c = options.pop("num_classes")

@@ -7,22 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from .._core.arrays import to_numpy
 from ._coco import COCO
 from ._eval import COCOeval
 from ._table import AnnotationError, Annotations, check_finite, from_numpy, result_table
 
 
-def _numpy(x: Any) -> np.ndarray:
-    """A numpy view of numpy arrays, lists, and torch/cupy tensors (copied to the host)."""
-    if hasattr(x, "detach"):  # torch
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "get") and hasattr(x, "__cuda_array_interface__"):  # cupy
-        x = x.get()
-    return np.asarray(x)
-
-
 def _xywh(boxes: Any, box_format: str, where: str) -> np.ndarray:
-    b = _numpy(boxes).astype(np.float64).reshape(-1, 4) if np.size(boxes) else np.empty((0, 4))
+    b = to_numpy(boxes).astype(np.float64).reshape(-1, 4) if np.size(boxes) else np.empty((0, 4))
     if box_format == "xywh":
         return b
     if box_format == "xyxy":
@@ -38,7 +30,7 @@ def _column(d: Mapping, key: str, n: int, where: str, default=None) -> np.ndarra
         if default is None:
             raise AnnotationError(f"{where}: missing key {key!r}")
         return np.full(n, default)
-    values = _numpy(d[key]).reshape(-1)
+    values = to_numpy(d[key]).reshape(-1)
     if len(values) != n:
         raise AnnotationError(f"{where}: {key!r} has {len(values)} values for {n} boxes")
     return values
@@ -202,7 +194,7 @@ def evaluate_arrays(
     COCOeval
         Evaluated and accumulated, with ``.stats`` set (see :func:`evaluate_detections`).
     """
-    g = _numpy(gt)
+    g = to_numpy(gt)
     if g.ndim != 2 or g.shape[1] not in (6, 7, 8):
         raise AnnotationError(f"ground truth: expected a G x 6, 7 or 8 array, got {g.shape}")
     g = g.astype(np.float64)
@@ -220,7 +212,7 @@ def evaluate_arrays(
         ignore=np.zeros(n, np.uint8),
     )
     check_finite(table, "ground truth")
-    results = from_numpy(_numpy(dt), "detections")
+    results = from_numpy(to_numpy(dt), "detections")
     if image_ids is None:
         image_ids = np.union1d(table.image_id, results.image_id).tolist()
     else:

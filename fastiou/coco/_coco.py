@@ -320,7 +320,7 @@ class COCO:
             table = _table.from_dicts(resFile, results=True, source="results")
             source = "results"
         known = np.asarray(sorted(i for i in self.imgs if _is_int(i)), dtype=np.int64)
-        from ._evaluate import kernels
+        from ._ext import kernels
 
         missing = kernels().positions(table.image_id, known) < 0
         if missing.any():

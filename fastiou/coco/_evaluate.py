@@ -22,19 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _config
+from .._core import config as _config
+from ._ext import kernels
 from ._table import Annotations
-
-
-def kernels():
-    try:
-        from . import _ckernels
-    except ImportError as e:  # pragma: no cover - a build without the extension
-        raise ImportError(
-            "fastiou.coco needs its compiled extension (fastiou.coco._ckernels), which is not "
-            "built here; reinstall fastiou with a C compiler available"
-        ) from e
-    return _ckernels
 
 
 @dataclass

@@ -56,7 +56,7 @@ def pow5_table() -> np.ndarray:
 
 
 def _threads() -> int:
-    from .._config import num_threads
+    from .._core.config import num_threads
 
     return num_threads()
 
@@ -94,7 +94,7 @@ def load_results(path: str | os.PathLike) -> tuple[Annotations, list | None]:
     Returns ``(table, dicts)``: ``dicts`` is the parsed list when the file went through Python's
     json module (so it need not be parsed again), else None.
     """
-    from ._evaluate import kernels
+    from ._ext import kernels
 
     _ckernels = kernels()
     source = os.fspath(path)
@@ -129,7 +129,7 @@ def load_dataset(path: str | os.PathLike) -> tuple[dict[str, Any], Any, bool]:
     when evaluation needs them) and ``complete`` is False. On the fallback path ``dataset`` is
     the whole parsed file, ``annotations`` its list and ``complete`` True.
     """
-    from ._evaluate import kernels
+    from ._ext import kernels
 
     _ckernels = kernels()
     source = os.fspath(path)

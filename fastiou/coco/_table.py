@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._ext import kernels
+
 # The keys evaluation needs, for ground truth and for results (detections). "iscrowd" and
 # "ignore" are optional: a ground truth without "iscrowd" is not a crowd.
 GT_KEYS = ("id", "image_id", "category_id", "bbox", "area")
@@ -94,8 +96,6 @@ def _integral(values: np.ndarray, name: str, source: str, ids: np.ndarray | None
 
 def from_scanned(columns: dict[str, np.ndarray], results: bool, source: str) -> Annotations:
     """Annotations from the JSON scanner's columns (``_ckernels.parse_object_array``)."""
-    from ._evaluate import kernels
-
     seen = columns["seen"]
     keys = kernels().KEYS
     n = len(seen)
