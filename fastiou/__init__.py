@@ -17,7 +17,7 @@ from .boxes import (
     generalized_box_iou,
 )
 from .nms import batched_nms, nms, soft_nms
-from .segmentation import (
+from .semantic import (
     ConfusionMatrix,
     confusion_matrix,
     multilabel_confusion_matrix,

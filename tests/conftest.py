@@ -37,9 +37,7 @@ def pytest_configure(config):
         # The simulator runs each CUDA thread as a Python thread, outside the np.errstate that
         # numba_cuda sets around a launch (errstate is per thread): its IEEE 0/0 and x/0 then
         # warn. They are the intended NaN/inf, checked by the tests.
-        config.addinivalue_line(
-            "filterwarnings", "ignore::RuntimeWarning:fastiou._kernels.formulas"
-        )
+        config.addinivalue_line("filterwarnings", "ignore::RuntimeWarning:fastiou.boxes._formulas")
     unknown = required_backends() - set(BACKENDS)
     if unknown:
         raise pytest.UsageError(
@@ -77,7 +75,7 @@ def backend(request, monkeypatch) -> str:
 
 
 def _small_cuda_blocks(monkeypatch) -> None:
-    import fastiou._kernels.numba_cuda as numba_cuda
+    import fastiou.boxes._cuda as numba_cuda
 
     monkeypatch.setattr(numba_cuda, "THREADS", (4, 2))
 

@@ -1,12 +1,13 @@
 """Backend registry and the rule that picks one.
 
-Each operation family ("boxes", ...) has one kernel module per backend in ``fastiou._kernels``,
-all with the same functions (for "boxes": ``pairwise`` and ``aligned``). The choice, strongest
-first: the ``backend=`` argument when it is not "auto", then :func:`use_backend`, then the
-``FASTIOU_BACKEND`` environment variable, then "auto": CUDA data goes to ``cuda``; other data goes
-to ``cython`` below the family's ``_config.CYTHON_MAX_WORK`` and to ``numba`` at or above it. An
-unavailable backend falls through to the next in its ``FALLBACK`` order (with a warning when it
-was asked for by name), never to an error.
+Each operation family ("boxes", ...) has one kernel module per backend in its folder
+(``fastiou/boxes/_cython.py``, ...), all with the same functions (for "boxes": ``pairwise``
+and ``aligned``), or ``None`` where the family has no kernel of its own for that backend.
+The choice, strongest first: the ``backend=`` argument when it is not "auto", then
+:func:`use_backend`, then the ``FASTIOU_BACKEND`` environment variable, then "auto": CUDA data
+goes to ``cuda``; other data goes to ``cython`` below the family's ``config.CYTHON_MAX_WORK``
+and to ``numba`` at or above it. An unavailable backend falls through to the next in its
+``FALLBACK`` order (with a warning when it was asked for by name), never to an error.
 """
 
 from __future__ import annotations
@@ -24,24 +25,24 @@ from . import config as _config
 
 BACKENDS = ("numpy", "cython", "numba", "cuda")
 # family -> backend -> kernel module. A family registers its modules here.
-MODULES = {
+MODULES: dict[str, dict[str, str | None]] = {
     "boxes": {
-        "numpy": "fastiou._kernels.reference",
-        "cython": "fastiou._kernels.cython_cpu",
-        "numba": "fastiou._kernels.numba_cpu",
-        "cuda": "fastiou._kernels.numba_cuda",
+        "numpy": "fastiou.boxes._reference",
+        "cython": "fastiou.boxes._cython",
+        "numba": "fastiou.boxes._numba",
+        "cuda": "fastiou.boxes._cuda",
     },
     "confusion": {
-        "numpy": "fastiou._kernels.confusion_reference",
-        "cython": "fastiou._kernels.confusion_cython",
-        "numba": "fastiou._kernels.confusion_numba",
-        "cuda": "fastiou._kernels.confusion_cuda",
+        "numpy": "fastiou.semantic._reference",
+        "cython": "fastiou.semantic._cython",
+        "numba": "fastiou.semantic._numba",
+        "cuda": "fastiou.semantic._cuda",
     },
     "nms": {
-        "numpy": "fastiou._kernels.nms_reference",
-        "cython": "fastiou._kernels.nms_cython",
-        "numba": "fastiou._kernels.nms_numba",
-        "cuda": "fastiou._kernels.nms_cuda",
+        "numpy": "fastiou.nms._reference",
+        "cython": "fastiou.nms._cython",
+        "numba": None,  # the same greedy grid algorithm ran as fast in numba: one copy, Cython's
+        "cuda": "fastiou.nms._cuda",
     },
 }
 FALLBACK = {
@@ -50,6 +51,9 @@ FALLBACK = {
     "cython": ("cython", "numba", "numpy"),
     "numpy": ("numpy",),
 }
+# A backend a family registers as None has no kernel of its own by design: asking for it is
+# not an error and warns nothing; the next backend of its FALLBACK order runs.
+BY_DESIGN = "no kernel of its own (by design): runs the next backend"
 
 _loaded: dict[str, ModuleType | str] = {}  # module name -> module, or why it cannot load
 _lock = threading.Lock()
@@ -63,6 +67,8 @@ class BackendStatus(NamedTuple):
 
 def _load(family: str, backend: str) -> ModuleType | str:
     path = MODULES[family][backend]
+    if path is None:
+        return BY_DESIGN
     with _lock:
         if path not in _loaded:
             try:
@@ -83,7 +89,7 @@ def backends() -> dict[str, BackendStatus]:
     report = {}
     for name in BACKENDS:
         loaded = {family: _load(family, name) for family in MODULES}
-        missing = {f: why for f, why in loaded.items() if isinstance(why, str)}
+        missing = {f: why for f, why in loaded.items() if isinstance(why, str) and why != BY_DESIGN}
         if missing:
             detail = "; ".join(f"{family}: {why}" for family, why in missing.items())
             report[name] = BackendStatus(False, detail)
@@ -128,7 +134,7 @@ def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, Mod
     for candidate in FALLBACK[name]:
         loaded = _load(family, candidate)
         if not isinstance(loaded, str):
-            if asked and candidate != name:
+            if asked and candidate != name and any(r != BY_DESIGN for r in reasons):
                 warnings.warn(
                     f"fastiou backend {name!r} is unavailable ({'; '.join(reasons)}); "
                     f"using {candidate!r}",

@@ -15,7 +15,7 @@ Conventions (torchvision's, unless said otherwise):
   torchvision; ``degenerate="zero"`` makes every ratio with a zero denominator 0. NaN coordinates
   give NaN either way.
 
-This module validates and dispatches; the loops live in ``fastiou._kernels``.
+This module validates and dispatches; the loops live in this folder's backend modules.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._core import arrays as _arrays
-from ._core import dispatch as _dispatch
+from .._core import arrays as _arrays
+from .._core import dispatch as _dispatch
 
 Format = Literal["xyxy", "xywh", "cxcywh"]
-_FORMATS = {"xyxy": 0, "xywh": 1, "cxcywh": 2}  # the codes of _kernels.formulas.FORMATS
+_FORMATS = {"xyxy": 0, "xywh": 1, "cxcywh": 2}  # the codes of _formulas.FORMATS
 _DEGENERATE = {"nan": False, "zero": True}
 
 

@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 from numba import cuda
 
-from . import formulas
+from . import _formulas as formulas
 
 THREADS = (32, 8)  # threads per block: (along columns, along rows)
 MAX_BLOCKS = 65535  # per grid dimension; grid-stride loops cover the rest

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._core import config as _config
-from ._cython import boxes as _ext
+from . import _ckernels as _ext
 
 OPERATIONS = {name: code for code, name in enumerate(_ext.OPERATIONS)}
 

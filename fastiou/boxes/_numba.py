@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._core import config as _config
-from . import formulas
+from . import _formulas as formulas
 
 _JIT = {"parallel": True, "cache": True, "error_model": "numpy", "nogil": True}
 

@@ -1,6 +1,6 @@
 """``fastiou seg``: evaluate a folder of predicted label maps against a folder of ground truth.
 
-Pairs files by name (see ``fastiou._seg_files``), counts every pair with fastiou's kernels (in
+Pairs files by name (see ``fastiou.semantic._files``), counts every pair with fastiou's kernels (in
 ``--jobs`` threads, or on a Dask cluster with ``--dask-scheduler``), prints a per-class table and
 the summary, and writes JSON on request (atomically: a complete file or none). A missing,
 unpaired, mis-sized, corrupt or out-of-range file stops the run with an error naming it and exit
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import _seg_files
-from .._seg_files import BadFile, Pair, Totals
+from ..semantic import _files as _seg_files
+from ..semantic._files import BadFile, Pair, Totals
 
 EXIT_OK, EXIT_BAD_FILES, EXIT_USAGE = 0, 1, 2
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         _report(skipped, "skipped")
     if totals.images == 0:
         return _fail("no pair could be evaluated", EXIT_BAD_FILES)
-    from ..segmentation import segmentation_metrics
+    from ..semantic import segmentation_metrics
 
     metrics = segmentation_metrics(totals.matrix, convention=args.convention)
     print(_table(metrics, names))

@@ -18,7 +18,7 @@ Conventions (torchvision's exact behaviour for nms and batched_nms):
   order (stable), computed per class: never the coordinate-offset trick, which breaks with
   negative coordinates and in low precision.
 
-This module validates and dispatches; the loops live in ``fastiou._kernels.nms_*``.
+This module validates and dispatches; the loops live in this folder's backend modules.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._core import arrays as _arrays
-from ._core import dispatch as _dispatch
-from .boxes import Format, _format_code
+from .._core import arrays as _arrays
+from .._core import dispatch as _dispatch
+from ..boxes._api import Format, _format_code
 
 _SOFT_METHODS = {"linear": False, "gaussian": True}  # method -> the kernels' ``gaussian`` flag
 

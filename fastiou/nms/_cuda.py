@@ -26,8 +26,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from . import formulas
-from .nms_numba import below
+from ..boxes import _formulas as formulas
+from ._reference import below
 
 BLOCK = 64  # boxes per mask word (at most 64: the words are uint64)
 THREADS = 256  # threads per block of the rank, features, walk and soft-NMS kernels

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._core import config as _config
-from ._cython import nms as _ext
+from . import _ckernels as _ext
 
 
 def nms(boxes, scores, iou_threshold: float, fmt: int, max_output: int) -> np.ndarray:

@@ -11,7 +11,7 @@ threshold in float64 (torchvision compares ``float`` IoU with a ``double`` thres
 
 import numpy as np
 
-from .reference import to_xyxy
+from ..boxes._reference import to_xyxy
 
 
 def descending_order(scores: np.ndarray) -> np.ndarray:
@@ -110,3 +110,14 @@ def soft_nms(
             current = np.where(alive, current * decay, current)
             alive &= ~(current < np.float64(score_threshold))
     return np.array(keep, dtype=np.int64), np.array(kept_scores, dtype=dtype)
+
+
+def below(threshold: float, dtype: np.dtype):
+    """The largest value of ``dtype`` <= threshold: for any x of that dtype, x > below(t) exactly
+    when float64(x) > t. The kernels compare in the boxes' dtype (fewer conversions in the
+    vector loops) with torchvision's float64 result."""
+    with np.errstate(over="ignore"):  # beyond the dtype's range: +-inf, then the largest below
+        t = dtype.type(threshold)
+        if float(t) > threshold:
+            t = np.nextafter(t, dtype.type(-np.inf))
+    return t

@@ -20,7 +20,7 @@ Conventions (mmseg's and sklearn's unless said otherwise):
   else axis 1 when removing it leaves the target's shape (``[N, C, H, W]`` against ``[N, H, W]``,
   as torch and mmseg), else axis 0 (``[C, H, W]`` against ``[H, W]``).
 
-This module validates and dispatches; the loops live in ``fastiou._kernels``.
+This module validates and dispatches; the loops live in this folder's backend modules.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._core import arrays as _arrays
-from ._core import dispatch as _dispatch
-from ._kernels import confusion_common as common
+from .._core import arrays as _arrays
+from .._core import dispatch as _dispatch
+from . import _common as common
 
 Convention = Literal["mmseg", "detectron2", "torchmetrics"]
 CONVENTIONS = ("mmseg", "detectron2", "torchmetrics")

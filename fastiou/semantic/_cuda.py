@@ -23,8 +23,8 @@ from functools import cache
 import numpy as np
 from numba import cuda, uint32, uint64
 
-from .confusion_common import LabelPlan, unsigned_dtype
-from .confusion_numba import row_code, takes_over
+from ._common import LabelPlan, unsigned_dtype
+from ._numba import row_code, takes_over
 
 THREADS = 256  # threads per block
 MAX_BLOCKS = 1024  # more blocks than the GPU holds at once only adds flushes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cython import confusion as _ext
-from .confusion_common import LabelPlan, thread_count
+from . import _ckernels as _ext
+from ._common import LabelPlan, thread_count
 
 _C_TYPES = {"u1": "uint8_t", "u2": "uint16_t", "u4": "uint32_t", "u8": "uint64_t",
             "f4": "float", "f8": "double"}  # fmt: skip

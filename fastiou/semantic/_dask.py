@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _seg_files
-from .segmentation import _Input, _score_axis, _settings
+from . import _files as _seg_files
+from ._api import _Input, _score_axis, _settings
 
 
 def _dask():
@@ -45,7 +45,7 @@ def _dask():
 
 
 def _block_counts(prediction: np.ndarray, target: np.ndarray, options: dict) -> np.ndarray:
-    from .segmentation import confusion_matrix
+    from ._api import confusion_matrix
 
     return confusion_matrix(prediction, target, **options)
 

@@ -121,7 +121,7 @@ def count_pair(pair: Pair, options: dict[str, Any]) -> np.ndarray:
 
     ``options`` are :func:`fastiou.confusion_matrix`'s keywords, ``num_classes`` included.
     """
-    from .segmentation import confusion_matrix
+    from ._api import confusion_matrix
 
     prediction = read_label_map(pair.prediction)
     target = read_label_map(pair.target)

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
-from .confusion_common import COUNT_MAX, LabelPlan, sub_histograms, thread_count
+from ._common import COUNT_MAX, LabelPlan, sub_histograms, thread_count
 
 _JIT = {"parallel": True, "cache": True, "nogil": True, "error_model": "numpy"}
 BLOCK = 256  # pixels per argmax block (the block's maxima stay in L1)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from .confusion_common import LabelPlan, row_blocks
+from ._common import LabelPlan, row_blocks
 
 
 def labels(target: np.ndarray, prediction: np.ndarray, plan: LabelPlan, hist: np.ndarray) -> None:

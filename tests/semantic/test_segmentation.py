@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastiou
-from fastiou._kernels.confusion_reference import oracle
+from fastiou.semantic._reference import oracle
 
 LABEL_DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.uint64]
 
@@ -27,7 +27,7 @@ LABEL_DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.
 def seg_backend(backend, monkeypatch):
     """The ``backend`` fixture's backend; the CUDA confusion kernels with tiny blocks."""
     if backend == "cuda":
-        from fastiou._kernels import confusion_cuda
+        from fastiou.semantic import _cuda as confusion_cuda
 
         monkeypatch.setattr(confusion_cuda, "THREADS", 4)
         monkeypatch.setattr(confusion_cuda, "MAX_BLOCKS", 3)

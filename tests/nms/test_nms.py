@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import fastiou
 from fastiou._core import dispatch as _dispatch
-from fastiou._kernels import nms_reference
+from fastiou.nms import _reference as nms_reference
 
 NAN, INF = math.nan, math.inf
 CUDA_MAX = 32  # boxes per CUDA case: the simulator runs every thread as Python code
@@ -21,6 +21,8 @@ CUDA_MAX = 32  # boxes per CUDA case: the simulator runs every thread as Python 
 def nms_backend(backend, monkeypatch) -> str:
     """The ``backend`` fixture, checked for the NMS family; small CUDA blocks and words."""
     loaded = _dispatch._load("nms", backend)
+    if loaded == _dispatch.BY_DESIGN:
+        pytest.skip(f"{backend!r} has no NMS kernel by design: it runs the next backend's")
     if isinstance(loaded, str):
         if backend in required_backends():
             pytest.fail(f"NMS backend {backend!r} is required but unavailable: {loaded}")
@@ -449,7 +451,7 @@ def test_soft_nms_grid_edge_cases(nms_backend):
 COORDINATE = st.one_of(st.integers(-3, 3).map(float), st.floats(-100, 100, width=32), st.just(NAN))
 
 
-@pytest.mark.parametrize("compiled", ["cython", "numba"])
+@pytest.mark.parametrize("compiled", ["cython"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.lists(st.tuples(*[COORDINATE] * 4, st.integers(0, 4)), min_size=1, max_size=150),

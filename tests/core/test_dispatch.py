@@ -247,3 +247,14 @@ def test_concurrent_calls():
     for (_, b1, _), g, w in zip(cases, got, want, strict=True):
         assert g.dtype == b1.dtype
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_a_backend_registered_as_none_falls_through_silently():
+    # NMS has no numba kernel by design: asking for it runs Cython's, with no warning.
+    assert _dispatch.MODULES["nms"]["numba"] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        name, module = _dispatch.select("nms", "numba", 10, False)
+    assert name == "cython"
+    assert module is _dispatch._load("nms", "cython")
+    assert fastiou.backends()["numba"].available

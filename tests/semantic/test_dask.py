@@ -9,9 +9,9 @@ da = pytest.importorskip("dask.array", reason="dask is not installed (pip instal
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
 
 import fastiou.dask  # noqa: E402
-from fastiou._kernels.confusion_reference import oracle  # noqa: E402
-from fastiou._seg_files import BadFile, Pair  # noqa: E402
 from fastiou.cli import main  # noqa: E402
+from fastiou.semantic._files import BadFile, Pair  # noqa: E402
+from fastiou.semantic._reference import oracle  # noqa: E402
 
 
 @pytest.fixture(scope="module")

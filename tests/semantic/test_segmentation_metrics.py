@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastiou
-from fastiou._kernels.confusion_reference import oracle
+from fastiou.semantic._reference import oracle
 
 # Rows ground truth, columns prediction. Class 2 is absent from both; class 3 is only predicted.
 MATRIX = np.array(

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastiou._kernels.confusion_reference import oracle
 from fastiou.cli import main
+from fastiou.semantic._reference import oracle
 
 Image = pytest.importorskip("PIL.Image")
 

@@ -1,0 +1,9 @@
+"""Scale-out over Dask: every family's dataset-level entry points that run on a Dask cluster.
+
+Workers read and count their own data; only the per-class sums travel. Needs
+``pip install 'fastiou[dask]'``.
+"""
+
+from .semantic._dask import confusion_matrix, confusion_matrix_files, tree_sum
+
+__all__ = ["confusion_matrix", "confusion_matrix_files", "tree_sum"]
