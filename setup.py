@@ -61,10 +61,18 @@ class BuildExt(build_ext):
         # -fno-trapping-math lets GCC turn the NaN-propagating selects of the kernels into
         # vector code (nothing here reads floating-point exception flags).
         opt = ["/O2"] if sys.platform == "win32" else ["-O3", "-fno-trapping-math"]
+        threads = [] if sys.platform == "win32" else ["-pthread"]
         for ext in self.extensions:
-            ext.extra_compile_args = opt + (flags[0] if flags else [])
-            ext.extra_link_args = flags[1] if flags else []
+            # OpenMP only where a kernel still uses prange; the others run on fastiou's pool
+            omp = flags if flags and _uses_openmp(ext.sources[0]) else ([], [])
+            ext.extra_compile_args = opt + threads + omp[0]
+            ext.extra_link_args = threads + omp[1]
         super().build_extensions()
+
+
+def _uses_openmp(pyx: str) -> bool:
+    with open(pyx) as f:
+        return "cython.parallel" in f.read()
 
 
 def _extensions() -> list[Extension]:

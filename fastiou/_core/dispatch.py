@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import NamedTuple
 
 from . import config as _config
+from . import parallel
 
 BACKENDS = ("numpy", "cython", "numba", "cuda")
 # family -> backend -> kernel module. A family registers its modules here.
@@ -133,6 +134,8 @@ def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, Mod
     reasons = []
     for candidate in FALLBACK[name]:
         loaded = _load(family, candidate)
+        if candidate == "numba" and not isinstance(loaded, str):
+            loaded = parallel.numba_unusable() or loaded  # e.g. in a fork child
         if not isinstance(loaded, str):
             if asked and candidate != name and any(r != BY_DESIGN for r in reasons):
                 warnings.warn(

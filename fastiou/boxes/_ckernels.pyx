@@ -2,27 +2,16 @@
 # cython: initializedcheck=False, nonecheck=False
 """Cython backend for the box-overlap family.
 
-The C twin of ``formulas.py`` (the same features, the same pair formulas; see that module for the
-conventions) with OpenMP ``prange`` over rows. It compiles with or without OpenMP: Cython guards
-its pragmas with ``#ifdef _OPENMP``. Callers validate shapes; nothing here checks bounds.
+The C twin of ``_formulas.py`` (the same features, the same pair formulas; see that module for
+the conventions), parallel over rows on fastiou's thread pool (``fastiou/_core/_pool.h``).
+Callers validate shapes; nothing here checks bounds.
 """
 
-from cython.parallel cimport prange
 from libc.math cimport atan
+from libc.stdint cimport int64_t
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #define FASTIOU_OPENMP 1
-    #else
-    #define FASTIOU_OPENMP 0
-    #endif
-    """
-    int FASTIOU_OPENMP
-
-ctypedef fused real:
-    float
-    double
+from fastiou._core._pool cimport grain_for, parallel_for
+from fastiou.boxes._geometry cimport clamp0, corners, inter_area, pmax, pmin, real
 
 # Operation codes, in the order of formulas.OPERATIONS.
 cdef enum:
@@ -35,32 +24,9 @@ cdef enum:
 OPERATIONS = ("iou", "giou", "diou", "ciou", "ioa1", "ioa2")
 
 
-def has_openmp() -> bool:
-    return bool(FASTIOU_OPENMP)
-
-
-# NaN-propagating min/max (as torch.min/max), written as two selects so the compiler emits
-# branch-free vector code: a branch on random box coordinates mispredicts half the time.
-cdef inline real pmin(real a, real b) noexcept nogil:
-    cdef real m = a if a < b else b
-    return a if a != a else m
-
-cdef inline real pmax(real a, real b) noexcept nogil:
-    cdef real m = a if a > b else b
-    return a if a != a else m
-
-cdef inline real clamp0(real x) noexcept nogil:
-    return 0 if x < 0 else x
-
 cdef inline real ratio(real num, real den, bint zero_div) noexcept nogil:
     cdef real q = num / den
     return 0 if (zero_div and den == 0) else q
-
-
-cdef inline real inter_area(real ax1, real ay1, real ax2, real ay2,
-                            real bx1, real by1, real bx2, real by2, real offset) noexcept nogil:
-    return (clamp0(pmin(ax2, bx2) - pmax(ax1, bx1) + offset)
-            * clamp0(pmin(ay2, by2) - pmax(ay1, by1) + offset))
 
 
 cdef inline real pair(int op, const real* a, Py_ssize_t sa, const real* b, Py_ssize_t sb,
@@ -125,64 +91,127 @@ cdef inline void _pair_loop(int op, const real* a, Py_ssize_t sa, const real* b,
             out[j] = pair(IOA2, a, sa, b + j, sb, offset, eps, zero_div)
 
 
+cdef struct Job:
+    int op, fmt
+    const void *a   # boxes [B, K, 4] (strided, in elements) or features f1 [B, 8, N]
+    const void *b   # features f2 [B, 8, M]
+    void *out
+    Py_ssize_t n, m  # rows (N or K) and columns (M) per batch item
+    Py_ssize_t s0, s1, s2  # element strides of the boxes, for features
+    double offset, eps
+    bint zero_div
+
+
+cdef void _features(const real *boxes, real *feats, const Job *j, int64_t lo,
+                    int64_t hi) noexcept nogil:
+    """feats [B, 8, K] of boxes (x1, y1, x2, y2, area, cx, cy, aspect) for flat boxes lo:hi."""
+    cdef Py_ssize_t k = j.n, b, i
+    cdef int64_t r
+    cdef real x1, y1, x2, y2, w, h, offset = <real> j.offset
+    cdef real xyxy[4]
+    cdef real half = 0.5
+    cdef real two_over_pi = 0.63661977236758134308
+    cdef const real *box
+    cdef real *f
+    for r in range(lo, hi):
+        b = r // k
+        i = r - b * k
+        box = boxes + b * j.s0 + i * j.s1
+        corners(j.fmt, box[0], box[j.s2], box[2 * j.s2], box[3 * j.s2], xyxy)
+        x1, y1, x2, y2 = xyxy[0], xyxy[1], xyxy[2], xyxy[3]
+        w = x2 - x1 + offset
+        h = y2 - y1 + offset
+        f = feats + b * 8 * k + i
+        f[0] = x1
+        f[k] = y1
+        f[2 * k] = x2
+        f[3 * k] = y2
+        f[4 * k] = w * h
+        f[5 * k] = (x1 + x2) * half
+        f[6 * k] = (y1 + y2) * half
+        f[7 * k] = <real> atan(ratio(w, h, j.zero_div)) * two_over_pi
+
+
+cdef void _pairwise(const real *f1, const real *f2, real *out, const Job *j, int64_t lo,
+                    int64_t hi) noexcept nogil:
+    cdef Py_ssize_t n = j.n, m = j.m, b, i
+    cdef int64_t r
+    for r in range(lo, hi):
+        b = r // n
+        i = r - b * n
+        _pair_loop(j.op, f1 + b * 8 * n + i, n, f2 + b * 8 * m, m, out + r * m, m,
+                   <real> j.offset, <real> j.eps, j.zero_div)
+
+
+cdef void _aligned(const real *f1, const real *f2, real *out, const Job *j, int64_t lo,
+                   int64_t hi) noexcept nogil:
+    cdef Py_ssize_t n = j.n, b, k
+    cdef int64_t r
+    for r in range(lo, hi):
+        b = r // n
+        k = r - b * n
+        out[r] = pair(j.op, f1 + b * 8 * n + k, n, f2 + b * 8 * n + k, n, <real> j.offset,
+                      <real> j.eps, j.zero_div)
+
+
+# The pool's tasks: one per (loop, dtype), each a cast of the job to the fused loop above.
+cdef void _features_f(void *c, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    _features(<const float *> (<Job *> c).a, <float *> (<Job *> c).out, <Job *> c, lo, hi)
+cdef void _features_d(void *c, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    _features(<const double *> (<Job *> c).a, <double *> (<Job *> c).out, <Job *> c, lo, hi)
+cdef void _pairwise_f(void *c, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef Job *j = <Job *> c
+    _pairwise(<const float *> j.a, <const float *> j.b, <float *> j.out, j, lo, hi)
+cdef void _pairwise_d(void *c, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef Job *j = <Job *> c
+    _pairwise(<const double *> j.a, <const double *> j.b, <double *> j.out, j, lo, hi)
+cdef void _aligned_f(void *c, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef Job *j = <Job *> c
+    _aligned(<const float *> j.a, <const float *> j.b, <float *> j.out, j, lo, hi)
+cdef void _aligned_d(void *c, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef Job *j = <Job *> c
+    _aligned(<const double *> j.a, <const double *> j.b, <double *> j.out, j, lo, hi)
+
+
 def features(const real[:, :, :] boxes, int fmt, real offset, bint zero_div,
              real[:, :, ::1] feats, int num_threads):
     """boxes [B, K, 4] in format ``fmt`` -> feats [B, 8, K] (x1, y1, x2, y2, area, cx, cy, aspect)."""
-    cdef Py_ssize_t k = boxes.shape[1], r, b, i
-    cdef real c0, c1, c2, c3, x1, y1, x2, y2, w, h
-    cdef real half = 0.5
-    cdef real two_over_pi = 0.63661977236758134308
-    for r in prange(boxes.shape[0] * k, nogil=True, num_threads=num_threads, schedule="static"):
-        b = r // k
-        i = r - b * k
-        c0 = boxes[b, i, 0]
-        c1 = boxes[b, i, 1]
-        c2 = boxes[b, i, 2]
-        c3 = boxes[b, i, 3]
-        if fmt == 1:
-            x1 = c0
-            y1 = c1
-            x2 = c0 + c2
-            y2 = c1 + c3
-        elif fmt == 2:
-            x1 = c0 - half * c2
-            y1 = c1 - half * c3
-            x2 = c0 + half * c2
-            y2 = c1 + half * c3
-        else:
-            x1 = c0
-            y1 = c1
-            x2 = c2
-            y2 = c3
-        w = x2 - x1 + offset
-        h = y2 - y1 + offset
-        feats[b, 0, i] = x1
-        feats[b, 1, i] = y1
-        feats[b, 2, i] = x2
-        feats[b, 3, i] = y2
-        feats[b, 4, i] = w * h
-        feats[b, 5, i] = (x1 + x2) * half
-        feats[b, 6, i] = (y1 + y2) * half
-        feats[b, 7, i] = <real> atan(ratio(w, h, zero_div)) * two_over_pi
+    cdef Job j
+    cdef int64_t total = boxes.shape[0] * boxes.shape[1]
+    if total == 0:
+        return
+    j.fmt, j.offset, j.zero_div, j.n = fmt, offset, zero_div, boxes.shape[1]
+    j.s0, j.s1, j.s2 = (boxes.strides[0] // sizeof(real), boxes.strides[1] // sizeof(real),
+                        boxes.strides[2] // sizeof(real))
+    j.a, j.out = &boxes[0, 0, 0], &feats[0, 0, 0]
+    with nogil:
+        parallel_for(_features_f if real is float else _features_d, &j, total,
+                     grain_for(total, num_threads, 4096), num_threads)
 
 
 def pairwise(int op, const real[:, :, ::1] f1, const real[:, :, ::1] f2, real[:, :, ::1] out,
              real offset, real eps, bint zero_div, int num_threads):
     """out[b, i, j] = op(f1[b, :, i], f2[b, :, j]) for features f1 [B, 8, N], f2 [B, 8, M]."""
-    cdef Py_ssize_t n = out.shape[1], m = out.shape[2], r, b, i
-    if m == 0:
+    cdef Job j
+    cdef int64_t rows = out.shape[0] * out.shape[1]
+    if rows == 0 or out.shape[2] == 0:
         return
-    for r in prange(out.shape[0] * n, nogil=True, num_threads=num_threads, schedule="static"):
-        b = r // n
-        i = r - b * n
-        _pair_loop(op, &f1[b, 0, i], n, &f2[b, 0, 0], m, &out[b, i, 0], m, offset, eps, zero_div)
+    j.op, j.offset, j.eps, j.zero_div, j.n, j.m = op, offset, eps, zero_div, out.shape[1], out.shape[2]
+    j.a, j.b, j.out = &f1[0, 0, 0], &f2[0, 0, 0], &out[0, 0, 0]
+    with nogil:
+        parallel_for(_pairwise_f if real is float else _pairwise_d, &j, rows,
+                     grain_for(rows, num_threads, max(1, 16384 // j.m)), num_threads)
 
 
 def aligned(int op, const real[:, :, ::1] f1, const real[:, :, ::1] f2, real[:, ::1] out,
             real offset, real eps, bint zero_div, int num_threads):
     """out[b, k] = op(f1[b, :, k], f2[b, :, k]) for features f1, f2 [B, 8, K]."""
-    cdef Py_ssize_t n = out.shape[1], r, b, k
-    for r in prange(out.shape[0] * n, nogil=True, num_threads=num_threads, schedule="static"):
-        b = r // n
-        k = r - b * n
-        out[b, k] = pair(op, &f1[b, 0, k], n, &f2[b, 0, k], n, offset, eps, zero_div)
+    cdef Job j
+    cdef int64_t total = out.shape[0] * out.shape[1]
+    if total == 0:
+        return
+    j.op, j.offset, j.eps, j.zero_div, j.n = op, offset, eps, zero_div, out.shape[1]
+    j.a, j.b, j.out = &f1[0, 0, 0], &f2[0, 0, 0], &out[0, 0]
+    with nogil:
+        parallel_for(_aligned_f if real is float else _aligned_d, &j, total,
+                     grain_for(total, num_threads, 16384), num_threads)

@@ -14,24 +14,15 @@ from functools import cache
 import numpy as np
 from numba import cuda
 
+from .._core.devices import cuda_unavailable_reason, describe_cuda
 from . import _formulas as formulas
 
 THREADS = (32, 8)  # threads per block: (along columns, along rows)
 MAX_BLOCKS = 65535  # per grid dimension; grid-stride loops cover the rest
 
 
-def unavailable_reason() -> str | None:
-    if cuda.is_available():
-        return None
-    return "no usable CUDA GPU (numba.cuda.is_available() is False)"
-
-
-def describe() -> str:
-    from numba import config
-
-    if config.ENABLE_CUDASIM:
-        return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): correctness only, no speed"
-    return f"CUDA device {cuda.get_current_device().name!s}"
+unavailable_reason = cuda_unavailable_reason
+describe = describe_cuda
 
 
 @cuda.jit

@@ -1,15 +1,16 @@
-"""Cython backend: the compiled extension ``_cython/boxes.pyx`` behind the backend interface."""
+"""Cython backend: the compiled extension ``_ckernels.pyx`` behind the backend interface."""
 
 import numpy as np
 
 from .._core import config as _config
+from .._core.parallel import describe_cython
 from . import _ckernels as _ext
 
 OPERATIONS = {name: code for code, name in enumerate(_ext.OPERATIONS)}
 
 
 def _threads(work: int) -> int:
-    # One thread for small work: waking an OpenMP team costs more than it saves there.
+    # One thread for small work: waking pool threads costs more than it saves there.
     return 1 if work < _config.PARALLEL_MIN_WORK else _config.num_threads()
 
 
@@ -39,5 +40,4 @@ def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     _ext.aligned(OPERATIONS[op], f1, f2, out, t(offset), t(eps), zero_div, threads)
 
 
-def describe() -> str:
-    return "compiled with OpenMP" if _ext.has_openmp() else "compiled WITHOUT OpenMP (serial)"
+describe = describe_cython

@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._core import config as _config
+from .._core.parallel import numba_threads, numba_unusable
 from . import _formulas as formulas
 
 _JIT = {"parallel": True, "cache": True, "error_model": "numpy", "nogil": True}
@@ -85,7 +86,8 @@ def _features(boxes: np.ndarray, fmt: int, offset, zero_div: bool) -> np.ndarray
     """[B, K, 4] boxes -> [B, 8, K] features of the same dtype."""
     t = boxes.dtype.type
     feats = np.empty((boxes.shape[0], 8, boxes.shape[1]), boxes.dtype)
-    _features_kernel(boxes, fmt, t(offset), t(0.5), t(2 / np.pi), zero_div, feats)
+    with numba_threads(_config.num_threads()):
+        _features_kernel(boxes, fmt, t(offset), t(0.5), t(2 / np.pi), zero_div, feats)
     return feats
 
 
@@ -94,8 +96,8 @@ def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     f1 = _features(boxes1, fmt, offset, zero_div)
     f2 = _features(boxes2, fmt, offset, zero_div)
     t = out.dtype.type
-    _threads()
-    _pairwise_kernel(op)(f1, f2, out, t(offset), t(eps), t(1), zero_div)
+    with numba_threads(_config.num_threads()):
+        _pairwise_kernel(op)(f1, f2, out, t(offset), t(eps), t(1), zero_div)
 
 
 def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
@@ -103,12 +105,12 @@ def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     f1 = _features(boxes1, fmt, offset, zero_div)
     f2 = _features(boxes2, fmt, offset, zero_div)
     t = out.dtype.type
-    _threads()
-    _aligned_kernel(op)(f1, f2, out, t(offset), t(eps), t(1), zero_div)
+    with numba_threads(_config.num_threads()):
+        _aligned_kernel(op)(f1, f2, out, t(offset), t(eps), t(1), zero_div)
 
 
-def _threads() -> None:
-    numba.set_num_threads(min(_config.num_threads(), numba.config.NUMBA_NUM_THREADS))
+def unavailable_reason() -> str | None:
+    return numba_unusable()
 
 
 def describe() -> str:

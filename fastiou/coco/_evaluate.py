@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._core import config as _config
+from .._core.parallel import openmp_threads
 from ._ext import kernels
 from ._table import Annotations
 
@@ -127,7 +128,7 @@ def evaluate(
 ) -> Evaluation:
     """Match detections to ground truth for every group, area range and IoU threshold."""
     k = kernels()
-    threads = _config.num_threads()
+    threads = openmp_threads(_config.num_threads())
     images = _unique_int64(img_ids, "imgIds")
     n_img = len(images)
     if use_cats:
@@ -277,7 +278,7 @@ def accumulate(
             ev.cat_start, ev.grp, m_first, ev.score, ev.image, ev.state,
             ev.regular_gt(image_mask), np.asarray(k_map, np.int64),
             np.asarray(a_map, np.int64), M, rec_thrs, np.ascontiguousarray(image_mask, np.uint8),
-            precision, recall, scores, _config.num_threads(),
+            precision, recall, scores, openmp_threads(_config.num_threads()),
         )  # fmt: skip
         if not np.array_equal(order, np.arange(M)):  # back to the caller's maxDets order
             back = np.argsort(order)

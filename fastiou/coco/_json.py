@@ -57,8 +57,9 @@ def pow5_table() -> np.ndarray:
 
 def _threads() -> int:
     from .._core.config import num_threads
+    from .._core.parallel import openmp_threads
 
-    return num_threads()
+    return openmp_threads(num_threads())
 
 
 def _with_bytes(path: str | os.PathLike, use: Callable[[np.ndarray], Any]) -> Any:

@@ -1,16 +1,43 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, nonecheck=False
-"""Cython NMS kernels: greedy NMS through a uniform grid, batched NMS with OpenMP over classes,
-soft-NMS with a heap and the same grid, and the radix sort giving torch's score order.
+"""Cython NMS kernels: exact greedy NMS through a uniform grid, batched NMS in parallel over
+classes, soft-NMS with a heap and the same grid, and the radix sort giving torch's score order.
 
-The C twin of ``nms_numba.py``: the same algorithms (see that module's docstring for why the grid
-never misses a suppressing box), the same IoU, the same order. It compiles with or without
-OpenMP. Callers validate shapes; nothing here checks bounds. Scratch memory comes from malloc;
-if malloc fails, greedy NMS falls back to the allocation-free loop over kept boxes and the other
-kernels raise MemoryError.
+Greedy NMS keeps a box unless an already kept box overlaps it with IoU > t. For t >= 0 that
+needs a positive intersection, so a candidate only has to be tested against the kept boxes that
+share a grid cell with it:
+
+- Only *active* boxes can suppress or be suppressed: x2 > x1, y2 > y1 and a finite area. Any
+  other box has a zero (or NaN) intersection with everything, or an infinite area, so its IoU is
+  0, -0 or NaN and never > t >= 0. Inactive boxes are kept without a test.
+- Cells are squares over the active boxes' bounding box, sized from the median longer box side
+  (see CELL_SCALE), at most CELLS_PER_BOX cells per box. The cell of a coordinate is a monotone
+  function of it, so two boxes whose interiors overlap both cover the cell of the lower-left
+  corner of their overlap (``max(x1)``, ``max(y1)``): a kept box registered in every cell it
+  covers is found by every candidate it could suppress.
+- Each cell holds copies of its kept boxes' features (structure of arrays), and a candidate scans
+  a cell in a branch-free loop that vectorizes; a pair sharing several cells may be tested more
+  than once, which is harmless.
+- A kept box covering more than MAX_SPAN cells is "big": it goes on a list that every candidate
+  scans, and a big candidate scans every kept box. Nothing is ever missed; odd distributions only
+  cost more tests.
+- t < 0 (boxes apart have IoU 0 > t) and small classes use the plain loop over the kept boxes.
+
+Every IoU is the same IoU as ``fastiou.boxes._formulas.iou``, in the boxes' dtype. torchvision compares its float IoU with a
+double threshold; the kernels compare with ``_reference.below`` (the largest value of the dtype <= t),
+which gives the same answer for every value of the dtype. The order is a stable LSD radix sort of
+the scores mapped to unsigned keys (NaN first, -0.0 equal to 0.0: ``torch.sort(descending=True,
+stable=True)``). batched_nms groups the boxes by class (a stable counting sort of the score
+order) and runs the classes in parallel on fastiou's thread pool. soft-NMS keeps the remaining boxes in a max-heap and
+decays only those in the grid cells of the selected box: any other has IoU 0 with it, whose decay
+is exactly 1.
+
+Callers validate shapes; nothing here checks bounds. Scratch memory comes from malloc; if malloc
+fails, greedy NMS falls back to the allocation-free loop over kept boxes and the other kernels
+raise MemoryError. (A numba twin of these kernels ran at the same speed; it was removed, and
+``backend="numba"`` runs these.)
 """
 
-from cython.parallel cimport prange
 from libc.math cimport INFINITY, ceil, exp, expf, nextafterf, pow
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
@@ -18,25 +45,22 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #define FASTIOU_NMS_OPENMP 1
-    #else
-    #define FASTIOU_NMS_OPENMP 0
-    #endif
-    """
-    int FASTIOU_NMS_OPENMP
-
-ctypedef fused real:
-    float
-    double
+from fastiou._core._pool cimport parallel_for
+from fastiou.boxes._geometry cimport corners, inter_area, real
 
 ctypedef fused score_t:  # scores keep their own dtype: converting them could create ties
     float
     double
 
-# See nms_numba.py for these parameters and the benchmarks that set them.
+# Classes of at most DENSE_MAX boxes use the plain loop over kept boxes: a grid costs more there.
+# Set by timing both loops on 8 to 256 boxes, uniform (the bench's) and clustered (detector-like):
+# the grid wins from ~64 boxes (uniform) to ~200 (clustered).
+# Cell side, in median longer box sides: CELL_SCALE / density ** 0.25 within [CELL_MIN, CELL_MAX],
+# density being how many median boxes pile up on a point. Smaller cells pay off where boxes pile
+# up: a suppressed candidate meets its suppressor sooner. Set with callgrind instruction counts
+# and `fastiou bench --task nms` (1k, 10k, 50k boxes; best ~1.4, ~0.8, ~0.55 median sides).
+# Then: cells per active box at most (bounds memory when boxes are sparse over a large extent),
+# and cells a box may cover before it counts as "big".
 cdef enum:
     DENSE_MAX = 96
     CELLS_PER_BOX = 2
@@ -48,59 +72,27 @@ cdef double CELL_MAX = 1.5
 cdef double INF = float("inf")
 
 
-# ---------------------------------------------------------------------------------------------
-# The IoU. The same float operations, in the same order, as pair(IOU, ...) in boxes.pyx with
-# offset 0 and formulas.iou (both add the zero offset): Cython cannot cimport across the .pyx
-# files, so this is a small duplicate. Features are (x1, y1, x2, y2, area).
-# ---------------------------------------------------------------------------------------------
-
-cdef inline real pmin(real a, real b) noexcept nogil:
-    cdef real m = a if a < b else b
-    return a if a != a else m
-
-cdef inline real pmax(real a, real b) noexcept nogil:
-    cdef real m = a if a > b else b
-    return a if a != a else m
-
-cdef inline real clamp0(real x) noexcept nogil:
-    return 0 if x < 0 else x
+# The IoU of pair(IOU, ...) in boxes/_ckernels.pyx with offset 0 (the same operations in the same
+# order, from the shared _geometry.pxd). Features are (x1, y1, x2, y2, area).
 
 cdef inline real box_iou(real ax1, real ay1, real ax2, real ay2, real area_a,
                          const real* b) noexcept nogil:
     """IoU of kept box a with candidate features b."""
     cdef real offset = 0
-    cdef real inter = (clamp0(pmin(ax2, b[2]) - pmax(ax1, b[0]) + offset)
-                       * clamp0(pmin(ay2, b[3]) - pmax(ay1, b[1]) + offset))
+    cdef real inter = inter_area(ax1, ay1, ax2, ay2, b[0], b[1], b[2], b[3], offset)
     return inter / (area_a + b[4] - inter)
 
 
 cdef void features(const real[:, ::1] boxes, const int64_t* order, Py_ssize_t n, int fmt,
                    real* feats) noexcept nogil:
-    """feats[5 r : 5 r + 5] = (x1, y1, x2, y2, area) of box order[r] (boxes.pyx ``features``)."""
+    """feats[5 r : 5 r + 5] = (x1, y1, x2, y2, area) of box order[r] (boxes' ``_features``)."""
     cdef Py_ssize_t r, i
-    cdef real c0, c1, c2, c3, x1, y1, x2, y2
-    cdef real half = 0.5, offset = 0
+    cdef real x1, y1, x2, y2, offset = 0
+    cdef real xyxy[4]
     for r in range(n):
         i = order[r]
-        c0 = boxes[i, 0]
-        c1 = boxes[i, 1]
-        c2 = boxes[i, 2]
-        c3 = boxes[i, 3]
-        if fmt == 1:
-            x1 = c0
-            y1 = c1
-            x2 = c0 + c2
-            y2 = c1 + c3
-        elif fmt == 2:
-            x1 = c0 - half * c2
-            y1 = c1 - half * c3
-            x2 = c0 + half * c2
-            y2 = c1 + half * c3
-        else:
-            x1 = c0
-            y1 = c1
-            x2 = c2
-            y2 = c3
+        corners(fmt, boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3], xyxy)
+        x1, y1, x2, y2 = xyxy[0], xyxy[1], xyxy[2], xyxy[3]
         feats[5 * r] = x1
         feats[5 * r + 1] = y1
         feats[5 * r + 2] = x2
@@ -295,7 +287,7 @@ cdef inline int32_t cell_of(double v, double lo, double scale, Py_ssize_t cells)
 
 cdef double cell_scale(Py_ssize_t n_active, double median, double half_extent_x,
                        double half_extent_y) noexcept nogil:
-    """Cell side / median box side (nms_numba._cell_scale)."""
+    """Cell side / median box side."""
     cdef double density = n_active * (median / (2 * half_extent_x)) * (median / (2 * half_extent_y))
     if not density > 0:
         return CELL_MAX
@@ -339,7 +331,7 @@ cdef enum:  # what layout makes of a box
 cdef int layout(const real* feats, Py_ssize_t start, Py_ssize_t stop, char* kind,
                 int32_t* span, Py_ssize_t* nx_out, Py_ssize_t* cells_out,
                 int64_t** starts_out) noexcept nogil:
-    """The grid over rows [start, stop) of feats (nms_numba._layout).
+    """The grid over rows [start, stop) of feats.
 
     Fills kind [m] and span [m, 4] (first and last column, first and last row); returns the
     column count, the cell count and a malloc-ed ``starts`` [cells + 1] (the caller frees it):
@@ -417,7 +409,7 @@ cdef int layout(const real* feats, Py_ssize_t start, Py_ssize_t stop, char* kind
 cdef Py_ssize_t greedy_grid(const real* feats, Py_ssize_t start, Py_ssize_t stop,
                             double threshold, Py_ssize_t max_out, int64_t* kept) noexcept nogil:
     """Greedy NMS of rows [start, stop) for threshold >= 0 through a uniform grid (see
-    nms_numba._greedy_grid); falls back to greedy_dense when out of memory."""
+    the module docstring); falls back to greedy_dense when out of memory."""
     cdef Py_ssize_t m = stop - start, q, r, nx = 1, n_cells = 1, cell, total, row, col
     cdef Py_ssize_t n_big = 0, n_all = 0, count = -1
     cdef const real* b
@@ -499,8 +491,28 @@ cdef Py_ssize_t greedy(const real* feats, Py_ssize_t start, Py_ssize_t stop, dou
     return greedy_grid(feats, start, stop, threshold, max_out, kept)
 
 
-def has_openmp() -> bool:
-    return bool(FASTIOU_NMS_OPENMP)
+cdef struct ClassJob:
+    const void *feats
+    const int64_t *starts
+    int64_t *kept
+    int64_t *counts
+    double threshold
+    Py_ssize_t max_out
+
+
+cdef void _classes(const real *feats, const ClassJob *j, int64_t lo, int64_t hi) noexcept nogil:
+    cdef int64_t c, s, e
+    for c in range(lo, hi):
+        s = j.starts[c]
+        e = j.starts[c + 1]
+        if e > s:
+            j.counts[c] = greedy(feats, s, e, j.threshold, j.max_out, j.kept + s)
+
+
+cdef void _classes_f(void *c, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    _classes(<const float *> (<ClassJob *> c).feats, <ClassJob *> c, lo, hi)
+cdef void _classes_d(void *c, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    _classes(<const double *> (<ClassJob *> c).feats, <ClassJob *> c, lo, hi)
 
 
 def nms(const real[:, ::1] boxes, const score_t[::1] scores, int fmt, double threshold,
@@ -541,8 +553,11 @@ def batched_nms(const real[:, ::1] boxes, const score_t[::1] scores, const int64
     cdef int64_t[::1] out = np.empty(min(n, max_out), np.int64)
     cdef real* feats = <real*> malloc(5 * n * sizeof(real) + 1)
     cdef int status
+    cdef ClassJob job
     if feats == NULL:
         raise MemoryError()
+    job.feats, job.starts, job.kept, job.counts = feats, &starts[0], &kept[0], &counts[0]
+    job.threshold, job.max_out = threshold, max_out
     with nogil:
         status = descending_order(&scores[0], n, &order[0])
         if status == 0:
@@ -557,11 +572,8 @@ def batched_nms(const real[:, ::1] boxes, const score_t[::1] scores, const int64
                 grouped[fill[labels[order[r]]]] = order[r]
                 fill[labels[order[r]]] += 1
             features(boxes, &grouped[0], n, fmt, feats)
-            for c in prange(n_classes, num_threads=num_threads, schedule="dynamic"):
-                s = starts[c]
-                e = starts[c + 1]
-                if e > s:
-                    counts[c] = greedy(feats, s, e, threshold, max_out, &kept[s])
+            parallel_for(_classes_f if real is float else _classes_d, &job, n_classes, 1,
+                         num_threads)
             for c in range(n_classes):
                 for p in range(counts[c]):
                     keep[grouped[kept[starts[c] + p]]] = 1
@@ -628,7 +640,7 @@ cdef Py_ssize_t soft_kernel(const real* feats, Py_ssize_t n, real* current, doub
                             real sigma, double score_threshold, bint gaussian,
                             Py_ssize_t max_out, int64_t* keep, real* kept_scores) noexcept nogil:
     """Soft-NMS with a max-heap of the remaining boxes and the grid of nms (see
-    nms_numba._soft_kernel). Decays ``current`` in place; returns the count kept, -1 when out
+    the module docstring). Decays ``current`` in place; returns the count kept, -1 when out
     of memory."""
     cdef Py_ssize_t nx = 1, n_cells = 1, i, k, p, e, size = 0, count = 0, n_big = 0
     cdef Py_ssize_t n_targets, row, col, cell

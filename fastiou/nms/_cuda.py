@@ -26,6 +26,7 @@ import numba
 import numpy as np
 from numba import cuda
 
+from .._core.devices import cuda_unavailable_reason, describe_cuda
 from ..boxes import _formulas as formulas
 from ._reference import below
 
@@ -34,18 +35,8 @@ THREADS = 256  # threads per block of the rank, features, walk and soft-NMS kern
 MAX_BLOCKS = 65535
 
 
-def unavailable_reason() -> str | None:
-    if cuda.is_available():
-        return None
-    return "no usable CUDA GPU (numba.cuda.is_available() is False)"
-
-
-def describe() -> str:
-    from numba import config
-
-    if config.ENABLE_CUDASIM:
-        return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): correctness only, no speed"
-    return f"CUDA device {cuda.get_current_device().name!s}"
+unavailable_reason = cuda_unavailable_reason
+describe = describe_cuda
 
 
 def _quiet():

@@ -1,8 +1,9 @@
-"""Cython NMS backend: the compiled extension ``_cython/nms.pyx`` behind the backend interface."""
+"""Cython NMS backend: the compiled extension ``_ckernels.pyx`` behind the backend interface."""
 
 import numpy as np
 
 from .._core import config as _config
+from .._core.parallel import describe_cython
 from . import _ckernels as _ext
 
 
@@ -13,8 +14,7 @@ def nms(boxes, scores, iou_threshold: float, fmt: int, max_output: int) -> np.nd
 
 def batched_nms(boxes, scores, labels, n_classes, iou_threshold: float, fmt: int, max_output):
     """NMS within each class (labels in [0, n_classes)), merged in descending score order."""
-    # One thread for small work: an OpenMP team costs more than it saves there, and far more
-    # when another process holds the other core (the region waits for every thread).
+    # One thread for small work: waking pool threads costs more than it saves there.
     threads = 1 if len(boxes) < _config.PARALLEL_MIN_WORK else _config.num_threads()
     return _ext.batched_nms(
         boxes, scores, labels, n_classes, fmt, iou_threshold, max_output, threads
@@ -28,5 +28,4 @@ def soft_nms(boxes, scores, iou_threshold, sigma, score_threshold, gaussian, fmt
     )
 
 
-def describe() -> str:
-    return "compiled with OpenMP" if _ext.has_openmp() else "compiled WITHOUT OpenMP (serial)"
+describe = describe_cython

@@ -1,28 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, nonecheck=False
-"""Cython backend for confusion counts (see ``confusion_common.py`` for the row codes).
+"""Cython backend for confusion counts (see ``_common.py`` for the row codes).
 
-OpenMP ``prange`` over ``CHUNKS_PER_THREAD`` contiguous ranges of pixels per thread, handed out
-dynamically (a thread that the OS delays on a busy machine takes fewer), each thread counting
-into its own histograms (several, used in turn: one dominant class then does not chain every
-increment on the previous store), merged at the end. The ``[R0, R1, K]`` views may have any
-strides (zero included); the kernels walk them with byte strides. Compiles with or without
-OpenMP. Callers build the tables; the row codes keep every increment inside the histogram.
+``CHUNKS_PER_THREAD`` contiguous ranges of pixels per thread, claimed on fastiou's thread pool
+(``fastiou/_core/_pool.h``: the caller works too, a thread the OS delays on a busy machine takes
+fewer or none), each thread slot counting into its own histograms (several, used in turn: one
+dominant class then does not chain every increment on the previous store), merged at the end.
+The ``[R0, R1, K]`` views may have any strides (zero included); the kernels walk them with byte
+strides. Callers build the tables; the row codes keep every increment inside the histogram.
 """
 
-from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #define FASTIOU_CONFUSION_OPENMP 1
-    #else
-    #define FASTIOU_CONFUSION_OPENMP 0
-    #endif
-    """
-    int FASTIOU_CONFUSION_OPENMP
+from fastiou._core._pool cimport parallel_for
 
 ctypedef fused label_t:
     uint8_t
@@ -46,10 +37,6 @@ cdef enum:
 
 ctypedef uint32_t count_t  # private counters (see Counters)
 cdef Py_ssize_t COUNT_MAX = 0xFFFFFFFF  # pixels a count_t counter can take
-
-
-def has_openmp() -> bool:
-    return bool(FASTIOU_CONFUSION_OPENMP)
 
 
 cdef struct Table:
@@ -286,6 +273,55 @@ cdef inline Py_ssize_t chunk_count(Py_ssize_t total, int num_threads) noexcept n
     return max(chunks, (total + COUNT_MAX - 1) // COUNT_MAX)
 
 
+cdef struct Job:
+    Table tab
+    Layout t, other       # the target, and the prediction or the scores
+    Py_ssize_t class_stride, num_classes, r1_count, k_count, total, chunks, bins, subs
+    Counters *counters
+    # the specialization of _labels_chunk / _logits_chunk for the arrays' dtypes; the dtype
+    # pointers it takes are never read (they only select the specialization)
+    void (*count)(const Job *j, Py_ssize_t chunk, int slot, const void *a, const void *b) noexcept nogil
+
+
+cdef void _labels_chunk(const Job *j, Py_ssize_t chunk, int slot, const label_t *t_type,
+                        const pred_t *p_type) noexcept nogil:
+    cdef Py_ssize_t start = j.total * chunk // j.chunks, end = j.total * (chunk + 1) // j.chunks
+    count_labels(&j.t, &j.other, j.r1_count, j.k_count, start, end, &j.tab,
+                 <uint64_t> j.num_classes, claim(j.counters, slot, end - start), j.bins, j.subs,
+                 <label_t *> NULL, <pred_t *> NULL)
+
+
+cdef void _logits_chunk(const Job *j, Py_ssize_t chunk, int slot, const label_t *t_type,
+                        const score_t *s_type) noexcept nogil:
+    cdef Py_ssize_t start = j.total * chunk // j.chunks, end = j.total * (chunk + 1) // j.chunks
+    count_logits(&j.t, &j.other, j.class_stride, j.num_classes, j.r1_count, j.k_count, start,
+                 end, &j.tab, claim(j.counters, slot, end - start), j.bins, j.subs,
+                 <label_t *> NULL, <score_t *> NULL)
+
+
+cdef void _task(void *c, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef const Job *j = <const Job *> c
+    cdef int64_t chunk
+    for chunk in range(lo, hi):
+        j.count(j, chunk, slot, NULL, NULL)
+
+
+cdef Layout _layout(const char *base, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t s2) noexcept nogil:
+    cdef Layout layout
+    layout.base, layout.s0, layout.s1, layout.s2 = base, s0, s1, s2
+    return layout
+
+
+cdef int _run(Job *j, Counters *counters, int64_t[::1] hist, int num_threads) except -1 nogil:
+    """Count on the pool into thread-slot counters, then add them into ``hist``."""
+    j.chunks = chunk_count(j.total, num_threads)
+    open_counters(counters, num_threads, j.subs, j.bins, j.total)
+    j.counters = counters
+    parallel_for(_task, j, j.chunks, 1, num_threads)
+    close_counters(counters, hist)
+    return 0
+
+
 def labels(const label_t[:, :, :] target, const pred_t[:, :, :] prediction,
            const int32_t[::1] codes, bint full, const uint64_t[::1] keys,
            const int32_t[::1] key_codes, int64_t num_classes, int subs, int64_t[::1] hist,
@@ -294,28 +330,23 @@ def labels(const label_t[:, :, :] target, const pred_t[:, :, :] prediction,
 
     ``num_threads`` threads, ``subs`` private histograms each, added into ``hist`` at the end.
     """
-    cdef Table tab = make_table(codes, full, keys, key_codes, num_classes)
-    cdef Layout tl, pl
+    cdef Job j
     cdef Counters counters
-    cdef Py_ssize_t r1_count = target.shape[1], k_count = target.shape[2]
-    cdef Py_ssize_t total = target.shape[0] * r1_count * k_count
-    cdef Py_ssize_t chunk, start, end, chunks = chunk_count(total, num_threads)
-    cdef Py_ssize_t bins = hist.shape[0]
-    if total == 0:
+    j.total = target.shape[0] * target.shape[1] * target.shape[2]
+    if j.total == 0:
         return
-    tl.base = <const char*> &target[0, 0, 0]
-    tl.s0, tl.s1, tl.s2 = target.strides[0], target.strides[1], target.strides[2]
-    pl.base = <const char*> &prediction[0, 0, 0]
-    pl.s0, pl.s1, pl.s2 = prediction.strides[0], prediction.strides[1], prediction.strides[2]
+    j.tab = make_table(codes, full, keys, key_codes, num_classes)
+    j.t = _layout(<const char *> &target[0, 0, 0], target.strides[0], target.strides[1],
+                  target.strides[2])
+    j.other = _layout(<const char *> &prediction[0, 0, 0], prediction.strides[0],
+                      prediction.strides[1], prediction.strides[2])
+    j.num_classes, j.r1_count, j.k_count = num_classes, target.shape[1], target.shape[2]
+    j.bins, j.subs = hist.shape[0], subs
+    # see Job.count: the same arguments, the dtype pointers passed as void *
+    j.count = <void (*)(const Job *, Py_ssize_t, int, const void *, const void *) noexcept nogil> (
+        _labels_chunk[label_t, pred_t])
     with nogil:
-        open_counters(&counters, num_threads, subs, bins, total)
-        for chunk in prange(chunks, num_threads=num_threads, schedule="dynamic"):
-            start = total * chunk // chunks
-            end = total * (chunk + 1) // chunks
-            count_labels(&tl, &pl, r1_count, k_count, start, end, &tab, <uint64_t> num_classes,
-                         claim(&counters, threadid(), end - start), bins, subs,
-                         <label_t*> NULL, <pred_t*> NULL)
-        close_counters(&counters, hist)
+        _run(&j, &counters, hist, num_threads)
 
 
 def logits(const label_t[:, :, :] target, const score_t[:, :, :, :] scores,
@@ -323,26 +354,20 @@ def logits(const label_t[:, :, :] target, const score_t[:, :, :, :] scores,
            const int32_t[::1] key_codes, int subs, int64_t[::1] hist, int num_threads):
     """hist += the counts of target [R0, R1, K] against argmax over axis 2 of scores
     [R0, R1, C, K]."""
-    cdef Py_ssize_t num_classes = scores.shape[2]
-    cdef Table tab = make_table(codes, full, keys, key_codes, num_classes)
-    cdef Layout tl, sl
+    cdef Job j
     cdef Counters counters
-    cdef Py_ssize_t r1_count = target.shape[1], k_count = target.shape[2]
-    cdef Py_ssize_t total = target.shape[0] * r1_count * k_count
-    cdef Py_ssize_t chunk, start, end, chunks = chunk_count(total, num_threads)
-    cdef Py_ssize_t bins = hist.shape[0], class_stride = scores.strides[2]
-    if total == 0 or num_classes == 0:
+    j.total = target.shape[0] * target.shape[1] * target.shape[2]
+    j.num_classes = scores.shape[2]
+    if j.total == 0 or j.num_classes == 0:
         return
-    tl.base = <const char*> &target[0, 0, 0]
-    tl.s0, tl.s1, tl.s2 = target.strides[0], target.strides[1], target.strides[2]
-    sl.base = <const char*> &scores[0, 0, 0, 0]
-    sl.s0, sl.s1, sl.s2 = scores.strides[0], scores.strides[1], scores.strides[3]
+    j.tab = make_table(codes, full, keys, key_codes, j.num_classes)
+    j.t = _layout(<const char *> &target[0, 0, 0], target.strides[0], target.strides[1],
+                  target.strides[2])
+    j.other = _layout(<const char *> &scores[0, 0, 0, 0], scores.strides[0], scores.strides[1],
+                      scores.strides[3])
+    j.class_stride, j.r1_count, j.k_count = scores.strides[2], target.shape[1], target.shape[2]
+    j.bins, j.subs = hist.shape[0], subs
+    j.count = <void (*)(const Job *, Py_ssize_t, int, const void *, const void *) noexcept nogil> (
+        _logits_chunk[label_t, score_t])
     with nogil:
-        open_counters(&counters, num_threads, subs, bins, total)
-        for chunk in prange(chunks, num_threads=num_threads, schedule="dynamic"):
-            start = total * chunk // chunks
-            end = total * (chunk + 1) // chunks
-            count_logits(&tl, &sl, class_stride, num_classes, r1_count, k_count, start, end,
-                         &tab, claim(&counters, threadid(), end - start), bins, subs,
-                         <label_t*> NULL, <score_t*> NULL)
-        close_counters(&counters, hist)
+        _run(&j, &counters, hist, num_threads)

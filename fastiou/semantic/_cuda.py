@@ -23,6 +23,7 @@ from functools import cache
 import numpy as np
 from numba import cuda, uint32, uint64
 
+from .._core.devices import cuda_unavailable_reason, describe_cuda
 from ._common import LabelPlan, unsigned_dtype
 from ._numba import row_code, takes_over
 
@@ -32,18 +33,8 @@ SHARED_MAX_BINS = 12288  # 48 KB of uint32 counters
 _BLOCK_PIXELS_MAX = 1 << 31
 
 
-def unavailable_reason() -> str | None:
-    if cuda.is_available():
-        return None
-    return "no usable CUDA GPU (numba.cuda.is_available() is False)"
-
-
-def describe() -> str:
-    from numba import config
-
-    if config.ENABLE_CUDASIM:
-        return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): correctness only, no speed"
-    return f"CUDA device {cuda.get_current_device().name!s}"
+unavailable_reason = cuda_unavailable_reason
+describe = describe_cuda
 
 
 @cuda.jit(device=True)

@@ -1,9 +1,10 @@
-"""Cython confusion backend: the compiled ``_cython/confusion.pyx`` behind the backend interface."""
+"""Cython confusion backend: the compiled ``_ckernels.pyx`` behind the backend interface."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .._core.parallel import describe_cython
 from . import _ckernels as _ext
 from ._common import LabelPlan, thread_count
 
@@ -43,5 +44,4 @@ def logits(target: np.ndarray, scores: np.ndarray, plan: LabelPlan, hist: np.nda
     count(target, scores, *tables, plan.sub_histograms, hist, threads)
 
 
-def describe() -> str:
-    return "compiled with OpenMP" if _ext.has_openmp() else "compiled WITHOUT OpenMP (serial)"
+describe = describe_cython

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
+from .._core.parallel import numba_threads, numba_unusable
 from ._common import COUNT_MAX, LabelPlan, sub_histograms, thread_count
 
 _JIT = {"parallel": True, "cache": True, "nogil": True, "error_model": "numpy"}
@@ -201,39 +202,36 @@ def _logits_kernel(target, scores, table, full, table_len, keys, codes, hists, t
         _count_logits(target, scores, table, full, table_len, keys, codes, h, i, end)
 
 
-def _threads(pixels: int) -> int:
-    threads = thread_count(pixels)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    return threads
-
-
 def _table_args(target: np.ndarray, plan: LabelPlan):
     dtype = target.dtype.type
     table_len = dtype(0) if plan.full else dtype(len(plan.table))
     return plan.table, plan.full, table_len, plan.extra_keys.astype(target.dtype), plan.extra_codes
 
 
-def _counters(pixels: int, plan: LabelPlan):
-    threads = _threads(pixels)
+def _counters(pixels: int, plan: LabelPlan, threads: int):
     totals = np.zeros((threads, plan.bins if pixels > COUNT_MAX else 0), np.int64)
     return sub_histograms(threads, plan), totals, np.zeros(threads, np.int64)
 
 
 def labels(target: np.ndarray, prediction: np.ndarray, plan: LabelPlan, hist: np.ndarray) -> None:
     """Add the counts of 3-D unsigned label views ``target`` and ``prediction`` to ``hist``."""
-    counters = _counters(target.size, plan)
     num_classes = prediction.dtype.type(plan.num_classes)
-    with numba.parallel_chunksize(1):  # ranges handed out one at a time
+    with numba_threads(thread_count(target.size)) as threads, numba.parallel_chunksize(1):
+        counters = _counters(target.size, plan, threads)  # ranges handed out one at a time
         _labels_kernel(target, prediction, *_table_args(target, plan), num_classes, *counters)
     _close(counters[0], counters[1], hist)
 
 
 def logits(target: np.ndarray, scores: np.ndarray, plan: LabelPlan, hist: np.ndarray) -> None:
     """Add the counts of ``target`` [R0, R1, K] against ``argmax(scores [R0, R1, C, K], 2)``."""
-    counters = _counters(target.size, plan)
-    with numba.parallel_chunksize(1):
+    with numba_threads(thread_count(target.size)) as threads, numba.parallel_chunksize(1):
+        counters = _counters(target.size, plan, threads)
         _logits_kernel(target, scores, *_table_args(target, plan), *counters)
     _close(counters[0], counters[1], hist)
+
+
+def unavailable_reason() -> str | None:
+    return numba_unusable()
 
 
 def describe() -> str:
