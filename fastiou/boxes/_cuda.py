@@ -30,13 +30,9 @@ def _features_kernel(boxes, fmt, offset, half, two_over_pi, zero_div, feats):
     k = boxes.shape[1]
     for r in range(cuda.grid(1), boxes.shape[0] * k, cuda.gridsize(1)):
         b = r // k
-        i = r - b * k
-        f = formulas.box_features(
-            boxes[b, i, 0], boxes[b, i, 1], boxes[b, i, 2], boxes[b, i, 3],
-            fmt, offset, half, two_over_pi, zero_div,
-        )  # fmt: skip
-        for c in range(8):
-            feats[b, c, i] = f[c]
+        formulas.write_features(
+            boxes, b, r - b * k, fmt, offset, half, two_over_pi, zero_div, feats
+        )
 
 
 @cache
@@ -51,14 +47,10 @@ def _pairwise_kernel(op: str):
         for r in range(r0, out.shape[0] * n, sr):
             b = r // n
             i = r - b * n
-            a = (f1[b, 0, i], f1[b, 1, i], f1[b, 2, i], f1[b, 3, i],
-                 f1[b, 4, i], f1[b, 5, i], f1[b, 6, i], f1[b, 7, i])  # fmt: skip
+            a = formulas.read_features(f1, b, i)
             for j in range(j0, out.shape[2], sj):
-                out[b, i, j] = formula(
-                    a, (f2[b, 0, j], f2[b, 1, j], f2[b, 2, j], f2[b, 3, j],
-                        f2[b, 4, j], f2[b, 5, j], f2[b, 6, j], f2[b, 7, j]),
-                    offset, eps, one, zero_div,
-                )  # fmt: skip
+                b_j = formulas.read_features(f2, b, j)
+                out[b, i, j] = formula(a, b_j, offset, eps, one, zero_div)
 
     return kernel
 
@@ -73,13 +65,8 @@ def _aligned_kernel(op: str):
         for r in range(cuda.grid(1), out.shape[0] * n, cuda.gridsize(1)):
             b = r // n
             k = r - b * n
-            out[b, k] = formula(
-                (f1[b, 0, k], f1[b, 1, k], f1[b, 2, k], f1[b, 3, k],
-                 f1[b, 4, k], f1[b, 5, k], f1[b, 6, k], f1[b, 7, k]),
-                (f2[b, 0, k], f2[b, 1, k], f2[b, 2, k], f2[b, 3, k],
-                 f2[b, 4, k], f2[b, 5, k], f2[b, 6, k], f2[b, 7, k]),
-                offset, eps, one, zero_div,
-            )  # fmt: skip
+            a, c = formulas.read_features(f1, b, k), formulas.read_features(f2, b, k)
+            out[b, k] = formula(a, c, offset, eps, one, zero_div)
 
     return kernel
 

@@ -73,6 +73,24 @@ def box_features(c0, c1, c2, c3, fmt, offset, half, two_over_pi, zero_div):
 
 
 @jitable
+def write_features(boxes, b, i, fmt, offset, half, two_over_pi, zero_div, feats):
+    """feats[b, :, i] = the features of box boxes[b, i] ([B, K, 4] -> [B, 8, K])."""
+    f = box_features(
+        boxes[b, i, 0], boxes[b, i, 1], boxes[b, i, 2], boxes[b, i, 3],
+        fmt, offset, half, two_over_pi, zero_div,
+    )  # fmt: skip
+    for c in range(8):
+        feats[b, c, i] = f[c]
+
+
+@jitable
+def read_features(f, b, i):
+    """The feature tuple of box i of batch item b in features f [B, 8, K]."""
+    return (f[b, 0, i], f[b, 1, i], f[b, 2, i], f[b, 3, i],
+            f[b, 4, i], f[b, 5, i], f[b, 6, i], f[b, 7, i])  # fmt: skip
+
+
+@jitable
 def intersection(a, b, offset):
     zero = offset - offset
     w = clamp0(pmin(a[2], b[2]) - pmax(a[0], b[0]) + offset, zero)

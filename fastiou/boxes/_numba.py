@@ -26,13 +26,9 @@ def _features_kernel(boxes, fmt, offset, half, two_over_pi, zero_div, feats):
     k = boxes.shape[1]
     for r in prange(boxes.shape[0] * k):
         b = r // k
-        i = r - b * k
-        f = formulas.box_features(
-            boxes[b, i, 0], boxes[b, i, 1], boxes[b, i, 2], boxes[b, i, 3],
-            fmt, offset, half, two_over_pi, zero_div,
-        )  # fmt: skip
-        for c in range(8):
-            feats[b, c, i] = f[c]
+        formulas.write_features(
+            boxes, b, r - b * k, fmt, offset, half, two_over_pi, zero_div, feats
+        )
 
 
 @cache
@@ -46,8 +42,7 @@ def _pairwise_kernel(op: str):
         for r in prange(out.shape[0] * n):
             b = r // n
             i = r - b * n
-            a = (f1[b, 0, i], f1[b, 1, i], f1[b, 2, i], f1[b, 3, i],
-                 f1[b, 4, i], f1[b, 5, i], f1[b, 6, i], f1[b, 7, i])  # fmt: skip
+            a = formulas.read_features(f1, b, i)
             c0, c1, c2, c3 = f2[b, 0], f2[b, 1], f2[b, 2], f2[b, 3]
             c4, c5, c6, c7 = f2[b, 4], f2[b, 5], f2[b, 6], f2[b, 7]
             row = out[b, i]
@@ -71,13 +66,8 @@ def _aligned_kernel(op: str):
         for r in prange(out.shape[0] * n):
             b = r // n
             k = r - b * n
-            out[b, k] = formula(
-                (f1[b, 0, k], f1[b, 1, k], f1[b, 2, k], f1[b, 3, k],
-                 f1[b, 4, k], f1[b, 5, k], f1[b, 6, k], f1[b, 7, k]),
-                (f2[b, 0, k], f2[b, 1, k], f2[b, 2, k], f2[b, 3, k],
-                 f2[b, 4, k], f2[b, 5, k], f2[b, 6, k], f2[b, 7, k]),
-                offset, eps, one, zero_div,
-            )  # fmt: skip
+            a, c = formulas.read_features(f1, b, k), formulas.read_features(f2, b, k)
+            out[b, k] = formula(a, c, offset, eps, one, zero_div)
 
     return kernel
 
