@@ -79,13 +79,28 @@ def _with_bytes(path: str | os.PathLike, use: Callable[[np.ndarray], Any]) -> An
 
 
 def _load_python(path: str | os.PathLike) -> Any:
+    """The file parsed by Python's json module (as ``json.load`` of the file opened as UTF-8
+    text); AnnotationError naming the byte offset where it is not valid UTF-8 JSON."""
+    source = os.fspath(path)
+    with open(path, "rb") as f:
+        raw = f.read()
     try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise AnnotationError(f"{os.fspath(path)}: not valid JSON: {e}") from e
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise AnnotationError(f"{os.fspath(path)}: not a UTF-8 text file: {e}") from e
+        raise AnnotationError(
+            f"{source}: not a UTF-8 text file: byte {e.start} ({raw[e.start : e.start + 1]!r}) "
+            f"{e.reason}"
+        ) from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        byte = len(text[: e.pos].encode("utf-8", "surrogatepass"))
+        raise AnnotationError(
+            f"{source}: not valid JSON at byte {byte} (line {e.lineno}, column {e.colno}): "
+            f"{e.msg}"
+        ) from e
+    except RecursionError as e:
+        raise AnnotationError(f"{source}: not readable JSON: nested too deeply") from e
 
 
 def load_results(path: str | os.PathLike) -> tuple[Annotations, list | None]:
