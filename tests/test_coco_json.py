@@ -159,7 +159,7 @@ def test_dataset_file_fast_path(tmp_path):
     assert table.iscrowd.tolist() == [0, 1]
     assert table.area.tolist() == [400.0, 2999.5]
     coco = COCO(gt_path, verbose=False)
-    assert coco.dataset == _dataset()  # parsed again, fully, on demand
+    assert coco.dataset == _dataset()  # the annotations parsed again, on demand
     assert coco.loadCats(7) == [{"id": 7, "name": "seven", "supercategory": "s"}]
 
 

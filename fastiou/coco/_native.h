@@ -5,7 +5,8 @@
  * path where it is exact, else the Eisel-Lemire algorithm (as in fast_float, which needs no
  * fallback for inputs of at most 19 significant digits). A number with more significant digits,
  * or anything the scanner does not expect, makes it report failure: the caller then parses the
- * file with Python's json module, so a strange file is read slowly, never wrongly.
+ * file with a general JSON parser (_json.py), so a strange file is read slowly, never wrongly.
+ * Every read is bounds-checked against `end`; the text is never assumed NUL-terminated.
  */
 #ifndef FASTIOU_COCO_NATIVE_H
 #define FASTIOU_COCO_NATIVE_H

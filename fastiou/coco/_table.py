@@ -26,7 +26,10 @@ class AnnotationError(ValueError):
 
 
 class ScannedColumns(dict):
-    """The JSON scanner's raw columns of an annotation array (not yet validated)."""
+    """The JSON scanner's raw columns of an annotation array (not yet validated); ``location``:
+    where the array is in its file (set by the loader, see ``_json.ArrayLocation``)."""
+
+    location: Any = None
 
 
 @dataclass

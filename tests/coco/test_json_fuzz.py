@@ -20,13 +20,14 @@ import math
 import os
 import struct
 import tempfile
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastiou.coco import COCO, AnnotationError, _ckernels
+from fastiou.coco import COCO, AnnotationError, _ckernels, _json
 
 SCALE = int(os.environ.get("FASTIOU_FUZZ_EXAMPLES", "1"))
 FUZZ = settings(
@@ -366,9 +367,19 @@ GROUND_TRUTH = {
 }
 
 
-def _check_file(path: str, data: bytes, load_path, load_value) -> None:
+def _check_file(path: str, data: bytes, load_path, load_value, decoder: str = "msgspec") -> None:
+    """Write ``data`` to ``path``; compare loading it with loading ``json.loads`` of it."""
     with open(path, "wb") as f:
         f.write(data)
+    if decoder == "msgspec" and _json._msgspec_decode() is None:
+        pytest.skip("msgspec is not installed (pip install msgspec)")
+    if decoder == "json":  # the loader without msgspec (an optional dependency)
+        with mock.patch.object(_json, "_msgspec_decode", lambda: None):
+            return _check_written(path, data, load_path, load_value)
+    return _check_written(path, data, load_path, load_value)
+
+
+def _check_written(path: str, data: bytes, load_path, load_value) -> None:
     value, bad_at = _json_reference(data)
     if bad_at is not None:  # json rejects the file: so does loading it, naming where
         ours = _outcome(lambda: load_path(path, False))
@@ -380,24 +391,26 @@ def _check_file(path: str, data: bytes, load_path, load_value) -> None:
     _assert_same_outcome(ours, _outcome(lambda: load_value(value)), data)
 
 
+@pytest.mark.parametrize("decoder", ["msgspec", "json"])
 @FUZZ
 @given(broken(dataset_text()))
-def test_ground_truth_files_as_json(scratch, data):
+def test_ground_truth_files_as_json(scratch, decoder, data):
     _check_file(
         os.path.join(scratch, "gt.json"), data,
         lambda path, full: _gt_view(COCO(path, verbose=False), full),
-        lambda value: _gt_view(COCO(value, verbose=False), True),
+        lambda value: _gt_view(COCO(value, verbose=False), True), decoder,
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("decoder", ["msgspec", "json"])
 @FUZZ
 @given(broken(results_text()))
-def test_result_files_as_json(scratch, data):
+def test_result_files_as_json(scratch, decoder, data):
     gt = COCO(GROUND_TRUTH, verbose=False)
     _check_file(
         os.path.join(scratch, "dt.json"), data,
         lambda path, full: {"columns": _columns(gt.loadRes(path))},
-        lambda value: {"columns": _columns(gt.loadRes(value))},
+        lambda value: {"columns": _columns(gt.loadRes(value))}, decoder,
     )  # fmt: skip
 
 
