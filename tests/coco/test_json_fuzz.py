@@ -31,7 +31,7 @@ from fastiou.coco import COCO, AnnotationError, _ckernels, _json
 
 SCALE = int(os.environ.get("FASTIOU_FUZZ_EXAMPLES", "1"))
 FUZZ = settings(
-    max_examples=100 * SCALE,
+    max_examples=80 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -530,3 +530,31 @@ def test_nesting_beyond_the_recursion_limit(scratch):
         f.write(b"[" * 100_000 + b"]" * 100_000)
     with pytest.raises(AnnotationError, match="nested too deeply"):
         COCO(GROUND_TRUTH, verbose=False).loadRes(path)
+
+
+@FUZZ
+@given(st.lists(broken(annotation_text(True)), min_size=1, max_size=12), st.integers(1, 3))
+def test_chunked_scan_is_the_one_chunk_scan(objects, threads):
+    """Split at guessed object boundaries (small chunks, several threads), the scanner accepts
+    what it accepts in one piece, and reads the same columns; all of it valid JSON."""
+    data = _array(objects, b" ")
+    buf = np.frombuffer(data, np.uint8)
+
+    def scan(threads: int, chunk: int):
+        return _ckernels.parse_object_array(
+            buf, 0, _json.pow5_table(), _json.MIN_RESULT_BYTES, threads, min_chunk_bytes=chunk
+        )
+
+    whole, chunked = scan(1, 1 << 20), scan(threads, 48)
+    assert (whole is None) == (chunked is None), data
+    if whole is None:
+        return
+    assert whole[1] == chunked[1]
+    if _ckernels.skip_ws(buf, whole[1]) == len(data):  # the array is all: json reads it too
+        assert _json_reference(data)[1] is None, data
+    seen = whole[0]["seen"]
+    assert np.array_equal(seen, chunked[0]["seen"])
+    for key, column in whole[0].items():
+        if key != "seen":  # rows without the key hold whatever memory held: not compared
+            present = (seen & (1 << _ckernels.KEYS.index(key))) != 0
+            assert column[present].tobytes() == chunked[0][key][present].tobytes(), key
