@@ -5,9 +5,12 @@ process to a temporary directory as JSON): the full one has 5,000 images, about 
 ground-truth boxes (some crowd, polygon segmentations as in COCO), 80 categories and about
 270k detections written as detectors write them (float32 values printed as Python floats).
 
-Tasks: ``coco_evaluate`` (evaluate + accumulate + summarize on loaded data) and
-``coco_load_evaluate`` (the same, loading both files first). Peak memory is measured in fresh
-processes by ``python -m fastiou.bench.coco --memory`` (the bench table has no memory column).
+Tasks: ``coco_evaluate`` (evaluate + accumulate + summarize on loaded data),
+``coco_load_evaluate`` (the same, loading both files first), ``coco_load`` (one file into the
+evaluation columns: the JSON scanner against json, orjson and msgspec + the table code) and
+``coco_load_dicts`` (a ground-truth file as dicts: ``COCO.dataset`` against the libraries).
+Peak memory is measured in fresh processes by ``python -m fastiou.bench.coco --memory`` (the
+bench table has no memory column).
 """
 
 from __future__ import annotations
@@ -158,6 +161,115 @@ for _name, _n in SIZES.items():
         workload(_task, _name, quick=_n < 1000)(
             lambda n=_n: dict(zip(("gt", "dt"), coco_files(n), strict=True))
         )
+
+
+# The loader: one file into the evaluation columns. The scanner (fastiou's own, on every core
+# and on one) against Python's json, orjson and msgspec, each followed by the table code that
+# makes the same columns from their dicts.
+for _name, _n in SIZES.items():
+    for _kind, _index in (("ground truth", 0), ("results", 1)):
+        workload("coco_load", f"{_name}: {_kind}", quick=_n < 1000)(
+            lambda n=_n, kind=_kind, index=_index: {"path": coco_files(n)[index], "kind": kind}
+        )
+
+
+def _scanner_columns(threads: int | None):
+    def prepare(data: Data):
+        from .._core import config
+        from ..coco import _json, _table
+
+        def run():
+            before = config._num_threads
+            config.set_num_threads(threads)
+            try:
+                if data["kind"] == "results":
+                    return _json.load_results(data["path"])[0]
+                _, annotations, complete = _json.load_dataset(data["path"])
+                assert not complete, "the scanner declined the benchmark file"
+                return _table.from_scanned(annotations, results=False, source=data["path"])
+            finally:
+                config.set_num_threads(before)
+
+        return run
+
+    return prepare
+
+
+def _imported(module: str, function: str):
+    """``module.function`` (a dotted name inside the module); ImportError where absent."""
+    import importlib
+
+    found = importlib.import_module(module)
+    for attribute in function.split("."):
+        found = getattr(found, attribute)
+    return found
+
+
+def _library_columns(module: str, function: str):
+    """``module.function(the file's bytes)``, then the columns from the dicts."""
+
+    def prepare(data: Data):
+        from ..coco import _table
+
+        parse = _imported(module, function)
+
+        def run():
+            with open(data["path"], "rb") as f:
+                value = parse(f.read())
+            if data["kind"] == "results":
+                return _table.from_dicts(value, results=True, source=data["path"])
+            return _table.from_dicts(value["annotations"], results=False, source=data["path"])
+
+        return run
+
+    return prepare
+
+
+implementation("coco_load", "fastiou scanner")(_scanner_columns(None))
+implementation("coco_load", "fastiou scanner, 1 thread")(_scanner_columns(1))
+for _name, _module, _function in (
+    ("json.loads + table", "json", "loads"),
+    ("orjson.loads + table", "orjson", "loads"),
+    ("msgspec.json.decode + table", "msgspec", "json.decode"),
+):
+    implementation("coco_load", _name, peer=True)(_library_columns(_module, _function))
+
+
+# The dicts (``COCO.dataset``, and the loader's fallback for files the scanner declines): the
+# whole ground-truth file as Python values. fastiou: load, then ``dataset`` (the annotations
+# array parsed again, by msgspec where installed), against the libraries on the whole file.
+for _name, _n in SIZES.items():
+    workload("coco_load_dicts", f"{_name}: ground truth", quick=_n < 1000)(
+        lambda n=_n: {"path": coco_files(n)[0]}
+    )
+
+
+@implementation("coco_load_dicts", "fastiou COCO(path).dataset")
+def _fastiou_dataset(data: Data):
+    from ..coco import COCO
+
+    return lambda: COCO(data["path"], verbose=False).dataset
+
+
+def _library_dicts(module: str, function: str):
+    def prepare(data: Data):
+        parse = _imported(module, function)
+
+        def run():
+            with open(data["path"], "rb") as f:
+                return parse(f.read())
+
+        return run
+
+    return prepare
+
+
+for _name, _module, _function in (
+    ("json.loads", "json", "loads"),
+    ("orjson.loads", "orjson", "loads"),
+    ("msgspec.json.decode", "msgspec", "json.decode"),
+):
+    implementation("coco_load_dicts", _name, peer=True)(_library_dicts(_module, _function))
 
 
 def _quiet(call):

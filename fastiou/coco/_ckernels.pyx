@@ -75,8 +75,14 @@ def parse_number(bytes text, const uint64_t[::1] pow5):
     return v
 
 
+cdef _check_start(const unsigned char[::1] buf, Py_ssize_t start):
+    if buf.shape[0] == 0 or not 0 <= start <= buf.shape[0]:
+        raise ValueError(f"start {start} outside the {buf.shape[0]}-byte buffer")
+
+
 def skip_value(const unsigned char[::1] buf, Py_ssize_t start):
     """Offset just past the JSON value at ``start`` (whitespace skipped first), or -1."""
+    _check_start(buf, start)
     cdef const char *b = <const char *> &buf[0]
     cdef const char *end = b + buf.shape[0]
     cdef const char *p = fi_ws(b + start, end)
@@ -85,6 +91,7 @@ def skip_value(const unsigned char[::1] buf, Py_ssize_t start):
 
 
 def skip_ws(const unsigned char[::1] buf, Py_ssize_t start):
+    _check_start(buf, start)
     cdef const char *b = <const char *> &buf[0]
     return fi_ws(b + start, b + buf.shape[0]) - b
 
@@ -102,6 +109,7 @@ def parse_object_array(const unsigned char[::1] buf, Py_ssize_t start, const uin
     closing bracket; or None when the scanner declines (bad JSON, strings or >19-digit numbers
     where it reads numbers...).
     """
+    _check_start(buf, start)
     cdef const char *b = <const char *> &buf[0]
     cdef const char *end = b + buf.shape[0]
     cdef const char *p = fi_ws(b + start, end)

@@ -2,8 +2,8 @@
 
 The evaluation reads :class:`~fastiou.coco._table.Annotations` columns; the dict views that
 pycocotools users reach into (``dataset``, ``anns``, ``imgToAnns``, ``catToImgs``) are built on
-first access only. A file's ``dataset`` is then parsed again by Python's json module, because
-the fast loader skips what evaluation does not need (segmentations...).
+first access only. A file's ``dataset`` then needs its annotations array parsed again into dicts
+(the fast loader skips what evaluation does not need: segmentations...); once, then kept.
 """
 
 from __future__ import annotations
@@ -43,6 +43,11 @@ class COCO:
     -----
     The annotation columns are read once, at load time (or by :meth:`createIndex`): after
     changing ``dataset`` in place, call ``createIndex()`` before evaluating again.
+    For a file, ``dataset`` is built on first access (its annotations array parsed into dicts,
+    the rest already parsed at load) and kept: every read returns the same dict, in-place
+    changes stay, and ``imgs`` / ``cats`` / ``anns`` hold the same dict objects as
+    ``dataset``, as in pycocotools. Until then only the columns are in memory; after, both
+    (the dicts cost what pycocotools' do). Assign ``dataset`` to replace it.
     A ground truth without ``iscrowd`` counts as not crowd (pycocotools fails on it).
     """
 
@@ -50,6 +55,7 @@ class COCO:
         self._verbose = verbose
         self._dataset: dict | None = {}
         self._path: str | None = None
+        self._location: _json.ArrayLocation | None = None  # of the annotations, in the file
         self._is_results = False
         self._raw: Any = None  # scanned columns or a list of dicts, made into _columns on demand
         self._columns: Annotations | None = None
@@ -75,6 +81,7 @@ class COCO:
         else:
             self._dataset = None
             self._header = dataset
+            self._location = getattr(annotations, "location", None)
             self._index_header(dataset, annotations)
 
     # -- construction ---------------------------------------------------------------------
@@ -147,7 +154,7 @@ class COCO:
     def dataset(self) -> dict:
         if self._dataset is None:
             if self._path is not None and not self._is_results:
-                self._dataset = _json._load_python(self._path)
+                self._dataset = _json.dataset_dicts(self._path, self._header, self._location)
             else:
                 self._dataset = {**self._header, "annotations": self._result_dicts()}
         return self._dataset

@@ -18,6 +18,11 @@ SUMMARY_NAMES = (
 )  # fmt: skip
 
 
+class ParamsError(ValueError, IndexError):
+    """Evaluation parameters pycocotools cannot run with. An IndexError as well, because that
+    is what pycocotools raises there (as numpy's AxisError is both)."""
+
+
 class Params:
     """pycocotools' evaluation parameters (``setDetParams``) for ``iouType="bbox"``."""
 
@@ -150,8 +155,8 @@ class COCOeval:
         if p.useCats:
             p.catIds = list(np.unique(p.catIds))
         p.maxDets = sorted(p.maxDets)
-        if not p.maxDets:
-            raise ValueError("params.maxDets is empty")
+        if not p.maxDets:  # pycocotools: IndexError at maxDets[-1]
+            raise ParamsError("params.maxDets is empty: evaluation needs at least one value")
         if p.maxDets[0] < 0:
             raise ValueError(f"params.maxDets must be >= 0, got {p.maxDets}")
         self.params = p

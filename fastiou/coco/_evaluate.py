@@ -142,12 +142,12 @@ def evaluate(
         # category in params.catIds order, then in file order
         order = list(dict.fromkeys(np.asarray(cat_ids).tolist()))
         cats = _unique_int64(order, "catIds")
-        cat_rank = np.empty(len(cats), np.int32)
+        # one more slot, -1, for position -1 (a category not in params.catIds, possibly empty)
+        cat_rank = np.full(len(cats) + 1, -1, np.int32)
         cat_rank[np.searchsorted(cats, order)] = np.arange(len(order), dtype=np.int32)
 
         def pre(category_id):
-            pos = k.positions(category_id, cats)
-            return np.where(pos >= 0, cat_rank[np.maximum(pos, 0)], -1).astype(np.int32)
+            return cat_rank[k.positions(category_id, cats)]
 
         gt_pre, dt_pre = pre(gt.category_id), pre(dt.category_id)
         gt_k = np.where(gt_pre >= 0, 0, -1).astype(np.int32)

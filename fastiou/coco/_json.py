@@ -1,11 +1,22 @@
 """Reading COCO JSON files into columns without a Python dict per annotation.
 
 The fast path scans the bytes with the compiled scanner (``_native.h``): annotation arrays
-become columns directly, numbers are read exactly as ``float()`` reads them, and the values the
-evaluation does not use (segmentations...) are validated and skipped. Anything the scanner does
-not handle (escaped keys, ids written as floats, numbers with more than 19 significant digits,
-NaN/Infinity literals, invalid JSON) sends the whole file through Python's ``json`` module
-instead, which is slower but gives the same numbers and its own error messages.
+become columns directly, numbers are read exactly as json reads them (``float()``'s correctly
+rounded values), and the values the evaluation does not use (segmentations...) are validated as
+json validates them (strict UTF-8, no raw control characters) and skipped. Anything the scanner
+does not handle (escaped keys, ids written as floats, numbers with more than 19 significant
+digits, NaN/Infinity literals, invalid JSON) sends the whole file to a general JSON parser
+instead, slower but with the same values, and for invalid JSON an AnnotationError naming the
+byte offset (json's own message).
+
+Which parser where, measured in one run (``fastiou bench --task coco_load --task
+coco_load_dicts``; numbers in bench/README.md): into columns, the scanner is clearly faster
+than json, orjson or msgspec followed by the table code (they build a dict per annotation
+first), so it stays. For dicts (``COCO.dataset``, the fallback, the small top-level values)
+msgspec, where installed (optional: ``pip install fastiou[json]``), is faster than json and
+gives json's values where it accepts a document; where it does not (NaN, Infinity, numbers
+beyond float, lone surrogate escapes, invalid JSON) json reads the document or names the error.
+orjson is not used: it turns integers beyond 64 bits into floats silently.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ import mmap
 import os
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,6 +40,17 @@ MIN_GT_BYTES = len('{"id":0,"image_id":0,"category_id":0,"bbox":[0,0,0,0],"area"
 
 
 _FLAGS = ("iscrowd", "ignore")
+
+
+class ArrayLocation(NamedTuple):
+    """Where a ground-truth file's annotations array is: bytes [start, end), the position of
+    the "annotations" key among the top-level keys (json keeps the first one's place), and the
+    file's (size, mtime_ns) when it was read."""
+
+    start: int
+    end: int
+    key_position: int
+    file_stat: tuple[int, int] | None = None
 
 
 @cache
@@ -79,14 +101,54 @@ def _with_bytes(path: str | os.PathLike, use: Callable[[np.ndarray], Any]) -> An
             pass
 
 
-def _load_python(path: str | os.PathLike) -> Any:
+@cache
+def _msgspec_decode() -> Callable[[bytes], Any] | None:
+    """msgspec's JSON decoder where it is installed (the optional extra ``fastiou[json]``)."""
     try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise AnnotationError(f"{os.fspath(path)}: not valid JSON: {e}") from e
+        import msgspec
+    except ImportError:
+        return None
+    return msgspec.json.Decoder().decode
+
+
+def _loads(raw: bytes) -> Any:
+    """``json.loads`` of UTF-8 bytes; through msgspec where installed (about 2x faster on COCO
+    files, `fastiou bench --task coco_load_dicts`). Where msgspec reads a document it gives
+    json's values (tests/coco/test_json_fuzz.py); it rejects all json rejects, and also NaN,
+    Infinity, numbers beyond float and lone surrogate escapes, which json reads: so on any
+    msgspec error json reads the document, or raises its own error."""
+    decode = _msgspec_decode()
+    if decode is not None:
+        try:
+            return decode(raw)
+        except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
+            pass
+    return json.loads(raw.decode("utf-8"))
+
+
+def _parse(raw: bytes, source: str, offset: int = 0) -> Any:
+    """``_loads(raw)`` with an AnnotationError naming the byte (``offset`` + position in raw)
+    where ``raw`` is not UTF-8 JSON, as ``json.load`` of the file opened as UTF-8 text."""
+    try:
+        return _loads(raw)
     except UnicodeDecodeError as e:
-        raise AnnotationError(f"{os.fspath(path)}: not a UTF-8 text file: {e}") from e
+        at = offset + e.start
+        raise AnnotationError(
+            f"{source}: not a UTF-8 text file: byte {at} ({raw[e.start : e.start + 1]!r}) "
+            f"{e.reason}"
+        ) from e
+    except json.JSONDecodeError as e:
+        byte = offset + len(e.doc[: e.pos].encode("utf-8", "surrogatepass"))
+        line = "" if offset else f" (line {e.lineno}, column {e.colno})"  # of raw, not the file
+        raise AnnotationError(f"{source}: not valid JSON at byte {byte}{line}: {e.msg}") from e
+    except RecursionError as e:
+        raise AnnotationError(f"{source}: not readable JSON: nested too deeply") from e
+
+
+def _load_python(path: str | os.PathLike) -> Any:
+    """The whole file parsed into Python values (see :func:`_parse`)."""
+    with open(path, "rb") as f:
+        return _parse(f.read(), os.fspath(path))
 
 
 def load_results(path: str | os.PathLike) -> tuple[Annotations, list | None]:
@@ -134,8 +196,13 @@ def load_dataset(path: str | os.PathLike) -> tuple[dict[str, Any], Any, bool]:
 
     _ckernels = kernels()
     source = os.fspath(path)
+    stat = os.stat(path)
     parsed = _with_bytes(path, lambda buf: _scan_dataset(buf, _ckernels) if len(buf) else None)
     if parsed is not None:
+        if isinstance(parsed[1], _table.ScannedColumns):
+            parsed[1].location = parsed[1].location._replace(
+                file_stat=(stat.st_size, stat.st_mtime_ns)
+            )
         return parsed[0], parsed[1], False
     dataset = _load_python(path)
     if not isinstance(dataset, dict):
@@ -155,6 +222,7 @@ def _scan_dataset(buf: np.ndarray, kernels) -> tuple[dict[str, Any], Any] | None
         return None
     header: dict[str, Any] = {}
     annotations = None
+    position = None  # of the first "annotations" key among the others
     p = kernels.skip_ws(buf, p + 1)
     if p < n and buf[p] == ord("}"):
         return (header, None) if kernels.skip_ws(buf, p + 1) == n else None
@@ -164,11 +232,13 @@ def _scan_dataset(buf: np.ndarray, kernels) -> tuple[dict[str, Any], Any] | None
         key_end = kernels.skip_value(buf, p)
         if key_end < 0:
             return None
-        key = json.loads(bytes(view[p:key_end]))
+        key = _loads(bytes(view[p:key_end]))
         p = kernels.skip_ws(buf, key_end)
         if p >= n or buf[p] != ord(":"):
             return None
         start = kernels.skip_ws(buf, p + 1)
+        if key == "annotations" and position is None:
+            position = len(header)
         if key == "annotations" and start < n and buf[start] == ord("["):
             scanned = kernels.parse_object_array(
                 buf, start, pow5_table(), MIN_GT_BYTES, _threads(), _table.GT_KEYS + _FLAGS
@@ -176,13 +246,14 @@ def _scan_dataset(buf: np.ndarray, kernels) -> tuple[dict[str, Any], Any] | None
             if scanned is None:
                 return None
             annotations, end = _table.ScannedColumns(scanned[0]), scanned[1]
+            annotations.location = ArrayLocation(start, end, position)
             header.pop("annotations", None)
         else:
             end = kernels.skip_value(buf, start)
             if end < 0:
                 return None
             try:
-                header[key] = json.loads(bytes(view[start:end]))
+                header[key] = _loads(bytes(view[start:end]))
             except ValueError:
                 return None
             if key == "annotations":
@@ -195,3 +266,28 @@ def _scan_dataset(buf: np.ndarray, kernels) -> tuple[dict[str, Any], Any] | None
         if buf[p] != ord(","):
             return None
         p = kernels.skip_ws(buf, p + 1)
+
+
+def dataset_dicts(
+    path: str | os.PathLike, header: dict[str, Any], location: ArrayLocation | None
+) -> dict:
+    """The whole dataset as pycocotools holds it, for ``COCO.dataset`` after a fast load:
+    ``header`` (the same objects, so that ``imgs`` and ``dataset["images"]`` stay one) with the
+    annotations array parsed from its bytes at ``location``; without a location (the file had
+    no annotations array), the whole file parsed again."""
+    source = os.fspath(path)
+    changed = AnnotationError(f"{source}: the file changed since it was loaded: load it again")
+    if location is None:
+        dataset = _load_python(path)
+        if not isinstance(dataset, dict) or dataset.keys() - {"annotations"} != header.keys():
+            raise changed
+        return {**dataset, **header}
+    stat = os.stat(path)
+    if (stat.st_size, stat.st_mtime_ns) != location.file_stat:
+        raise changed
+    with open(path, "rb") as f:
+        f.seek(location.start)
+        raw = f.read(location.end - location.start)
+    items = list(header.items())
+    items.insert(location.key_position, ("annotations", _parse(raw, source, location.start)))
+    return dict(items)

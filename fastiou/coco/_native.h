@@ -5,7 +5,8 @@
  * path where it is exact, else the Eisel-Lemire algorithm (as in fast_float, which needs no
  * fallback for inputs of at most 19 significant digits). A number with more significant digits,
  * or anything the scanner does not expect, makes it report failure: the caller then parses the
- * file with Python's json module, so a strange file is read slowly, never wrongly.
+ * file with a general JSON parser (_json.py), so a strange file is read slowly, never wrongly.
+ * Every read is bounds-checked against `end`; the text is never assumed NUL-terminated.
  */
 #ifndef FASTIOU_COCO_NATIVE_H
 #define FASTIOU_COCO_NATIVE_H
@@ -286,7 +287,8 @@ static const char *fi_parse_number(const char *p, const char *end, const uint64_
         if (n > 19) return fi_parse_long_number(start, end, pow5, out) ? p : NULL;
     }
     v = fi_decimal_to_double(w, q, pow5);
-    *out = neg ? -v : v;
+    /* "-0" is the integer 0 for json (so 0.0 as a float), "-0.0" and "-0e0" are -0.0 */
+    *out = neg && (v != 0 || p != int_end) ? -v : v;
     return p;
 }
 
@@ -319,8 +321,31 @@ static inline const char *fi_ws(const char *p, const char *end) {
     return p;
 }
 
-/* p at the opening quote; returns the position after the closing quote, or NULL. Rejects raw
- * control characters as Python's json does. */
+/* The length (2 to 4) of the well-formed UTF-8 sequence of a non-ASCII character at p, or 0:
+ * what Python's strict UTF-8 decoder accepts (no overlong forms, no surrogates U+D800..DFFF,
+ * nothing above U+10FFFF, no truncated sequence at `end`). */
+static int fi_utf8_length(const unsigned char *p, const unsigned char *end) {
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    int n, k;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4;
+    else return 0; /* a continuation byte, C0/C1 (overlong) or F5..FF */
+    if (end - p < n) return 0;
+    if (c == 0xE0) lo = 0xA0;      /* overlong below U+0800 */
+    else if (c == 0xED) hi = 0x9F; /* surrogates */
+    else if (c == 0xF0) lo = 0x90; /* overlong below U+10000 */
+    else if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (k = 2; k < n; k++)
+        if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+    return n;
+}
+
+/* p at the opening quote; returns the position after the closing quote, or NULL. Rejects what
+ * Python's json rejects in a string read from a UTF-8 file: raw control characters, unknown or
+ * short escapes, bytes that are not well-formed UTF-8. (Lone surrogate escapes such as
+ * "\ud800" are accepted, as json accepts them.) */
 static const char *fi_skip_string(const char *p, const char *end) {
     p++;
     while (p < end) {
@@ -337,11 +362,15 @@ static const char *fi_skip_string(const char *p, const char *end) {
                         return NULL;
                 }
                 p += 4;
-            } else if (!strchr("\"\\/bfnrt", *p) || *p == 0) {
+            } else if (*p == 0 || !strchr("\"\\/bfnrt", *p)) {
                 return NULL;
             }
         } else if (c < 0x20) {
             return NULL;
+        } else if (c >= 0x80) {
+            int n = fi_utf8_length((const unsigned char *)p, (const unsigned char *)end);
+            if (!n) return NULL;
+            p += n - 1;
         }
         p++;
     }
@@ -470,11 +499,12 @@ static const char *fi_parse_object(const char *p, const char *end, const uint64_
         int key, j;
         if (p >= end || *p != '"') return NULL;
         k = p + 1;
-        ke = k;
-        while (ke < end && *ke != '"' && *ke != '\\') ke++;
-        if (ke >= end || *ke == '\\') return NULL;  /* escaped keys: leave them to Python */
+        p = fi_skip_string(p, end); /* validated as any string */
+        if (!p) return NULL;
+        ke = p - 1;
+        if (memchr(k, '\\', (size_t)(ke - k))) return NULL; /* escaped keys: left to Python */
         key = fi_key_index(k, (size_t)(ke - k));
-        p = fi_ws(ke + 1, end);
+        p = fi_ws(p, end);
         if (p >= end || *p != ':') return NULL;
         p = fi_ws(p + 1, end);
         switch (key) {

@@ -26,7 +26,10 @@ class AnnotationError(ValueError):
 
 
 class ScannedColumns(dict):
-    """The JSON scanner's raw columns of an annotation array (not yet validated)."""
+    """The JSON scanner's raw columns of an annotation array (not yet validated); ``location``:
+    where the array is in its file (set by the loader, see ``_json.ArrayLocation``)."""
+
+    location: Any = None
 
 
 @dataclass
@@ -85,7 +88,7 @@ def check_finite(table: Annotations, source: str, ids: np.ndarray | None = None)
 
 def _integral(values: np.ndarray, name: str, source: str, ids: np.ndarray | None) -> np.ndarray:
     """float64 values that must be integers (iscrowd, ignore) -> the same as int64."""
-    bad = ~np.isfinite(values) | (values != np.floor(values))
+    bad = ~(np.abs(values) < 2.0**63) | (values != np.floor(values))  # NaN too: not < 2**63
     if bad.any():
         i = int(np.argmax(bad))
         raise AnnotationError(
@@ -168,19 +171,17 @@ def _as_int(value: Any, key: str, where: str) -> int:
 
 def _int_column(values: Sequence[Any], key: str, source: str) -> np.ndarray:
     column = np.array(values)
-    if column.dtype.kind in "iu":
+    if column.dtype.kind == "i" or (column.dtype.kind == "u" and column.dtype.itemsize < 8):
         return column.astype(np.int64, copy=False)
-    if len(column) == 0:
-        return column.astype(np.int64)
-    if column.dtype.kind == "f":
-        integral = np.isfinite(column) & (column == np.floor(column))
-        if integral.all():
-            return column.astype(np.int64)
-        i = int(np.argmin(integral))
-    else:  # bools, strings, None, mixtures: find the first that is not an integer
-        i = next(i for i, v in enumerate(values) if not _is_int(v))
-    _as_int(values[i], key, _where(source, i, None))
-    raise AssertionError("unreachable")
+    # floats, integers beyond int64 (numpy makes them uint64, float64 or objects, silently
+    # losing digits), bools, strings, None, mixtures: value by value, exactly
+    out = np.empty(len(values), np.int64)
+    for i, value in enumerate(values):
+        as_int = _as_int(value, key, _where(source, i, None))
+        if not -(2**63) <= as_int < 2**63:
+            raise AnnotationError(f"{_where(source, i, None)}: {key} {as_int} is beyond int64")
+        out[i] = as_int
+    return out
 
 
 def _is_int(v: Any) -> bool:
@@ -218,16 +219,16 @@ def from_dicts(
         number = np.array(get["score" if results else "area"], dtype=np.float64)
         if not results:
             ids = _int_column(get["id"], "id", source)
-            crowd = _int_column([a.get("iscrowd", 0) for a in anns], "iscrowd", source)
-            ignore = _int_column([a.get("ignore", 0) for a in anns], "ignore", source)
-    except (TypeError, ValueError) as e:
+            crowd = _int_column(_flag_values(anns, "iscrowd"), "iscrowd", source)
+            ignore = _int_column(_flag_values(anns, "ignore"), "ignore", source)
+    except (TypeError, ValueError, OverflowError) as e:  # OverflowError: an int beyond float
         if isinstance(e, AnnotationError):
             raise
         for i, ann in enumerate(anns):  # the slow path: find the culprit and say what is wrong
             try:
                 np.array(ann["bbox"], dtype=np.float64).reshape(4)
                 float(ann["score" if results else "area"])
-            except (TypeError, ValueError) as e2:
+            except (TypeError, ValueError, OverflowError) as e2:
                 _explain(ann, i, required, results, source, e2)
         raise AnnotationError(f"{source}: {e}") from e
     if results:
@@ -240,10 +241,16 @@ def from_dicts(
         if scored:
             try:
                 table.score = np.array(get["score"], dtype=np.float64)
-            except (TypeError, ValueError) as e:
+            except (TypeError, ValueError, OverflowError) as e:
                 raise AnnotationError(f"{source}: every score must be a number ({e})") from e
     check_finite(table, source, None if results else table.id)
     return table
+
+
+def _flag_values(anns: Sequence[Mapping[str, Any]], key: str) -> list:
+    """An iscrowd / ignore flag per annotation (0 where absent), true / false as 1 / 0: Python's
+    bool is an int (pycocotools tests the flag for truth), as the JSON scanner reads them."""
+    return [int(v) if isinstance(v, bool) else v for v in (a.get(key, 0) for a in anns)]
 
 
 def _has_keys(ann: Any, keys: Sequence[str]) -> bool:
@@ -259,16 +266,19 @@ def _explain(ann: Any, i: int, required: Sequence[str], results: bool, source: s
     for key in required:
         if key not in ann:
             raise AnnotationError(f"{where}: missing key {key!r}") from e
-    for key in ("image_id", "category_id") + (() if results else ("id", "iscrowd", "ignore")):
+    for key in ("image_id", "category_id") + (() if results else ("id",)):
         if key in ann:
             _as_int(ann[key], key, where)
+    for key in () if results else ("iscrowd", "ignore"):
+        if key in ann:
+            _as_int(_flag_values([ann], key)[0], key, where)
     box = ann["bbox"]
     if not isinstance(box, (list, tuple, np.ndarray)) or len(box) != 4:
         raise AnnotationError(f"{where}: bbox must be [x, y, width, height], not {box!r}") from e
     for key in ("bbox", "score" if results else "area"):
         try:
             np.asarray(ann[key], dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise AnnotationError(f"{where}: {key} must be numeric, not {ann[key]!r}") from e
     raise AnnotationError(f"{where}: {e}") from e
 
