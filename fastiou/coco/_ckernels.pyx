@@ -36,6 +36,12 @@ cdef extern from "_native.h" nogil:
                              const uint64_t *pow5, fi_columns *c, int64_t row0, int64_t cap,
                              int64_t *nrows, const char **stop_at)
 
+cdef extern from "_keypoints.h" nogil:
+    void fi_oks_terms(const double *dk, int64_t D, const double *gk, const double *gbox,
+                      const double *garea, int64_t G, const double *vars, int64_t K, double *e,
+                      int32_t *n)
+    void fi_oks_sum(const double *x, const int32_t *n, int64_t P, int64_t K, double *ious)
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -425,7 +431,7 @@ def match(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::
           const int64_t[::1] dt_id, const double[:, ::1] gt_box, const double[::1] gt_area,
           const uint8_t[::1] gt_crowd, const uint8_t[::1] gt_ignore, const int64_t[::1] gt_id,
           const double[:, ::1] area_rng, const double[::1] best_thr, uint64_t[:, :, ::1] state,
-          int nthreads):
+          int nthreads, matches=None):
     """pycocotools' evaluateImg for every group (image, category), every area range and every
     IoU threshold. For detection j and area range a, word ``state[j, a, t // 32]`` holds bit
     t % 32 set for "true positive at threshold t" and bit 32 + t % 32 for "false positive";
@@ -436,8 +442,10 @@ def match(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::
     ``g_start[s]:g_end[s]`` (in pycocotools' order). ``gt_ignore``: the ignore flag before area
     ranges (iscrowd). ``best_thr[t]`` = min(iouThrs[t], 1 - 1e-10). A group's IoU matrix is
     computed once; area ranges whose ground-truth ignore flags equal an earlier range's reuse
-    its matching.
+    its matching. ``matches``: None, or an int32 [N, A, T] array (filled with -1) that
+    receives each detection's matched ground truth (its position in the group).
     """
+    cdef int32_t *out = _match_out(matches, state)
     cdef Py_ssize_t nseg = d_start.shape[0], s, max_d = 1, max_g = 1, max_dg = 1
     cdef int A = area_rng.shape[0], T = best_thr.shape[0]
     for s in range(nseg):
@@ -463,7 +471,99 @@ def match(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::
             _match_group(d_start[s], d_end[s] - d_start[s], g_start[s], g_end[s] - g_start[s],
                          dt_box, dt_area, dt_id, gt_box, gt_area, gt_crowd, gt_ignore, gt_id,
                          area_rng, best_thr, lowest, state, &iou[tid, 0], &gtm[tid, 0],
-                         &cand_start[tid, 0], &cand[tid, 0], &ig[tid, 0], &matched[tid, 0])
+                         &cand_start[tid, 0], &cand[tid, 0], &ig[tid, 0], &matched[tid, 0],
+                         NULL, out)
+
+
+cdef int32_t *_match_out(matches, uint64_t[:, :, ::1] state) except? NULL:
+    """The pointer to ``matches`` (int32 [N, A, T], C-contiguous), or NULL for None."""
+    cdef int32_t[:, :, ::1] view
+    if matches is None:
+        return NULL
+    view = matches
+    if view.shape[0] != state.shape[0] or view.shape[1] != state.shape[1]:
+        raise ValueError("matches must be [detections, area ranges, IoU thresholds]")
+    if view.shape[0] * view.shape[1] * view.shape[2] == 0:
+        return NULL
+    return &view[0, 0, 0]
+
+
+cdef int _candidates(const double *values, Py_ssize_t D, Py_ssize_t G, double lowest,
+                     int32_t *cand, int64_t *cand_start) noexcept nogil:
+    """fi_group_iou's candidates for a precomputed D x G matrix: per detection the ground truths
+    with a value not below ``lowest`` (or NaN), in ground-truth order; 1 when a value is NaN."""
+    cdef Py_ssize_t d, g, n = 0
+    cdef int has_nan = 0
+    cdef double v
+    for d in range(D):
+        cand_start[d] = n
+        for g in range(G):
+            v = values[d * G + g]
+            if not (v < lowest):
+                cand[n] = <int32_t> g
+                n += 1
+            has_nan |= v != v
+    cand_start[D] = n
+    return has_nan
+
+
+def match_values(const int64_t[::1] d_start, const int64_t[::1] d_end,
+                 const int64_t[::1] g_start, const int64_t[::1] g_end,
+                 const double[::1] values, const int64_t[::1] offsets,
+                 const double[::1] dt_area, const int64_t[::1] dt_id, const double[::1] gt_area,
+                 const uint8_t[::1] gt_crowd, const uint8_t[::1] gt_ignore,
+                 const int64_t[::1] gt_id, const double[:, ::1] area_rng,
+                 const double[::1] best_thr, uint64_t[:, :, ::1] state, int nthreads,
+                 matches=None):
+    """:func:`match` on precomputed overlaps (mask IoU, OKS) instead of box IoU.
+
+    Group s's matrix is ``values[offsets[s]:offsets[s + 1]]``, row-major D_s x G_s: rows its
+    kept detections in score order, columns its ground truth in group order (as ``match``).
+    """
+    cdef Py_ssize_t nseg = d_start.shape[0], s, max_d = 1, max_g = 1, max_dg = 1, D, G
+    cdef int A = area_rng.shape[0], T = best_thr.shape[0]
+    if offsets.shape[0] != nseg + 1 or g_start.shape[0] != nseg or d_end.shape[0] != nseg:
+        raise ValueError("match_values: one offset per group plus one, and one range per group")
+    for s in range(nseg):
+        D = d_end[s] - d_start[s]
+        G = g_end[s] - g_start[s]
+        if (D < 0 or G < 0 or d_start[s] < 0 or d_end[s] > state.shape[0] or g_start[s] < 0
+                or g_end[s] > gt_area.shape[0]):
+            raise ValueError(f"match_values: group {s} has bad detection/ground-truth ranges")
+        if offsets[s] < 0 or offsets[s + 1] > values.shape[0] or (
+                D and G and offsets[s + 1] - offsets[s] != D * G):
+            raise ValueError(f"match_values: group {s}'s matrix is not {D} x {G} values")
+        max_d = max(max_d, D)
+        max_g = max(max_g, G)
+        max_dg = max(max_dg, D * G)
+    if dt_area.shape[0] < state.shape[0] or dt_id.shape[0] < state.shape[0]:
+        raise ValueError("match_values: one area and id per detection")
+    cdef int32_t *out = _match_out(matches, state)
+    cdef double lowest = min(best_thr) if T else 0.0
+    nthreads = max(1, nthreads)
+    dummy_box = np.zeros((1, 4), np.float64)
+    scratch = np.empty((nthreads, 1), np.float64)
+    gtm_arr = np.empty((nthreads, max(1, T) * max_g), np.int64)
+    cand_start_arr = np.empty((nthreads, max_d + 1), np.int64)
+    cand_arr = np.empty((nthreads, max_dg), np.int32)
+    ig_arr = np.empty((nthreads, A * max_g), np.uint8)
+    matched_arr = np.empty((nthreads, A * T * max_d), np.int32)
+    cdef double[:, ::1] box = dummy_box, iou = scratch
+    cdef int64_t[:, ::1] gtm = gtm_arr, cand_start = cand_start_arr
+    cdef int32_t[:, ::1] cand = cand_arr, matched = matched_arr
+    cdef uint8_t[:, ::1] ig = ig_arr
+    cdef const double *vals = &values[0] if values.shape[0] else NULL
+    cdef int tid
+    if vals == NULL:  # no group has both detections and ground truth: any pointer is unread
+        vals = &box[0, 0]
+    with nogil, parallel(num_threads=nthreads):
+        tid = threadid()
+        for s in prange(nseg, schedule="dynamic", chunksize=64):
+            _match_group(d_start[s], d_end[s] - d_start[s], g_start[s], g_end[s] - g_start[s],
+                         box, dt_area, dt_id, box, gt_area, gt_crowd, gt_ignore, gt_id,
+                         area_rng, best_thr, lowest, state, &iou[tid, 0], &gtm[tid, 0],
+                         &cand_start[tid, 0], &cand[tid, 0], &ig[tid, 0], &matched[tid, 0],
+                         vals + offsets[s], out)
 
 
 cdef inline uint64_t _low_bits(Py_ssize_t n) noexcept nogil:
@@ -488,7 +588,11 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
                        const uint8_t[::1] gt_ignore, const int64_t[::1] gt_id,
                        const double[:, ::1] area_rng, const double[::1] best_thr, double lowest,
                        uint64_t[:, :, ::1] state, double *iou, int64_t *gtm, int64_t *cand_start,
-                       int32_t *cand, uint8_t *ig, int32_t *matched) noexcept nogil:
+                       int32_t *cand, uint8_t *ig, int32_t *matched, const double *values,
+                       int32_t *match_out) noexcept nogil:
+    """One group's matching. ``values``: the group's precomputed D x G overlap matrix (mask
+    IoU, OKS), or NULL to compute box IoU from ``dt_box``/``gt_box``. ``match_out``: NULL, or
+    the [N, A, T] matched ground-truth positions (in the group, -1: none) to fill."""
     cdef Py_ssize_t d, g, c, c0, c1, n_cand
     cdef int A = area_rng.shape[0], T = best_thr.shape[0], a, a2, src, t, j
     cdef int64_t m
@@ -500,6 +604,7 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
     cdef const uint8_t *crowd = &gt_crowd[g0]
     cdef const double *gt_ar = &gt_area[g0]
     cdef int32_t *mt
+    cdef const double *mat = iou if values == NULL else values
     if D == 0:
         return
     if G == 0:  # no ground truth: nothing matches
@@ -508,7 +613,9 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
                 _unmatched(&state[d0 + d, a, 0], dt_area[d0 + d], area_rng[a, 0],
                            area_rng[a, 1], T)
         return
-    if fi_group_iou(&dt_box[d0, 0], D, &gt_box[g0, 0], crowd, G, lowest, iou, cand, cand_start):
+    if (_candidates(values, D, G, lowest, cand, cand_start) if values != NULL else
+            fi_group_iou(&dt_box[d0, 0], D, &gt_box[g0, 0], crowd, G, lowest, iou, cand,
+                         cand_start)):
         # a NaN IoU: every ground truth is a candidate (see fi_group_iou)
         for d in range(D):
             cand_start[d] = d * G
@@ -559,7 +666,7 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
                             # already matched (to a detection id > 0) and not a crowd: next
                             if gtm[t * G + g] > 0 and not crowd[g]:
                                 continue
-                            v = iou[d * G + g]
+                            v = mat[d * G + g]
                             if v < best:
                                 continue
                             best = v
@@ -586,6 +693,68 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
                     st = IGN if iga[m] else TP
                 if st != IGN:
                     out[t // 32] |= (<uint64_t> 1) << (t % 32 + (32 if st == FP else 0))
+                if match_out != NULL:
+                    match_out[((d0 + d) * A + a) * T + t] = <int32_t> m
+
+
+# ---------------------------------------------------------------------------------------------
+# Keypoints: pycocotools' OKS per group (the arithmetic is in _keypoints.h)
+# ---------------------------------------------------------------------------------------------
+
+
+def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::1] g_start,
+              const int64_t[::1] g_end, const int64_t[::1] offsets, Py_ssize_t s0, Py_ssize_t s1,
+              const double[:, ::1] dt_kp, const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
+              const double[::1] gt_area, const double[::1] variances, double[::1] terms,
+              int32_t[::1] counts, int nthreads):
+    """OKS terms e_k of groups s0..s1-1 (see ``fi_oks_terms``): pair p of group s (row-major
+    D x G, p from ``offsets[s] - offsets[s0]``) at ``terms[p * K:]``, its count at
+    ``counts[p]``. Keypoints rows are ``x1, y1, v1, ...`` (3K values)."""
+    cdef Py_ssize_t K = variances.shape[0], s, base
+    if K < 1 or dt_kp.shape[1] != 3 * K or gt_kp.shape[1] != 3 * K or gt_box.shape[1] != 4:
+        raise ValueError(f"keypoints must hold 3 x {K} values (one sigma per keypoint)")
+    if not (0 <= s0 <= s1 <= d_start.shape[0]) or offsets.shape[0] != d_start.shape[0] + 1:
+        raise ValueError("oks_terms: bad group range")
+    base = offsets[s0]
+    for s in range(s0, s1):
+        if (d_start[s] < 0 or d_end[s] > dt_kp.shape[0] or g_start[s] < 0
+                or g_end[s] > gt_kp.shape[0] or g_end[s] > gt_area.shape[0]
+                or g_end[s] > gt_box.shape[0] or offsets[s + 1] - offsets[s]
+                != (d_end[s] - d_start[s]) * (g_end[s] - g_start[s])):
+            raise ValueError(f"oks_terms: group {s} has bad ranges")
+    if counts.shape[0] < offsets[s1] - base or terms.shape[0] < (offsets[s1] - base) * K:
+        raise ValueError("oks_terms: output buffers too small")
+    for s in prange(s0, s1, nogil=True, schedule="dynamic", num_threads=max(1, nthreads)):
+        _oks_group(s, base, K, d_start, d_end, g_start, g_end, offsets, dt_kp, gt_kp,
+                   gt_box, gt_area, variances, terms, counts)
+
+
+cdef void _oks_group(Py_ssize_t s, Py_ssize_t base, Py_ssize_t K, const int64_t[::1] d_start,
+                     const int64_t[::1] d_end, const int64_t[::1] g_start,
+                     const int64_t[::1] g_end, const int64_t[::1] offsets,
+                     const double[:, ::1] dt_kp, const double[:, ::1] gt_kp,
+                     const double[:, ::1] gt_box, const double[::1] gt_area,
+                     const double[::1] variances, double[::1] terms,
+                     int32_t[::1] counts) noexcept nogil:
+    cdef Py_ssize_t D = d_end[s] - d_start[s], G = g_end[s] - g_start[s], p = offsets[s] - base
+    if D == 0 or G == 0:
+        return
+    fi_oks_terms(&dt_kp[d_start[s], 0], D, &gt_kp[g_start[s], 0], &gt_box[g_start[s], 0],
+                 &gt_area[g_start[s]], G, &variances[0], K, &terms[p * K], &counts[p])
+
+
+def oks_sum(const double[::1] exp_terms, const int32_t[::1] counts, Py_ssize_t K,
+            double[::1] out):
+    """``out[p] = sum(exp_terms[p * K:][:counts[p]]) / counts[p]`` in numpy's summation order."""
+    cdef Py_ssize_t P = out.shape[0], p
+    if counts.shape[0] < P or exp_terms.shape[0] < P * K:
+        raise ValueError("oks_sum: buffers too small")
+    for p in range(P):
+        if not (1 <= counts[p] <= K):
+            raise ValueError("oks_sum: bad term count")
+    if P:
+        with nogil:
+            fi_oks_sum(&exp_terms[0], &counts[0], P, K, &out[0])
 
 
 # ---------------------------------------------------------------------------------------------
