@@ -12,7 +12,8 @@ import numpy as np
 
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memmove, memset
+from libc.math cimport NAN
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 
 cdef extern from "_native.h" nogil:
     ctypedef struct fi_columns:
@@ -30,6 +31,7 @@ cdef extern from "_native.h" nogil:
     const char *fi_ws(const char *p, const char *end)
     const char *fi_skip_value(const char *p, const char *end, int depth)
     const char *fi_next_boundary(const char *p, const char *end)
+    const char *fi_skip_string(const char *p, const char *end)
     int fi_group_iou(const double *det, int64_t D, const double *gt, const uint8_t *crowd,
                      int64_t G, double lowest, double *iou, int32_t *cand, int64_t *cand_start)
     int fi_parse_array_chunk(const char *p, const char *end, const char *stop,
@@ -37,9 +39,9 @@ cdef extern from "_native.h" nogil:
                              int64_t *nrows, const char **stop_at)
 
 cdef extern from "_keypoints.h" nogil:
-    void fi_oks_terms(const double *dk, int64_t D, const double *gk, const double *gbox,
-                      const double *garea, int64_t G, const double *vars, int64_t K, double *e,
-                      int32_t *n)
+    void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
+                      const double *gbox, const double *garea, const int64_t *grow, int64_t G,
+                      const double *vars, int64_t K, double *e, int32_t *n)
     void fi_oks_sum(const double *x, const int32_t *n, int64_t P, int64_t K, double *ious)
 
 cdef extern from *:
@@ -702,45 +704,271 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
 # ---------------------------------------------------------------------------------------------
 
 
+cdef inline bint _key_is(const char *p, const char *q, const char *name,
+                         Py_ssize_t n) noexcept nogil:
+    """The JSON string p..q (quotes included) is exactly ``name`` (n bytes)."""
+    return q - p - 2 == n and memcmp(p + 1, name, n) == 0
+
+
+cdef const char *_annotation_array(const char *p, const char *end) noexcept nogil:
+    """The array to scan: the top-level array, or the top-level object's "annotations" (found
+    once, with no escaped key); NULL where the scanner declines."""
+    cdef const char *q
+    cdef const char *found = NULL
+    cdef bint is_ann
+    p = fi_ws(p, end)
+    if p < end and p[0] == b'[':
+        return p
+    if p >= end or p[0] != b'{':
+        return NULL
+    p = fi_ws(p + 1, end)
+    if p < end and p[0] == b'}':
+        return NULL
+    while True:
+        if p >= end or p[0] != b'"':
+            return NULL
+        q = fi_skip_string(p, end)
+        if q == NULL or memchr(p, b'\\', q - p) != NULL:
+            return NULL
+        is_ann = _key_is(p, q, "annotations", 11)
+        p = fi_ws(q, end)
+        if p >= end or p[0] != b':':
+            return NULL
+        p = fi_ws(p + 1, end)
+        if is_ann:
+            if found != NULL or p >= end or p[0] != b'[':
+                return NULL
+            found = p
+        p = fi_skip_value(p, end, 1)
+        if p == NULL:
+            return NULL
+        p = fi_ws(p, end)
+        if p < end and p[0] == b'}':
+            return found
+        if p >= end or p[0] != b',':
+            return NULL
+        p = fi_ws(p + 1, end)
+
+
+cdef Py_ssize_t _scan_object(const char *p, const char *end, const uint64_t *pow5,
+                             Py_ssize_t k3, double *kp, int32_t *kcount, double *nkp,
+                             uint8_t *flags, double *numbers, const char **after) noexcept nogil:
+    """One annotation object (p at '{'): its "keypoints" (the first k3 numbers; kcount = how
+    many, -1 absent), "num_keypoints" (NaN absent), flags (1: "bbox", 2: "segmentation",
+    4: "bbox" is []) and numbers[0:3] = "image_id", "category_id", "score" (NaN absent).
+    Returns 0, or -1 where the scanner declines."""
+    cdef const char *q
+    cdef const char *key
+    cdef const char *key_end
+    cdef double v
+    cdef int32_t c
+    kcount[0] = -1
+    nkp[0] = NAN
+    flags[0] = 0
+    numbers[0] = numbers[1] = numbers[2] = NAN
+    p = fi_ws(p + 1, end)
+    if p < end and p[0] == b'}':
+        after[0] = p + 1
+        return 0
+    while True:
+        if p >= end or p[0] != b'"':
+            return -1
+        q = fi_skip_string(p, end)
+        if q == NULL or memchr(p, b'\\', q - p) != NULL:
+            return -1
+        key, key_end = p, q
+        p = fi_ws(q, end)
+        if p >= end or p[0] != b':':
+            return -1
+        p = fi_ws(p + 1, end)
+        if _key_is(key, key_end, "keypoints", 9):
+            if p >= end or p[0] != b'[':
+                return -1
+            p = fi_ws(p + 1, end)
+            c = 0
+            if p < end and p[0] == b']':
+                p += 1
+            else:
+                while True:
+                    q = fi_parse_number(p, end, pow5, &v)
+                    if q == NULL:
+                        return -1
+                    if c < k3:
+                        kp[c] = v
+                    c += 1
+                    p = fi_ws(q, end)
+                    if p < end and p[0] == b']':
+                        p += 1
+                        break
+                    if p >= end or p[0] != b',':
+                        return -1
+                    p = fi_ws(p + 1, end)
+            kcount[0] = c
+        elif (_key_is(key, key_end, "num_keypoints", 13) or _key_is(key, key_end, "image_id", 8)
+              or _key_is(key, key_end, "category_id", 11) or _key_is(key, key_end, "score", 5)):
+            q = fi_parse_number(p, end, pow5, &v)
+            if q == NULL:
+                return -1
+            if key_end - key == 15:
+                nkp[0] = v
+            else:
+                numbers[0 if key_end - key == 10 else 1 if key_end - key == 13 else 2] = v
+            p = q
+        else:
+            if _key_is(key, key_end, "bbox", 4):
+                flags[0] |= 1
+                if p < end and p[0] == b'[':
+                    q = fi_ws(p + 1, end)
+                    if q < end and q[0] == b']':
+                        flags[0] |= 4
+            elif _key_is(key, key_end, "segmentation", 12):
+                flags[0] |= 2
+            p = fi_skip_value(p, end, 1)
+            if p == NULL:
+                return -1
+        p = fi_ws(p, end)
+        if p < end and p[0] == b'}':
+            after[0] = p + 1
+            return 0
+        if p >= end or p[0] != b',':
+            return -1
+        p = fi_ws(p + 1, end)
+
+
+def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ssize_t k3,
+                   bint first_only=False, int nthreads=1):
+    """Keypoint columns of a COCO file's annotations (a results list, or a dataset's
+    "annotations"), one row per object: ``keypoints`` [n, k3] float64 (the first k3 numbers),
+    ``count`` int32 (numbers in the object's "keypoints", -1: absent), ``num_keypoints``,
+    ``image_id``, ``category_id``, ``score`` float64 (NaN: absent) and ``flags`` uint8
+    (1 "bbox", 2 "segmentation", 4 "bbox" is []). None where the scanner declines (the caller
+    reads the file with Python's json). ``first_only``: read only the first object (a peek at
+    what the file holds). A counting pass (skipping values) splits the objects into up to
+    ``nthreads`` chunks of bytes, parsed in parallel."""
+    if buf.shape[0] == 0 or k3 < 0:
+        return None
+    cdef const char *b = <const char *> &buf[0]
+    cdef const char *end = b + buf.shape[0]
+    cdef const char *start = _annotation_array(b, end)
+    cdef const char *p
+    cdef Py_ssize_t n = 0, c, n_chunks = max(1, nthreads), filled = 1
+    if start == NULL:
+        return None
+    chunk_row_arr = np.zeros(n_chunks + 1, np.int64)
+    chunk_at_arr = np.zeros(n_chunks + 1, np.int64)
+    cdef int64_t[::1] chunk_row = chunk_row_arr, chunk_at = chunk_at_arr
+    cdef Py_ssize_t total = end - start
+    p = fi_ws(start + 1, end)
+    chunk_at[0] = p - b
+    if first_only:
+        n = 0 if (p < end and p[0] == b']') else 1
+    with nogil:  # count the objects, noting where each chunk of bytes starts
+        if not first_only and p < end and p[0] != b']':
+            while True:
+                if filled < n_chunks and p - start >= total * filled // n_chunks:
+                    chunk_row[filled] = n
+                    chunk_at[filled] = p - b
+                    filled += 1
+                p = fi_skip_value(p, end, 1)
+                if p == NULL:
+                    break
+                n += 1
+                p = fi_ws(p, end)
+                if p < end and p[0] == b',':
+                    p = fi_ws(p + 1, end)
+                    continue
+                break
+    if not first_only and (p == NULL or p >= end or p[0] != b']'):
+        return None
+    chunk_row[filled] = n
+    keypoints = np.zeros((n, max(k3, 1)), np.float64)
+    count = np.empty(n, np.int32)
+    num_keypoints = np.empty(n, np.float64)
+    flags = np.empty(n, np.uint8)
+    numbers = np.empty((n, 3), np.float64)
+    status_arr = np.zeros(filled, np.int32)
+    cdef double[:, ::1] kp = keypoints, nums = numbers
+    cdef int32_t[::1] kc = count, status = status_arr
+    cdef double[::1] nkp = num_keypoints
+    cdef uint8_t[::1] fl = flags
+    for c in prange(filled, nogil=True, schedule="dynamic", num_threads=filled):
+        _scan_chunk(c, b, end, &pow5[0], k3, chunk_row, chunk_at, kp, kc, nkp, fl, nums,
+                    status)
+    if np.any(status_arr < 0):
+        return None
+    return {"keypoints": keypoints[:, :k3], "count": count, "num_keypoints": num_keypoints,
+            "flags": flags, "image_id": numbers[:, 0], "category_id": numbers[:, 1],
+            "score": numbers[:, 2]}
+
+
+cdef void _scan_chunk(Py_ssize_t c, const char *b, const char *end, const uint64_t *pow5,
+                      Py_ssize_t k3, const int64_t[::1] chunk_row, const int64_t[::1] chunk_at,
+                      double[:, ::1] kp, int32_t[::1] kc, double[::1] nkp, uint8_t[::1] fl,
+                      double[:, ::1] nums, int32_t[::1] status) noexcept nogil:
+    """Parse the objects chunk_row[c]..chunk_row[c+1]-1, the first at b + chunk_at[c]."""
+    cdef const char *p = b + chunk_at[c]
+    cdef Py_ssize_t r
+    for r in range(chunk_row[c], chunk_row[c + 1]):
+        if p >= end or p[0] != b'{' or _scan_object(p, end, pow5, k3, &kp[r, 0], &kc[r],
+                                                   &nkp[r], &fl[r], &nums[r, 0], &p) < 0:
+            status[c] = -1
+            return
+        p = fi_ws(p, end)
+        if p < end and p[0] == b',':
+            p = fi_ws(p + 1, end)
+
+
 def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::1] g_start,
               const int64_t[::1] g_end, const int64_t[::1] offsets, Py_ssize_t s0, Py_ssize_t s1,
-              const double[:, ::1] dt_kp, const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
-              const double[::1] gt_area, const double[::1] variances, double[::1] terms,
-              int32_t[::1] counts, int nthreads):
+              const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
+              const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
+              const double[::1] gt_area, const int64_t[::1] gt_rows,
+              const double[::1] variances, double[::1] terms, int32_t[::1] counts, int nthreads):
     """OKS terms e_k of groups s0..s1-1 (see ``fi_oks_terms``): pair p of group s (row-major
     D x G, p from ``offsets[s] - offsets[s0]``) at ``terms[p * K:]``, its count at
-    ``counts[p]``. Keypoints rows are ``x1, y1, v1, ...`` (3K values)."""
-    cdef Py_ssize_t K = variances.shape[0], s, base
+    ``counts[p]``. Group s's detections are rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``,
+    its ground truth rows ``gt_rows[g_start[s]:g_end[s]]`` of ``gt_kp``, ``gt_box`` and
+    ``gt_area``. Keypoints rows are ``x1, y1, v1, ...`` (3K values)."""
+    cdef Py_ssize_t K = variances.shape[0], s, base, j
     if K < 1 or dt_kp.shape[1] != 3 * K or gt_kp.shape[1] != 3 * K or gt_box.shape[1] != 4:
         raise ValueError(f"keypoints must hold 3 x {K} values (one sigma per keypoint)")
     if not (0 <= s0 <= s1 <= d_start.shape[0]) or offsets.shape[0] != d_start.shape[0] + 1:
         raise ValueError("oks_terms: bad group range")
+    if gt_box.shape[0] < gt_kp.shape[0] or gt_area.shape[0] < gt_kp.shape[0]:
+        raise ValueError("oks_terms: one box and area per ground truth")
+    for j in range(dt_rows.shape[0]):
+        if not (0 <= dt_rows[j] < dt_kp.shape[0]):
+            raise ValueError("oks_terms: detection row out of range")
+    for j in range(gt_rows.shape[0]):
+        if not (0 <= gt_rows[j] < gt_kp.shape[0]):
+            raise ValueError("oks_terms: ground-truth row out of range")
     base = offsets[s0]
     for s in range(s0, s1):
-        if (d_start[s] < 0 or d_end[s] > dt_kp.shape[0] or g_start[s] < 0
-                or g_end[s] > gt_kp.shape[0] or g_end[s] > gt_area.shape[0]
-                or g_end[s] > gt_box.shape[0] or offsets[s + 1] - offsets[s]
+        if (d_start[s] < 0 or d_end[s] > dt_rows.shape[0] or g_start[s] < 0
+                or g_end[s] > gt_rows.shape[0] or offsets[s + 1] - offsets[s]
                 != (d_end[s] - d_start[s]) * (g_end[s] - g_start[s])):
             raise ValueError(f"oks_terms: group {s} has bad ranges")
     if counts.shape[0] < offsets[s1] - base or terms.shape[0] < (offsets[s1] - base) * K:
         raise ValueError("oks_terms: output buffers too small")
     for s in prange(s0, s1, nogil=True, schedule="dynamic", num_threads=max(1, nthreads)):
-        _oks_group(s, base, K, d_start, d_end, g_start, g_end, offsets, dt_kp, gt_kp,
-                   gt_box, gt_area, variances, terms, counts)
+        _oks_group(s, base, K, d_start, d_end, g_start, g_end, offsets, dt_kp, dt_rows, gt_kp,
+                   gt_box, gt_area, gt_rows, variances, terms, counts)
 
 
 cdef void _oks_group(Py_ssize_t s, Py_ssize_t base, Py_ssize_t K, const int64_t[::1] d_start,
                      const int64_t[::1] d_end, const int64_t[::1] g_start,
                      const int64_t[::1] g_end, const int64_t[::1] offsets,
-                     const double[:, ::1] dt_kp, const double[:, ::1] gt_kp,
-                     const double[:, ::1] gt_box, const double[::1] gt_area,
+                     const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
+                     const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
+                     const double[::1] gt_area, const int64_t[::1] gt_rows,
                      const double[::1] variances, double[::1] terms,
                      int32_t[::1] counts) noexcept nogil:
     cdef Py_ssize_t D = d_end[s] - d_start[s], G = g_end[s] - g_start[s], p = offsets[s] - base
     if D == 0 or G == 0:
         return
-    fi_oks_terms(&dt_kp[d_start[s], 0], D, &gt_kp[g_start[s], 0], &gt_box[g_start[s], 0],
-                 &gt_area[g_start[s]], G, &variances[0], K, &terms[p * K], &counts[p])
+    fi_oks_terms(&dt_kp[0, 0], &dt_rows[d_start[s]], D, &gt_kp[0, 0], &gt_box[0, 0],
+                 &gt_area[0], &gt_rows[g_start[s]], G, &variances[0], K, &terms[p * K],
+                 &counts[p])
 
 
 def oks_sum(const double[::1] exp_terms, const int32_t[::1] counts, Py_ssize_t K,

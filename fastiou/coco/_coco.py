@@ -315,16 +315,21 @@ class COCO:
         self._log("Loading and preparing results...")
         tic = time.time()
         kept: str | list | None = None  # the results' dicts (or their file), for masks etc.
+        scanned = None
         if isinstance(resFile, (str, os.PathLike)):
             source = os.fspath(resFile)
-            try:
-                table, anns = _json.load_results(resFile)
-                kept = source if anns is None else anns
-            except AnnotationError:  # no boxes: pycocotools' segmentation / keypoint branches
-                anns = _json._load_python(resFile)
-                if not isinstance(anns, list) or _instances.result_branch(anns) == "bbox":
-                    raise
-                table, kept = _instances.results_table(anns, source), anns
+            scanned = _instances.keypoint_results(source, source)  # no dict per result
+            if scanned is not None:
+                table, kept = scanned[0], source
+            else:
+                try:
+                    table, anns = _json.load_results(resFile)
+                    kept = source if anns is None else anns
+                except AnnotationError:  # no boxes: the segmentation / keypoint branches
+                    anns = _json._load_python(resFile)
+                    if not isinstance(anns, list) or _instances.result_branch(anns) == "bbox":
+                        raise
+                    table, kept = _instances.results_table(anns, source), anns
         elif isinstance(resFile, np.ndarray):
             self._log("Converting ndarray to lists...")
             table = _table.from_numpy(resFile)
@@ -356,6 +361,8 @@ class COCO:
         res = COCO._from_table(table, header["images"], header["categories"], True, self._verbose)
         res._header = header
         res._result_source = kept
+        if isinstance(kept, str) and scanned is not None:
+            res._keypoints_cache = scanned[1]  # the keypoints the scan read, for evaluation
         return res
 
     def loadNumpyAnnotations(self, data: np.ndarray) -> list[dict]:

@@ -190,7 +190,9 @@ class COCOeval:
             overlaps = _instances.oks_overlaps(
                 self.cocoGt, self.cocoDt, p.kpt_oks_sigmas, bool(p.useCats)
             )
-            extra_ignore = _instances.num_keypoints_zero(self.cocoGt)
+            extra_ignore = _instances.num_keypoints_zero(
+                self.cocoGt, len(np.reshape(p.kpt_oks_sigmas, -1))
+            )
         return _evaluate.evaluate(
             self.cocoGt._table(),
             self.cocoDt._table(scored=True),

@@ -24,6 +24,9 @@ KPT_OKS_SIGMAS = (
 )  # fmt: skip
 # terms of the OKS computed (and exponentiated by numpy) per chunk: bounds the scratch memory
 _OKS_CHUNK_TERMS = 1 << 20
+# below this many terms one thread computes them: on the 5,000-image keypoints bench set (1.2M
+# terms) the parallel region cost more than it saved on the shared 2-core machine
+_OKS_PARALLEL_TERMS = 1 << 22
 
 
 def ann_to_rle(coco: COCO, ann: Mapping[str, Any]) -> dict:
@@ -67,10 +70,53 @@ def rles(coco: COCO) -> Any:
     return cached
 
 
+def _file_of(coco: COCO) -> str | None:
+    """The JSON file whose annotation array still is ``coco``'s annotations (rows in table
+    order), or None: then the dicts are read."""
+    if coco._is_results:
+        source = getattr(coco, "_result_source", None)
+        return source if isinstance(source, str) else None
+    return coco._path if coco._path is not None and coco._dataset is None else None
+
+
+def _scan(path: str, k3: int) -> dict | None:
+    from ._ext import kernels
+    from ._json import _threads, _with_bytes, pow5_table
+
+    return _with_bytes(
+        path, lambda buf: kernels().scan_keypoints(buf, pow5_table(), k3, False, _threads())
+    )
+
+
+def _scanned(coco: COCO, k3: int) -> dict | None:
+    """The keypoint columns of ``coco``'s file (cached), without a dict per annotation."""
+    cached = getattr(coco, "_keypoints_cache", None)
+    if isinstance(cached, dict) and cached["keypoints"].shape[1] == k3:
+        return cached
+    path = _file_of(coco)
+    scan = None if path is None else _scan(path, k3)
+    if scan is None or len(scan["count"]) != len(coco._table()):
+        return None
+    coco._keypoints_cache = scan
+    return scan
+
+
 def keypoints(coco: COCO, k: int) -> np.ndarray:
     """[N, 3k] float64: every annotation's ``keypoints`` (x, y, v per keypoint)."""
+    scan = _scanned(coco, 3 * k)
+    if scan is not None:
+        bad = scan["count"] != 3 * k
+        if bad.any():
+            i = int(np.argmax(bad))
+            if scan["count"][i] < 0:
+                raise AnnotationError(f"annotation {i} has no 'keypoints'")
+            raise AnnotationError(
+                f"annotation {i}: keypoints must be {3 * k} numbers (x, y, v for each of the "
+                f"{k} sigmas), got {int(scan['count'][i])}"
+            )
+        return scan["keypoints"]
     cached = getattr(coco, "_keypoints_cache", None)
-    if cached is not None and cached.shape[1] == 3 * k:
+    if isinstance(cached, np.ndarray) and cached.shape[1] == 3 * k:
         return cached
     anns = _annotations(coco)
     try:
@@ -94,8 +140,14 @@ def keypoints(coco: COCO, k: int) -> np.ndarray:
     return out
 
 
-def num_keypoints_zero(coco: COCO) -> np.ndarray:
+def num_keypoints_zero(coco: COCO, k: int) -> np.ndarray:
     """uint8 per ground truth: ``num_keypoints == 0`` (pycocotools ignores those)."""
+    scan = _scanned(coco, 3 * k)
+    if scan is not None:
+        missing = np.isnan(scan["num_keypoints"])
+        if missing.any():
+            raise AnnotationError(f"ground truth {int(np.argmax(missing))} has no 'num_keypoints'")
+        return (scan["num_keypoints"] == 0).astype(np.uint8)
     anns = _annotations(coco)
     try:
         return np.array([ann["num_keypoints"] == 0 for ann in anns], np.uint8).reshape(-1)
@@ -104,6 +156,66 @@ def num_keypoints_zero(coco: COCO) -> np.ndarray:
         raise AnnotationError(
             f"ground truth {i} (id {anns[i].get('id', '?')!r}) has no 'num_keypoints'"
         ) from None
+
+
+def _keypoint_boxes(points: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """loadRes' keypoint boxes and areas from x = s[0::3], y = s[1::3] (np.min / np.max), for
+    rows of one length (a 2-D array); None otherwise."""
+    try:
+        kp = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if kp.ndim != 2 or kp.shape[1] < 2:
+        return None
+    x, y = kp[:, 0::3], kp[:, 1::3]
+    x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
+    return np.stack([x0, y0, x1 - x0, y1 - y0], 1), (x1 - x0) * (y1 - y0)
+
+
+def _keypoint_branch(scan: dict) -> bool:
+    if not len(scan["count"]):
+        return False
+    flags = int(scan["flags"][0])
+    has_box = bool(flags & 1) and not flags & 4
+    return not has_box and not flags & 2 and scan["count"][0] >= 0
+
+
+def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
+    """A results file of pycocotools' keypoint branch (the first result has keypoints, no box
+    and no segmentation) as columns, without a dict per detection; its keypoint columns are
+    returned too, for the evaluation. None where the box path or Python's json must decide."""
+    from ._ext import kernels
+    from ._json import _threads, _with_bytes, pow5_table
+    from ._table import check_finite
+
+    k = kernels()
+
+    def scan(buf):
+        if not len(buf):
+            return None
+        first = k.scan_keypoints(buf, pow5_table(), 0, first_only=True)
+        if first is None or not _keypoint_branch(first) or first["count"][0] <= 0:
+            return None
+        return k.scan_keypoints(buf, pow5_table(), int(first["count"][0]), False, _threads())
+
+    kp = _with_bytes(path, scan)
+    if kp is None or not len(kp["count"]):
+        return None
+    k3 = int(kp["count"][0])
+    if k3 % 3 or (kp["count"] != k3).any():
+        return None  # rows the vectorised path does not cover: the dict path decides
+    ids = np.stack([kp["image_id"], kp["category_id"]])
+    if not (
+        np.isfinite(ids).all()
+        and (ids == np.round(ids)).all()
+        and np.abs(ids).max(initial=0) < 2**53
+        and not np.isnan(kp["score"]).any()
+    ):
+        return None
+    bbox, area = _keypoint_boxes(kp["keypoints"])
+    table = result_table(ids[0].astype(np.int64), ids[1].astype(np.int64), bbox, kp["score"], area)
+    check_finite(table, source)
+    return table, kp
 
 
 def segm_overlaps(gt: COCO, dt: COCO):
@@ -141,10 +253,8 @@ def oks_overlaps(gt: COCO, dt: COCO, sigmas: Any, use_cats: bool):
             # nothing matches (-inf is below every threshold)
             return np.full(int(offsets[-1]), -np.inf), offsets
         values = np.empty(int(offsets[-1]), np.float64)
-        dkp = np.ascontiguousarray(dt_kp[dt_rows])
-        gkp = np.ascontiguousarray(gt_kp[gt_rows])
-        gbox = np.ascontiguousarray(gt_table.bbox[gt_rows])
-        garea = np.ascontiguousarray(gt_table.area[gt_rows])
+        if offsets[-1] * k_count < _OKS_PARALLEL_TERMS:
+            threads = 1
         s0, n_groups = 0, len(sizes)
         while s0 < n_groups:  # chunks of groups, so that the terms fit the scratch bound
             limit = offsets[s0] + max(1, _OKS_CHUNK_TERMS // k_count)
@@ -155,8 +265,8 @@ def oks_overlaps(gt: COCO, dt: COCO, sigmas: Any, use_cats: bool):
                 terms = np.empty(pairs * k_count, np.float64)
                 counts = np.empty(pairs, np.int32)
                 k.oks_terms(
-                    d_start, d_end, g_start, g_end, offsets, s0, s1, dkp, gkp, gbox, garea,
-                    variances, terms, counts, threads,
+                    d_start, d_end, g_start, g_end, offsets, s0, s1, dt_kp, dt_rows, gt_kp,
+                    gt_table.bbox, gt_table.area, gt_rows, variances, terms, counts, threads,
                 )  # fmt: skip
                 np.negative(terms, out=terms)
                 np.exp(terms, out=terms)  # numpy's exp, as pycocotools' np.exp(-e)
@@ -225,9 +335,14 @@ def results_table(anns: Sequence[Mapping], source: str) -> Annotations:
             ) from None
     else:
         points = _column(anns, "keypoints", source)
-        bbox = np.empty((len(anns), 4))
-        area = np.empty(len(anns))
-        for i, s in enumerate(points):  # as loadRes: np.min / np.max of x = s[0::3], y = s[1::3]
+        boxes = _keypoint_boxes(points)
+        if boxes is not None:
+            bbox, area = boxes
+        else:
+            bbox, area = np.empty((len(anns), 4)), np.empty(len(anns))
+        for i, s in enumerate(
+            points if boxes is None else ()
+        ):  # as loadRes: np.min / np.max of x = s[0::3], y = s[1::3]
             try:
                 x, y = s[0::3], s[1::3]
                 x0, x1, y0, y1 = np.min(x), np.max(x), np.min(y), np.max(y)

@@ -10,23 +10,23 @@
 
 #include "_native.h"
 
-/* dk: D x 3K detection keypoints; gk: G x 3K ground-truth keypoints; gbox: G x 4 xywh;
- * garea: G; vars: K = (2 sigma)^2. Terms of pair (d, g) at e[(d * G + g) * K ...], their
- * count at n[d * G + g]. Unused term slots are set to 0. */
-FI_EXACT_FN void fi_oks_terms(const double *dk, int64_t D, const double *gk, const double *gbox,
-                              const double *garea, int64_t G, const double *vars, int64_t K,
-                              double *e, int32_t *n) {
+/* Detection d's keypoints are row drow[d] of dk (rows of 3K values), ground truth g's row
+ * grow[g] of gk, gbox (xywh) and garea; vars: K = (2 sigma)^2. Terms of pair (d, g) at
+ * e[(d * G + g) * K ...], their count at n[d * G + g]. Unused term slots are set to 0. */
+FI_EXACT_FN void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
+                              const double *gbox, const double *garea, const int64_t *grow,
+                              int64_t G, const double *vars, int64_t K, double *e, int32_t *n) {
     FI_NO_CONTRACT
     int64_t d, g, k, q;
     for (g = 0; g < G; g++) {
-        const double *G3 = gk + 3 * K * g, *bb = gbox + 4 * g;
+        const double *G3 = gk + 3 * K * grow[g], *bb = gbox + 4 * grow[g];
         int64_t k1 = 0;
         double x0 = bb[0] - bb[2], x1 = bb[0] + bb[2] * 2;
         double y0 = bb[1] - bb[3], y1 = bb[1] + bb[3] * 2;
-        double scale = garea[g] + 2.220446049250313e-16; /* gt['area'] + np.spacing(1) */
+        double scale = garea[grow[g]] + 2.220446049250313e-16; /* gt['area'] + np.spacing(1) */
         for (k = 0; k < K; k++) k1 += G3[3 * k + 2] > 0;
         for (d = 0; d < D; d++) {
-            const double *D3 = dk + 3 * K * d;
+            const double *D3 = dk + 3 * K * drow[d];
             double *out = e + (d * G + g) * K;
             q = 0;
             for (k = 0; k < K; k++) {

@@ -59,8 +59,11 @@ def test_oks_kernel_matches_numpy_oracle(seed):
     counts = np.empty(offsets[-1], np.int32)
     variances = (sigmas * 2) ** 2
     kern = kernels()
-    kern.oks_terms(d_start, d_end, g_start, g_end, offsets, 0, len(groups), dt_kp, gt_kp,
-                   gt_box, gt_area, variances, terms, counts, 2)  # fmt: skip
+    # rows given in reverse: the kernel reads them through the index arrays
+    d_rows, g_rows = np.arange(n_d)[::-1].copy(), np.arange(n_g)[::-1].copy()
+    kern.oks_terms(d_start, d_end, g_start, g_end, offsets, 0, len(groups), dt_kp[::-1].copy(),
+                   d_rows, gt_kp[::-1].copy(), gt_box[::-1].copy(), gt_area[::-1].copy(),
+                   g_rows, variances, terms, counts, 2)  # fmt: skip
     values = np.empty(offsets[-1])
     kern.oks_sum(np.exp(-terms), counts, k, values)
     for s in range(len(groups)):
