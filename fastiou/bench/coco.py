@@ -325,7 +325,9 @@ if __name__ == "__main__":
 # -- instance masks ("segm") and keypoints ----------------------------------------------------
 # The synthetic sets: 1,500 images with 7,508 polygon ground truths and 16,877 RLE
 # detections; 5,000 images of person keypoints. fastiou's "evaluate" rows start from loaded
-# COCO objects without their cached masks / keypoints (pycocotools converts them in evaluate).
+# COCO objects without the ground truth's masks / keypoints (read lazily, on first evaluate)
+# nor the detections' masks (pycocotools converts them in evaluate); the detections' keypoints
+# were read by loadRes.
 INSTANCE_SETS = {"segm": ("1500 images, 16,877 RLE dets", 1500), "keypoints": ("5000 images", 5000)}
 
 
@@ -460,8 +462,7 @@ def _instance_api(iou_type: str, name: str):
             from ..coco import COCO, COCOeval
 
             def evaluate(gt, dt):
-                for coco in (gt, dt):  # a fresh evaluation: masks / keypoints not cached yet
-                    coco._rles_cache = coco._keypoints_cache = None
+                gt._rles_cache = dt._rles_cache = gt._keypoints_cache = None  # a fresh start
                 E = COCOeval(gt, dt, iou_type, verbose=False)
                 E.evaluate()
                 E.accumulate()

@@ -44,14 +44,12 @@ class GroupMatches:
     det_keys: np.ndarray  # [S] category position * n_images + image position
     d_start: np.ndarray  # [S]
     d_end: np.ndarray
-    det_row: np.ndarray  # [N] rows of the (resolved) results table
-    det_id: np.ndarray
+    det_id: np.ndarray  # [N] kept detections in group order
     det_area: np.ndarray
     det_score: np.ndarray
     gt_keys: np.ndarray  # [S'] the ground-truth groups' keys
     gt_starts: np.ndarray  # [S' + 1]
-    gt_row: np.ndarray  # ground truth in group order
-    gt_id: np.ndarray
+    gt_id: np.ndarray  # ground truth in group order
     gt_ignore: np.ndarray  # before area ranges
     gt_area: np.ndarray
     matched: np.ndarray  # [N, A, T] int32
@@ -144,6 +142,16 @@ def _resolve_repeated_ids(table, i_pos, k_pos, use_cats, pre):
     return table, i_pos, k_pos, src
 
 
+# Below this many detections the kernels run on one thread: on the keypoints bench set (24k
+# detections, `fastiou bench --task coco_keypoints_evaluate`) one thread took 26 ms and two 60 ms
+# on the shared 2-core machine (each parallel region waits for a descheduled thread).
+PARALLEL_MIN_DETECTIONS = 1 << 16
+
+
+def _threads(n_detections: int) -> int:
+    return 1 if n_detections < PARALLEL_MIN_DETECTIONS else _config.num_threads()
+
+
 def best_threshold(iou_thrs: np.ndarray) -> np.ndarray:
     """pycocotools' ``min([t, 1 - 1e-10])`` per threshold (Python's min: t unless 1-1e-10 < t)."""
     cap = 1 - 1e-10
@@ -175,7 +183,7 @@ def evaluate(
     each detection matched (``Evaluation.groups``, for evalImgs).
     """
     k = kernels()
-    threads = _config.num_threads()
+    threads = _threads(len(dt))
     images = _unique_int64(img_ids, "imgIds")
     n_img = len(images)
     if use_cats:
@@ -284,9 +292,9 @@ def evaluate(
     groups = None
     if matches:
         groups = GroupMatches(
-            det_keys=det_keys, d_start=d_start, d_end=d_end, det_row=det_rows,
+            det_keys=det_keys, d_start=d_start, d_end=d_end,
             det_id=dt.id[det_rows], det_area=dt.area[det_rows], det_score=det_score,
-            gt_keys=gt_keys, gt_starts=gt_starts, gt_row=gt_rows, gt_id=gt.id[gt_rows],
+            gt_keys=gt_keys, gt_starts=gt_starts, gt_id=gt.id[gt_rows],
             gt_ignore=np.ascontiguousarray(gt_ignore[gt_rows], np.uint8),
             gt_area=gt.area[gt_rows], matched=matched, n_images=n_img,
         )  # fmt: skip
@@ -355,7 +363,7 @@ def accumulate(
             ev.cat_start, ev.grp, m_first, ev.score, ev.image, ev.state,
             ev.regular_gt(image_mask), np.asarray(k_map, np.int64),
             np.asarray(a_map, np.int64), M, rec_thrs, np.ascontiguousarray(image_mask, np.uint8),
-            precision, recall, scores, _config.num_threads(),
+            precision, recall, scores, _threads(len(ev.score)),
         )  # fmt: skip
         if not np.array_equal(order, np.arange(M)):  # back to the caller's maxDets order
             back = np.argsort(order)

@@ -323,11 +323,20 @@ def results_table(anns: Sequence[Mapping], source: str) -> Annotations:
     if branch == "segm":
         segms = _column(anns, "segmentation", source)
         try:
-            area = np.array([_mask.area(s) for s in segms], dtype=np.float64)
-            boxes = [
-                ann["bbox"] if "bbox" in ann else _mask.toBbox(s)
-                for ann, s in zip(anns, segms, strict=True)
-            ]
+            if all(type(s) is dict and type(s.get("counts")) in (str, bytes) for s in segms):
+                # compressed RLEs (what results hold): the mask API's list calls, same values
+                area = np.asarray(_mask.area(segms), dtype=np.float64).reshape(len(anns))
+                no_box = [i for i, ann in enumerate(anns) if "bbox" not in ann]
+                mask_boxes = _mask.toBbox([segms[i] for i in no_box]) if no_box else []
+                boxes = [ann.get("bbox") for ann in anns]
+                for i, box in zip(no_box, mask_boxes, strict=True):
+                    boxes[i] = box
+            else:  # as loadRes, one by one (its errors for what the mask API rejects)
+                area = np.array([_mask.area(s) for s in segms], dtype=np.float64)
+                boxes = [
+                    ann["bbox"] if "bbox" in ann else _mask.toBbox(s)
+                    for ann, s in zip(anns, segms, strict=True)
+                ]
             bbox = np.array(boxes, dtype=np.float64).reshape(len(anns), 4)
         except (TypeError, ValueError, KeyError) as e:
             raise AnnotationError(

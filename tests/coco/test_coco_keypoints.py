@@ -132,3 +132,42 @@ def test_keypoints_errors():
     E = COCOeval(coco, coco.loadRes(dt), "keypoints", verbose=False)
     with pytest.raises(AnnotationError, match="51 numbers"):
         E.evaluate()
+
+
+@pytest.mark.parametrize("variant", ["columns", "ids as floats", "ragged", "with bbox"])
+def test_keypoints_from_files(tmp_path, variant):
+    """Files go through the keypoint scanner (no dict per annotation) or, where it declines,
+    through Python's json: the same numbers either way."""
+    import json
+
+    gt, dt = random_keypoints(12, with_bbox=variant == "with bbox")
+    if variant == "ids as floats":
+        for d in dt:
+            d["image_id"] = float(d["image_id"])
+    if variant == "ragged":  # pycocotools' loadRes reads any length: x = s[0::3]
+        dt[1]["keypoints"] = dt[1]["keypoints"][:-3] + [1e9, 2.0]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(dt))
+    coco = COCO(str(tmp_path / "gt.json"), verbose=False)
+    res = coco.loadRes(str(tmp_path / "dt.json"))
+    from pycocotools.coco import COCO as PyCOCO
+
+    theirs_coco = PyCOCO()
+    theirs_coco.dataset = json.loads((tmp_path / "gt.json").read_text())
+    theirs_coco.createIndex()
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        theirs_res = theirs_coco.loadRes(str(tmp_path / "dt.json"))
+    table = res._table()
+    want = theirs_res.dataset["annotations"]
+    assert np.array_equal(table.area, [a["area"] for a in want])
+    assert np.array_equal(table.bbox, np.array([a["bbox"] for a in want], float))
+    if variant == "ragged":
+        E = COCOeval(coco, res, "keypoints", verbose=False)
+        with pytest.raises(AnnotationError, match="51 numbers"):
+            E.evaluate()
+        return
+    ours = fastiou_run(coco, str(tmp_path / "dt.json"), "keypoints")
+    assert_same(ours, pycocotools_run(gt, dt, "keypoints"))
