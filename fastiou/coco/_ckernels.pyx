@@ -42,7 +42,8 @@ cdef extern from "_keypoints.h" nogil:
     void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                       const double *gbox, const double *garea, const int64_t *grow, int64_t G,
                       const double *vars, int64_t K, double *e, int32_t *n)
-    void fi_oks_sum(const double *x, const int32_t *n, int64_t P, int64_t K, double *ious)
+    void fi_oks_sum(double *x, const double *e, const int32_t *n, int64_t P, int64_t K,
+                    double *ious)
 
 cdef extern from *:
     """
@@ -836,7 +837,7 @@ cdef Py_ssize_t _scan_object(const char *p, const char *end, const uint64_t *pow
 
 
 def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ssize_t k3,
-                   bint first_only=False, int nthreads=1):
+                   bint first_only=False, int nthreads=1, Py_ssize_t min_object_bytes=0):
     """Keypoint columns of a COCO file's annotations (a results list, or a dataset's
     "annotations"), one row per object: ``keypoints`` [n, k3] float64 (the first k3 numbers),
     ``count`` int32 (numbers in the object's "keypoints", -1: absent), ``num_keypoints``,
@@ -844,7 +845,9 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     (1 "bbox", 2 "segmentation", 4 "bbox" is []). None where the scanner declines (the caller
     reads the file with Python's json). ``first_only``: read only the first object (a peek at
     what the file holds). A counting pass (skipping values) splits the objects into up to
-    ``nthreads`` chunks of bytes, parsed in parallel."""
+    ``nthreads`` chunks of bytes, parsed in parallel. ``min_object_bytes`` > 0 (a lower bound
+    on every object's size, e.g. from its keypoints): one serial pass instead, into columns
+    sized by it (declining if the bound is broken)."""
     if buf.shape[0] == 0 or k3 < 0:
         return None
     cdef const char *b = <const char *> &buf[0]
@@ -862,8 +865,10 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     chunk_at[0] = p - b
     if first_only:
         n = 0 if (p < end and p[0] == b']') else 1
+    elif min_object_bytes > 0:
+        n = total // min_object_bytes + 1  # capacity; the objects are counted while parsed
     with nogil:  # count the objects, noting where each chunk of bytes starts
-        if not first_only and p < end and p[0] != b']':
+        if not first_only and min_object_bytes <= 0 and p < end and p[0] != b']':
             while True:
                 if filled < n_chunks and p - start >= total * filled // n_chunks:
                     chunk_row[filled] = n
@@ -878,7 +883,7 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
                     p = fi_ws(p + 1, end)
                     continue
                 break
-    if not first_only and (p == NULL or p >= end or p[0] != b']'):
+    if not first_only and min_object_bytes <= 0 and (p == NULL or p >= end or p[0] != b']'):
         return None
     chunk_row[filled] = n
     keypoints = np.zeros((n, max(k3, 1)), np.float64)
@@ -891,14 +896,43 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     cdef int32_t[::1] kc = count, status = status_arr
     cdef double[::1] nkp = num_keypoints
     cdef uint8_t[::1] fl = flags
-    for c in prange(filled, nogil=True, schedule="dynamic", num_threads=filled):
-        _scan_chunk(c, b, end, &pow5[0], k3, chunk_row, chunk_at, kp, kc, nkp, fl, nums,
-                    status)
-    if np.any(status_arr < 0):
-        return None
+    if min_object_bytes > 0 and not first_only:
+        n = _scan_serial(b + chunk_at[0], end, &pow5[0], k3, n, kp, kc, nkp, fl, nums)
+        if n < 0:
+            return None
+        keypoints, count, num_keypoints = keypoints[:n], count[:n], num_keypoints[:n]
+        flags, numbers = flags[:n], numbers[:n]
+    else:
+        for c in prange(filled, nogil=True, schedule="dynamic", num_threads=filled):
+            _scan_chunk(c, b, end, &pow5[0], k3, chunk_row, chunk_at, kp, kc, nkp, fl, nums,
+                        status)
+        if np.any(status_arr < 0):
+            return None
     return {"keypoints": keypoints[:, :k3], "count": count, "num_keypoints": num_keypoints,
             "flags": flags, "image_id": numbers[:, 0], "category_id": numbers[:, 1],
             "score": numbers[:, 2]}
+
+
+cdef Py_ssize_t _scan_serial(const char *p, const char *end, const uint64_t *pow5,
+                             Py_ssize_t k3, Py_ssize_t cap, double[:, ::1] kp, int32_t[::1] kc,
+                             double[::1] nkp, uint8_t[::1] fl,
+                             double[:, ::1] nums) noexcept nogil:
+    """Parse the array's objects from p (after '[') to its ']': their count, or -1."""
+    cdef Py_ssize_t r = 0
+    if p < end and p[0] == b']':
+        return 0
+    while True:
+        if r >= cap or p >= end or p[0] != b'{' or _scan_object(
+                p, end, pow5, k3, &kp[r, 0], &kc[r], &nkp[r], &fl[r], &nums[r, 0], &p) < 0:
+            return -1
+        r += 1
+        p = fi_ws(p, end)
+        if p < end and p[0] == b',':
+            p = fi_ws(p + 1, end)
+        elif p < end and p[0] == b']':
+            return r
+        else:
+            return -1
 
 
 cdef void _scan_chunk(Py_ssize_t c, const char *b, const char *end, const uint64_t *pow5,
@@ -971,18 +1005,19 @@ cdef void _oks_group(Py_ssize_t s, Py_ssize_t base, Py_ssize_t K, const int64_t[
                  &counts[p])
 
 
-def oks_sum(const double[::1] exp_terms, const int32_t[::1] counts, Py_ssize_t K,
-            double[::1] out):
-    """``out[p] = sum(exp_terms[p * K:][:counts[p]]) / counts[p]`` in numpy's summation order."""
+def oks_sum(double[::1] exp_terms, const double[::1] terms, const int32_t[::1] counts,
+            Py_ssize_t K, double[::1] out):
+    """``out[p] = sum(exp_terms[p * K:][:counts[p]]) / counts[p]`` in numpy's summation order,
+    ``exp_terms = np.exp(-terms)`` where ``oks_terms`` marked a term -1 counting as 0."""
     cdef Py_ssize_t P = out.shape[0], p
-    if counts.shape[0] < P or exp_terms.shape[0] < P * K:
+    if counts.shape[0] < P or exp_terms.shape[0] < P * K or terms.shape[0] < P * K:
         raise ValueError("oks_sum: buffers too small")
     for p in range(P):
         if not (1 <= counts[p] <= K):
             raise ValueError("oks_sum: bad term count")
     if P:
         with nogil:
-            fi_oks_sum(&exp_terms[0], &counts[0], P, K, &out[0])
+            fi_oks_sum(&exp_terms[0], &terms[0], &counts[0], P, K, &out[0])
 
 
 # ---------------------------------------------------------------------------------------------

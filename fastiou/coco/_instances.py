@@ -80,12 +80,20 @@ def _file_of(coco: COCO) -> str | None:
 
 
 def _scan(path: str, k3: int) -> dict | None:
+    """The keypoint columns of a file: one pass with columns sized for objects that hold the
+    keys evaluation requires and k3 keypoints; else (a smaller object) counting them first."""
     from ._ext import kernels
-    from ._json import _threads, _with_bytes, pow5_table
+    from ._json import MIN_GT_BYTES, _threads, _with_bytes, pow5_table
 
-    return _with_bytes(
-        path, lambda buf: kernels().scan_keypoints(buf, pow5_table(), k3, False, _threads())
-    )
+    def scan(buf):
+        k = kernels()
+        smallest = MIN_GT_BYTES + len(',"keypoints":[]') + max(0, 2 * k3 - 1)
+        found = k.scan_keypoints(buf, pow5_table(), k3, False, 1, smallest)
+        return (
+            k.scan_keypoints(buf, pow5_table(), k3, False, _threads()) if found is None else found
+        )
+
+    return _with_bytes(path, scan)
 
 
 def _scanned(coco: COCO, k3: int) -> dict | None:
@@ -185,7 +193,7 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
     and no segmentation) as columns, without a dict per detection; its keypoint columns are
     returned too, for the evaluation. None where the box path or Python's json must decide."""
     from ._ext import kernels
-    from ._json import _threads, _with_bytes, pow5_table
+    from ._json import _with_bytes, pow5_table
     from ._table import check_finite
 
     k = kernels()
@@ -196,7 +204,10 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
         first = k.scan_keypoints(buf, pow5_table(), 0, first_only=True)
         if first is None or not _keypoint_branch(first) or first["count"][0] <= 0:
             return None
-        return k.scan_keypoints(buf, pow5_table(), int(first["count"][0]), False, _threads())
+        k3 = int(first["count"][0])
+        # each result has k3 numbers (else the vectorised path declines): a bound on its size
+        smallest = len('{"keypoints":[]}') + 2 * k3 - 1
+        return k.scan_keypoints(buf, pow5_table(), k3, False, 1, smallest)
 
     kp = _with_bytes(path, scan)
     if kp is None or not len(kp["count"]):
@@ -268,9 +279,8 @@ def oks_overlaps(gt: COCO, dt: COCO, sigmas: Any, use_cats: bool):
                     d_start, d_end, g_start, g_end, offsets, s0, s1, dt_kp, dt_rows, gt_kp,
                     gt_table.bbox, gt_table.area, gt_rows, variances, terms, counts, threads,
                 )  # fmt: skip
-                np.negative(terms, out=terms)
-                np.exp(terms, out=terms)  # numpy's exp, as pycocotools' np.exp(-e)
-                k.oks_sum(terms, counts, k_count, values[offsets[s0] : offsets[s1]])
+                exp_terms = np.exp(np.negative(terms))  # numpy's exp: pycocotools' np.exp(-e)
+                k.oks_sum(exp_terms, terms, counts, k_count, values[offsets[s0] : offsets[s1]])
             s0 = s1
         return values, offsets
 
@@ -323,20 +333,12 @@ def results_table(anns: Sequence[Mapping], source: str) -> Annotations:
     if branch == "segm":
         segms = _column(anns, "segmentation", source)
         try:
-            if all(type(s) is dict and type(s.get("counts")) in (str, bytes) for s in segms):
-                # compressed RLEs (what results hold): the mask API's list calls, same values
-                area = np.asarray(_mask.area(segms), dtype=np.float64).reshape(len(anns))
-                no_box = [i for i, ann in enumerate(anns) if "bbox" not in ann]
-                mask_boxes = _mask.toBbox([segms[i] for i in no_box]) if no_box else []
-                boxes = [ann.get("bbox") for ann in anns]
-                for i, box in zip(no_box, mask_boxes, strict=True):
-                    boxes[i] = box
-            else:  # as loadRes, one by one (its errors for what the mask API rejects)
-                area = np.array([_mask.area(s) for s in segms], dtype=np.float64)
-                boxes = [
-                    ann["bbox"] if "bbox" in ann else _mask.toBbox(s)
-                    for ann, s in zip(anns, segms, strict=True)
-                ]
+            # one by one, as loadRes (pycocotools' list call overflows past 255 RLEs here)
+            area = np.array([_mask.area(s) for s in segms], dtype=np.float64)
+            boxes = [
+                ann["bbox"] if "bbox" in ann else _mask.toBbox(s)
+                for ann, s in zip(anns, segms, strict=True)
+            ]
             bbox = np.array(boxes, dtype=np.float64).reshape(len(anns), 4)
         except (TypeError, ValueError, KeyError) as e:
             raise AnnotationError(

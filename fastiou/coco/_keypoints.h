@@ -43,7 +43,10 @@ FI_EXACT_FN void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, 
                     b = D3[3 * k + 1] - y1;
                     dy = (a != a || a > 0 ? a : 0.0) + (b != b || b > 0 ? b : 0.0);
                 }
-                out[q++] = (dx * dx + dy * dy) / vars[k] / scale / 2;
+                double v = (dx * dx + dy * dy) / vars[k] / scale / 2;
+                /* exp(-v) is 0 for v >= 746 (below half the smallest subnormal): marked -1,
+                 * so that numpy's exp (slow where it underflows) gets a cheap value there */
+                out[q++] = v >= 746.0 ? -1.0 : v;
             }
             n[d * G + g] = (int32_t)q;
             for (k = q; k < K; k++) out[k] = 0.0;
@@ -75,12 +78,17 @@ FI_EXACT_FN double fi_pairwise_sum(const double *a, int64_t n) {
     }
 }
 
-/* ious[p] = (0.0 + sum(x[p * K .. p * K + n[p]))) / n[p] for P pairs; x = exp(-e). */
-FI_EXACT_FN void fi_oks_sum(const double *x, const int32_t *n, int64_t P, int64_t K,
+/* ious[p] = (0.0 + sum(x[p * K .. p * K + n[p]))) / n[p] for P pairs; x = exp(-e), with
+ * 0 where fi_oks_terms marked e as -1 (x is overwritten there). */
+FI_EXACT_FN void fi_oks_sum(double *x, const double *e, const int32_t *n, int64_t P, int64_t K,
                             double *ious) {
     FI_NO_CONTRACT
-    int64_t p;
-    for (p = 0; p < P; p++) ious[p] = (0.0 + fi_pairwise_sum(x + p * K, n[p])) / (double)n[p];
+    int64_t p, j;
+    for (p = 0; p < P; p++) {
+        for (j = p * K; j < p * K + n[p]; j++)
+            if (e[j] < 0) x[j] = 0.0;
+        ious[p] = (0.0 + fi_pairwise_sum(x + p * K, n[p])) / (double)n[p];
+    }
 }
 
 #endif
