@@ -144,8 +144,12 @@ def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict
 @cache
 def coco_files(n_images: int) -> tuple[str, str]:
     """Paths of the ground-truth and results JSON files of the synthetic set (made once)."""
-    directory = tempfile.mkdtemp(prefix=f"fastiou_coco_{n_images}_")
-    dataset, detections = make_coco_like(n_images)
+    return _write_set(f"fastiou_coco_{n_images}_", *make_coco_like(n_images))
+
+
+def _write_set(prefix: str, dataset: dict, detections: list) -> tuple[str, str]:
+    """Write a set to a new temporary directory: (ground-truth path, results path)."""
+    directory = tempfile.mkdtemp(prefix=prefix)
     paths = os.path.join(directory, "gt.json"), os.path.join(directory, "dt.json")
     for path, obj in zip(paths, (dataset, detections), strict=True):
         with open(path, "w") as f:
@@ -443,15 +447,8 @@ def make_keypoints_set(n_images: int = 5000, seed: int = 0):
 @cache
 def instance_files(iou_type: str) -> tuple[str, str]:
     """Paths of the ground-truth and results JSON files of the segm / keypoints set."""
-    n_images = INSTANCE_SETS[iou_type][1]
-    directory = tempfile.mkdtemp(prefix=f"fastiou_coco_{iou_type}_")
     make = make_segm_set if iou_type == "segm" else make_keypoints_set
-    dataset, detections = make(n_images)
-    paths = os.path.join(directory, "gt.json"), os.path.join(directory, "dt.json")
-    for path, obj in zip(paths, (dataset, detections), strict=True):
-        with open(path, "w") as f:
-            json.dump(obj, f)
-    return paths
+    return _write_set(f"fastiou_coco_{iou_type}_", *make(INSTANCE_SETS[iou_type][1]))
 
 
 def _instance_api(iou_type: str, name: str):

@@ -450,14 +450,32 @@ def match(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::
     """
     cdef int32_t *out = _match_out(matches, state)
     cdef Py_ssize_t nseg = d_start.shape[0], s, max_d = 1, max_g = 1, max_dg = 1
-    cdef int A = area_rng.shape[0], T = best_thr.shape[0]
     for s in range(nseg):
         max_d = max(max_d, d_end[s] - d_start[s])
         max_g = max(max_g, g_end[s] - g_start[s])
         max_dg = max(max_dg, (d_end[s] - d_start[s]) * (g_end[s] - g_start[s]))
+    _match_groups(d_start, d_end, g_start, g_end, dt_box, dt_area, dt_id, gt_box, gt_area,
+                  gt_crowd, gt_ignore, gt_id, area_rng, best_thr, state, nthreads, out, NULL,
+                  NULL, max_d, max_g, max_dg)
+
+
+cdef _match_groups(const int64_t[::1] d_start, const int64_t[::1] d_end,
+                   const int64_t[::1] g_start, const int64_t[::1] g_end,
+                   const double[:, ::1] dt_box, const double[::1] dt_area,
+                   const int64_t[::1] dt_id, const double[:, ::1] gt_box,
+                   const double[::1] gt_area, const uint8_t[::1] gt_crowd,
+                   const uint8_t[::1] gt_ignore, const int64_t[::1] gt_id,
+                   const double[:, ::1] area_rng, const double[::1] best_thr,
+                   uint64_t[:, :, ::1] state, int nthreads, int32_t *out, const double *values,
+                   const int64_t *offsets, Py_ssize_t max_d, Py_ssize_t max_g,
+                   Py_ssize_t max_dg):
+    """The parallel loop of :func:`match` (``values`` NULL: box IoU) and :func:`match_values`
+    (group s's matrix at ``values + offsets[s]``), with per-thread scratch."""
+    cdef Py_ssize_t nseg = d_start.shape[0], s
+    cdef int A = area_rng.shape[0], T = best_thr.shape[0]
     cdef double lowest = min(best_thr) if T else 0.0
     nthreads = max(1, nthreads)
-    iou_arr = np.empty((nthreads, max_dg), np.float64)
+    iou_arr = np.empty((nthreads, max_dg if values == NULL else 1), np.float64)
     gtm_arr = np.empty((nthreads, max(1, T) * max_g), np.int64)
     cand_start_arr = np.empty((nthreads, max_d + 1), np.int64)
     cand_arr = np.empty((nthreads, max_dg), np.int32)
@@ -475,7 +493,7 @@ def match(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::
                          dt_box, dt_area, dt_id, gt_box, gt_area, gt_crowd, gt_ignore, gt_id,
                          area_rng, best_thr, lowest, state, &iou[tid, 0], &gtm[tid, 0],
                          &cand_start[tid, 0], &cand[tid, 0], &ig[tid, 0], &matched[tid, 0],
-                         NULL, out)
+                         NULL if values == NULL else values + offsets[s], out)
 
 
 cdef int32_t *_match_out(matches, uint64_t[:, :, ::1] state) except? NULL:
@@ -524,7 +542,6 @@ def match_values(const int64_t[::1] d_start, const int64_t[::1] d_end,
     kept detections in score order, columns its ground truth in group order (as ``match``).
     """
     cdef Py_ssize_t nseg = d_start.shape[0], s, max_d = 1, max_g = 1, max_dg = 1, D, G
-    cdef int A = area_rng.shape[0], T = best_thr.shape[0]
     if offsets.shape[0] != nseg + 1 or g_start.shape[0] != nseg or d_end.shape[0] != nseg:
         raise ValueError("match_values: one offset per group plus one, and one range per group")
     for s in range(nseg):
@@ -542,31 +559,12 @@ def match_values(const int64_t[::1] d_start, const int64_t[::1] d_end,
     if dt_area.shape[0] < state.shape[0] or dt_id.shape[0] < state.shape[0]:
         raise ValueError("match_values: one area and id per detection")
     cdef int32_t *out = _match_out(matches, state)
-    cdef double lowest = min(best_thr) if T else 0.0
-    nthreads = max(1, nthreads)
     dummy_box = np.zeros((1, 4), np.float64)
-    scratch = np.empty((nthreads, 1), np.float64)
-    gtm_arr = np.empty((nthreads, max(1, T) * max_g), np.int64)
-    cand_start_arr = np.empty((nthreads, max_d + 1), np.int64)
-    cand_arr = np.empty((nthreads, max_dg), np.int32)
-    ig_arr = np.empty((nthreads, A * max_g), np.uint8)
-    matched_arr = np.empty((nthreads, A * T * max_d), np.int32)
-    cdef double[:, ::1] box = dummy_box, iou = scratch
-    cdef int64_t[:, ::1] gtm = gtm_arr, cand_start = cand_start_arr
-    cdef int32_t[:, ::1] cand = cand_arr, matched = matched_arr
-    cdef uint8_t[:, ::1] ig = ig_arr
-    cdef const double *vals = &values[0] if values.shape[0] else NULL
-    cdef int tid
-    if vals == NULL:  # no group has both detections and ground truth: any pointer is unread
-        vals = &box[0, 0]
-    with nogil, parallel(num_threads=nthreads):
-        tid = threadid()
-        for s in prange(nseg, schedule="dynamic", chunksize=64):
-            _match_group(d_start[s], d_end[s] - d_start[s], g_start[s], g_end[s] - g_start[s],
-                         box, dt_area, dt_id, box, gt_area, gt_crowd, gt_ignore, gt_id,
-                         area_rng, best_thr, lowest, state, &iou[tid, 0], &gtm[tid, 0],
-                         &cand_start[tid, 0], &cand[tid, 0], &ig[tid, 0], &matched[tid, 0],
-                         vals + offsets[s], out)
+    cdef double[:, ::1] box = dummy_box
+    cdef const double *vals = &values[0] if values.shape[0] else &box[0, 0]  # unread if empty
+    _match_groups(d_start, d_end, g_start, g_end, box, dt_area, dt_id, box, gt_area, gt_crowd,
+                  gt_ignore, gt_id, area_rng, best_thr, state, nthreads, out, vals,
+                  &offsets[0], max_d, max_g, max_dg)
 
 
 cdef inline uint64_t _low_bits(Py_ssize_t n) noexcept nogil:

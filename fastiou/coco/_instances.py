@@ -8,14 +8,13 @@ for each group's overlap matrix through the functions built here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ._table import AnnotationError, Annotations, result_table
 
-if TYPE_CHECKING:
-    from ._coco import COCO
+COCO = Any  # a fastiou.coco.COCO (not imported: _coco imports this module)
 
 # pycocotools' Params.kpt_oks_sigmas (setKpParams): COCO's 17 person keypoints
 KPT_OKS_SIGMAS = (

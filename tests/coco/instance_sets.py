@@ -3,10 +3,6 @@ two evaluations (pycocotools and fastiou) run side by side on copies."""
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
-
 import numpy as np
 
 EDGE_AREAS = [0.0, 32.0**2, 96.0**2, 1e5**2, 32.0**2 - 1e-9, 96.0**2 + 1e-9]
@@ -208,33 +204,13 @@ def random_keypoints(
 
 def pycocotools_run(gt: dict, dets, iou_type: str, configure=None):
     """pycocotools' COCOeval after evaluate, accumulate and summarize (quietly), on copies."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from coco_sets import pycocotools_eval
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO()
-        coco.dataset = copy.deepcopy(gt)
-        coco.createIndex()
-        res = coco.loadRes(copy.deepcopy(dets))
-        E = COCOeval(coco, res, iou_type)
-        if configure:
-            configure(E.params)
-        E.evaluate()
-        E.accumulate()
-        E.summarize()
-    return E
+    return pycocotools_eval(gt, dets, configure, iou_type=iou_type)
 
 
 def fastiou_run(gt, dets, iou_type: str, configure=None):
-    from fastiou.coco import COCO, COCOeval
+    """fastiou's COCOeval after evaluate, accumulate and summarize (quietly)."""
+    from coco_sets import fastiou_eval
 
-    coco = gt if isinstance(gt, COCO) else COCO(copy.deepcopy(gt), verbose=False)
-    res = coco.loadRes(dets)
-    E = COCOeval(coco, res, iou_type, verbose=False)
-    if configure:
-        configure(E.params)
-    E.evaluate()
-    E.accumulate()
-    with contextlib.redirect_stdout(io.StringIO()):
-        E.summarize()
-    return E
+    return fastiou_eval(gt, dets, configure, iou_type=iou_type)
