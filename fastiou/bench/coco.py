@@ -147,8 +147,12 @@ def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict
 @cache
 def coco_files(n_images: int) -> tuple[str, str]:
     """Paths of the ground-truth and results JSON files of the synthetic set (made once)."""
-    directory = tempfile.mkdtemp(prefix=f"fastiou_coco_{n_images}_")
-    dataset, detections = make_coco_like(n_images)
+    return _write_set(f"fastiou_coco_{n_images}_", *make_coco_like(n_images))
+
+
+def _write_set(prefix: str, dataset: dict, detections: list) -> tuple[str, str]:
+    """Write a set to a new temporary directory: (ground-truth path, results path)."""
+    directory = tempfile.mkdtemp(prefix=prefix)
     paths = os.path.join(directory, "gt.json"), os.path.join(directory, "dt.json")
     for path, obj in zip(paths, (dataset, detections), strict=True):
         with open(path, "w") as f:
@@ -432,3 +436,182 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- instance masks ("segm") and keypoints ----------------------------------------------------
+# The issue's synthetic sets: 1,500 images with 7,508 polygon ground truths and 16,877 RLE
+# detections; 5,000 images of person keypoints. fastiou's "evaluate" rows start from loaded
+# COCO objects without the ground truth's masks / keypoints (read lazily, on first evaluate)
+# nor the detections' masks (pycocotools converts them in evaluate); the detections' keypoints
+# were read by loadRes.
+INSTANCE_SETS = {"segm": ("1500 images, 16,877 RLE dets", 1500), "keypoints": ("5000 images", 5000)}
+
+
+def _polygon_of(rng, box) -> list[float]:
+    x, y, w, h = box
+    n = int(rng.integers(8, 20))
+    angle = np.sort(rng.uniform(0, 2 * np.pi, n))
+    radius = rng.uniform(0.6, 1.0, n)
+    px = x + w / 2 + radius * np.cos(angle) * w / 2
+    py = y + h / 2 + radius * np.sin(angle) * h / 2
+    return np.stack([px, py], 1).round(2).ravel().tolist()
+
+
+def make_segm_set(n_images: int = 1500, n_gt: int = 7508, n_dt: int = 16877, seed: int = 0):
+    """Ground truth with one polygon per object (1% crowd, as uncompressed RLE), detections as
+    compressed RLEs of jittered ground truth (about 60%) or random blobs; no boxes in the results
+    (pycocotools' segmentation branch of loadRes)."""
+    from ..coco import mask as mask_api
+
+    rng = np.random.default_rng(seed)
+    cats = np.array(COCO_CATEGORY_IDS)
+    img_ids = np.sort(rng.choice(600_000, n_images, replace=False)) + 1
+    per_img = rng.multinomial(n_gt, np.full(n_images, 1 / n_images))
+    dt_per_img = rng.multinomial(n_dt, np.full(n_images, 1 / n_images))
+    images, anns, dets = [], [], []
+    for i, image_id in enumerate(img_ids.tolist()):
+        h, w = 480, 640
+        images.append({"id": image_id, "width": w, "height": h, "file_name": f"{image_id}.jpg"})
+        base = int(rng.integers(0, len(cats)))
+        objects = []
+        for _ in range(per_img[i]):
+            side = float(np.exp(rng.normal(np.log(50), 0.9)))
+            bw, bh = min(side * np.exp(rng.normal(0, 0.4)), w - 2), min(side, h - 2)
+            box = [float(rng.uniform(0, w - bw)), float(rng.uniform(0, h - bh)), bw, bh]
+            cat = int(cats[(base + int(rng.integers(0, 4))) % len(cats)])
+            poly = _polygon_of(rng, box)
+            rle = mask_api.merge(mask_api.frPyObjects([poly], h, w))
+            crowd = int(rng.random() < 0.01)
+            segm: Any = [poly]
+            if crowd:  # crowd regions as uncompressed RLE, as in COCO
+                flat = mask_api.decode(rle).reshape(-1, order="F")
+                change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+                runs = np.diff(np.concatenate([[0], change, [flat.size]])).tolist()
+                segm = {"size": [h, w], "counts": ([0] + runs) if flat[0] else runs}
+            anns.append({
+                "id": len(anns) + 1, "image_id": image_id, "category_id": cat, "iscrowd": crowd,
+                "segmentation": segm, "area": float(mask_api.area(rle)),
+                "bbox": [round(v, 2) for v in box],
+            })  # fmt: skip
+            objects.append((box, cat))
+        for _ in range(dt_per_img[i]):
+            if objects and rng.random() < 0.6:
+                box, cat = objects[int(rng.integers(len(objects)))]
+                box = np.array(box) + rng.normal(0, 0.08, 4) * np.array(box)[[2, 3, 2, 3]]
+                box = np.maximum(box, 1).tolist()
+            else:
+                side = float(np.exp(rng.normal(np.log(50), 0.9)))
+                box = [float(rng.uniform(0, w - 20)), float(rng.uniform(0, h - 20)), side, side]
+                cat = int(cats[(base + int(rng.integers(0, 6))) % len(cats)])
+            rle = mask_api.merge(mask_api.frPyObjects([_polygon_of(rng, box)], h, w))
+            score = float(np.float32(rng.beta(2, 2)))
+            dets.append({"image_id": image_id, "category_id": cat, "score": score,
+                         "segmentation": {"size": rle["size"],
+                                          "counts": rle["counts"].decode("ascii")}})  # fmt: skip
+    categories = [{"id": int(c), "name": f"class{c}", "supercategory": "thing"} for c in cats]
+    return {"images": images, "annotations": anns, "categories": categories}, dets
+
+
+def make_keypoints_set(n_images: int = 5000, seed: int = 0):
+    """Person keypoints like COCO val: about 2.2 people per image, 40% without keypoints
+    (num_keypoints 0), 1% crowd; detections with 17 keypoints and a score, no box (the
+    keypoint branch of loadRes): 1-2 jittered copies per person and a few random ones."""
+    rng = np.random.default_rng(seed)
+    img_ids = np.sort(rng.choice(600_000, n_images, replace=False)) + 1
+    images, anns, dets = [], [], []
+    for image_id in img_ids.tolist():
+        images.append({"id": image_id, "width": 640, "height": 480})
+        people = []
+        for _ in range(int(rng.poisson(2.2))):
+            bw, bh = float(np.exp(rng.normal(4, 0.7))), float(np.exp(rng.normal(4.5, 0.7)))
+            x, y = float(rng.uniform(0, 600)), float(rng.uniform(0, 440))
+            xs, ys = rng.uniform(x, x + bw, 17).round(), rng.uniform(y, y + bh, 17).round()
+            v = rng.choice([0, 1, 2], 17, p=[0.3, 0.1, 0.6])
+            crowd = int(rng.random() < 0.01)
+            if crowd or rng.random() < 0.4:
+                v[:] = 0
+            kp = np.stack([np.where(v > 0, xs, 0), np.where(v > 0, ys, 0), v], 1)
+            anns.append({
+                "id": len(anns) + 1, "image_id": image_id, "category_id": 1, "iscrowd": crowd,
+                "keypoints": kp.astype(int).ravel().tolist(), "num_keypoints": int((v > 0).sum()),
+                "bbox": [round(x, 2), round(y, 2), round(bw, 2), round(bh, 2)],
+                "area": round(bw * bh * 0.6, 2),
+            })  # fmt: skip
+            people.append((xs, ys))
+        candidates = [p for p in people for _ in range(int(rng.integers(1, 3)))]
+        candidates += [None] * int(rng.integers(0, 4))
+        for person in candidates:
+            if person is None:
+                xs, ys = rng.uniform(0, 640, 17), rng.uniform(0, 480, 17)
+            else:
+                spread = float(rng.uniform(1, 10))
+                xs, ys = (
+                    person[0] + rng.normal(0, spread, 17),
+                    person[1] + rng.normal(0, spread, 17),
+                )
+            kp = np.stack([xs, ys, np.ones(17)], 1).astype(np.float32).astype(np.float64)
+            dets.append({"image_id": image_id, "category_id": 1, "keypoints": kp.ravel().tolist(),
+                         "score": float(np.float32(rng.random()))})  # fmt: skip
+    categories = [{"id": 1, "name": "person", "supercategory": "person"}]
+    return {"images": images, "annotations": anns, "categories": categories}, dets
+
+
+@cache
+def instance_files(iou_type: str) -> tuple[str, str]:
+    """Paths of the ground-truth and results JSON files of the segm / keypoints set."""
+    make = make_segm_set if iou_type == "segm" else make_keypoints_set
+    return _write_set(f"fastiou_coco_{iou_type}_", *make(INSTANCE_SETS[iou_type][1]))
+
+
+def _instance_api(iou_type: str, name: str):
+    """(load gt, load results, evaluate) of implementation ``name`` for ``iou_type``."""
+
+    def api():
+        if name == "fastiou":
+            from ..coco import COCO, COCOeval
+
+            def evaluate(gt, dt):
+                gt._rles_cache = dt._rles_cache = gt._keypoints_cache = None  # a fresh start
+                E = COCOeval(gt, dt, iou_type, verbose=False)
+                E.evaluate()
+                E.accumulate()
+                E.summarize()
+                return E.stats
+
+            return lambda path: COCO(path, verbose=False), lambda gt, p: gt.loadRes(p), evaluate
+        if name == "hotcoco":
+            import hotcoco
+
+            COCO, COCOeval, load = hotcoco.COCO, hotcoco.COCOeval, "load_res"
+        else:
+            from pycocotools.coco import COCO
+            from pycocotools.cocoeval import COCOeval
+
+            load = "loadRes"
+
+        def evaluate(gt, dt):
+            E = COCOeval(gt, dt, iou_type)
+            E.evaluate()
+            E.accumulate()
+            E.summarize()
+            return E.stats
+
+        return COCO, lambda gt, path: getattr(gt, load)(path), evaluate
+
+    return api
+
+
+for _iou_type, (_name, _n) in INSTANCE_SETS.items():
+    for _task in (f"coco_{_iou_type}_evaluate", f"coco_{_iou_type}_load_evaluate"):
+        workload(_task, _name)(
+            lambda t=_iou_type: dict(zip(("gt", "dt"), instance_files(t), strict=True))
+        )
+    for _impl in ("fastiou", "hotcoco", "pycocotools 2.0.11"):
+        _api = _instance_api(_iou_type, _impl)
+        _peer, _slow = _impl != "fastiou", _impl.startswith("pycocotools")
+        implementation(f"coco_{_iou_type}_evaluate", _impl, peer=_peer, slow=_slow)(
+            _evaluate_only(_api)
+        )
+        implementation(f"coco_{_iou_type}_load_evaluate", _impl, peer=_peer, slow=_slow)(
+            _load_and_evaluate(_api)
+        )

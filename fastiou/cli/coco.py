@@ -1,4 +1,5 @@
-"""``fastiou coco GT.json DT.json``: pycocotools' box evaluation summary from the shell."""
+"""``fastiou coco GT.json DT.json [--iou-type bbox|segm|keypoints]``: pycocotools' evaluation
+summary from the shell."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def _coco(args: argparse.Namespace) -> int:
         gt = COCO(args.gt, verbose=False)
         progress(f"loading detections {args.dt} ...")
         dt = gt.loadRes(args.dt)
-        E = COCOeval(gt, dt, "bbox", verbose=False)
+        E = COCOeval(gt, dt, args.iou_type, verbose=False)
         if args.max_dets:
             E.params.maxDets = args.max_dets
         progress(f"evaluating {len(E.params.imgIds)} images, {len(E.params.catIds)} categories ...")
@@ -57,17 +58,25 @@ def add_coco(sub) -> None:
     """Register ``fastiou coco``."""
     p = sub.add_parser(
         "coco",
-        help="COCO box evaluation (pycocotools' numbers): print the 12-line summary",
+        help="COCO evaluation (pycocotools' numbers): print the summary",
         description="Evaluates detections (a COCO results file) against COCO ground truth "
-        "exactly as pycocotools' COCOeval(gt, dt, 'bbox') does and prints its summary.",
+        "exactly as pycocotools' COCOeval(gt, dt, IOU_TYPE) does and prints its summary.",
     )
     p.add_argument("gt", help="ground-truth annotation file (COCO JSON)")
-    p.add_argument("dt", help="detections: a JSON list of {image_id, category_id, bbox, score}")
+    p.add_argument(
+        "dt",
+        help="detections: a JSON list of {image_id, category_id, score} with bbox, "
+        "segmentation (RLE) or keypoints",
+    )
+    p.add_argument(
+        "--iou-type", choices=("bbox", "segm", "keypoints"), default="bbox",
+        help="what to compare: boxes (default), instance masks or keypoints (OKS)",
+    )  # fmt: skip
     p.add_argument("--per-class", action="store_true", help="also print a per-category table")
     p.add_argument("--json", metavar="OUT", help="write the numbers (and per class) as JSON")
     p.add_argument(
         "--max-dets", type=int, nargs=3, metavar=("M1", "M2", "M3"),
-        help="params.maxDets (default 1 10 100)",
+        help="params.maxDets (default 1 10 100; keypoints: 20)",
     )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     p.set_defaults(func=_coco)

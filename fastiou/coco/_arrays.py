@@ -51,13 +51,20 @@ def _params(
         p.areaRng = [list(r) for r in area_ranges.values()]
 
 
-def _run(gt: Annotations, dt: Annotations, image_ids, use_categories: bool, **params) -> COCOeval:
+def _run(
+    gt: Annotations, dt: Annotations, image_ids, use_categories: bool, iou_type: str = "bbox",
+    masks: tuple[list, list] | None = None, **params,
+) -> COCOeval:  # fmt: skip
     cats = np.union1d(gt.category_id, dt.category_id).tolist()
     images = [{"id": int(i)} for i in image_ids]
     categories = [{"id": int(c), "name": str(c)} for c in cats]
     coco_gt = COCO._from_table(gt, images, categories, results=False)
     coco_dt = COCO._from_table(dt, images, categories, results=True)
-    E = COCOeval(coco_gt, coco_dt, "bbox", verbose=False)
+    if masks is not None:  # the RLEs of every row, as the segm evaluation reads them
+        from ._segm_seam import RLEs
+
+        coco_gt._rles_cache, coco_dt._rles_cache = (RLEs.from_coco(m) for m in masks)
+    E = COCOeval(coco_gt, coco_dt, iou_type, verbose=False)
     _params(E, **params)
     E.params.useCats = int(use_categories)
     E.evaluate()
@@ -76,8 +83,9 @@ def evaluate_detections(
     max_detection_thresholds: Sequence[int] | None = None,
     area_ranges: Mapping[str, tuple[float, float]] | None = None,
     use_categories: bool = True,
+    iou_type: str = "bbox",
 ) -> COCOeval:
-    """COCO box evaluation of per-image predictions, as pycocotools would score them.
+    """COCO box (or mask) evaluation of per-image predictions, as pycocotools would score them.
 
     Parameters
     ----------
@@ -94,6 +102,10 @@ def evaluate_detections(
         ``areaRngLbl``/``areaRng``; the summary reads "all", "small", "medium" and "large".
     use_categories : bool
         False pools all labels (pycocotools' ``useCats = 0``).
+    iou_type : {"bbox", "segm"}
+        "segm": compare instance masks, ``"masks"`` in each pred and target instead of
+        ``"boxes"``: dense ``[N, H, W]`` (bool or 0/1; numpy, torch...) or a list of COCO RLE
+        dicts. Areas default to the mask areas (as ``loadRes`` computes them for results).
 
     Returns
     -------
@@ -105,20 +117,35 @@ def evaluate_detections(
     """
     if len(preds) != len(targets):
         raise ValueError(f"{len(preds)} predictions for {len(targets)} targets (one per image)")
+    if iou_type not in ("bbox", "segm"):
+        raise ValueError(f"iou_type must be 'bbox' or 'segm', not {iou_type!r}")
+    segm = iou_type == "segm"
+    gt_rles: list[dict] = []
+    dt_rles: list[dict] = []
     gt_cols: list[list[np.ndarray]] = [[], [], [], [], []]  # image, label, box, area, crowd
     dt_cols: list[list[np.ndarray]] = [[], [], [], []]  # image, label, box, score
+    dt_areas: list[np.ndarray] = []  # segm: the masks' areas
     for i, (pred, target) in enumerate(zip(preds, targets, strict=True)):
         where = f"targets[{i}]"
-        boxes = _xywh(target.get("boxes", []), box_format, where)
-        n = len(boxes)
-        area = _column(target, "area", n, where, default=np.nan).astype(np.float64)
-        area = np.where(np.isnan(area), boxes[:, 2] * boxes[:, 3], area)
+        if segm:
+            boxes, area = _masks(target, where, gt_rles)
+            n = len(boxes)
+            area = np.where(np.isnan(given := _float_column(target, "area", n, where)), area, given)
+        else:
+            boxes = _xywh(target.get("boxes", []), box_format, where)
+            n = len(boxes)
+            area = _float_column(target, "area", n, where)
+            area = np.where(np.isnan(area), boxes[:, 2] * boxes[:, 3], area)
         crowd = _column(target, "iscrowd", n, where, default=0)
         values = (np.full(n, i), _column(target, "labels", n, where), boxes, area, crowd)
         for col, value in zip(gt_cols, values, strict=True):
             col.append(value)
         where = f"preds[{i}]"
-        boxes = _xywh(pred.get("boxes", []), box_format, where)
+        if segm:
+            boxes, dt_area = _masks(pred, where, dt_rles)
+            dt_areas.append(dt_area)
+        else:
+            boxes = _xywh(pred.get("boxes", []), box_format, where)
         n = len(boxes)
         scores = _column(pred, "scores", n, where)
         values = (np.full(n, i), _column(pred, "labels", n, where), boxes, scores)
@@ -140,13 +167,54 @@ def evaluate_detections(
     dt = result_table(
         image.astype(np.int64), _labels(label, "preds"), boxes.reshape(-1, 4),
         score.astype(np.float64),
+        area=_concat(dt_areas) if segm else None,
     )  # fmt: skip
     check_finite(dt, "preds")
     return _run(
-        gt, dt, range(len(targets)), use_categories, iou_thresholds=iou_thresholds,
+        gt, dt, range(len(targets)), use_categories, iou_type=iou_type,
+        masks=(gt_rles, dt_rles) if segm else None, iou_thresholds=iou_thresholds,
         rec_thresholds=rec_thresholds, max_detection_thresholds=max_detection_thresholds,
         area_ranges=area_ranges,
     )  # fmt: skip
+
+
+def _float_column(d: Mapping, key: str, n: int, where: str) -> np.ndarray:
+    return _column(d, key, n, where, default=np.nan).astype(np.float64)
+
+
+def _masks(d: Mapping, where: str, out: list) -> tuple[np.ndarray, np.ndarray]:
+    """The ``"masks"`` of a pred or target as COCO RLEs (appended to ``out``), with their
+    boxes (xywh) and areas, as pycocotools' mask API computes them."""
+    from . import mask as _mask
+
+    if "masks" not in d:
+        raise AnnotationError(f"{where}: missing key 'masks' (iou_type='segm')")
+    masks = d["masks"]
+    if isinstance(masks, (list, tuple)) and all(isinstance(m, Mapping) for m in masks):
+        try:
+            rles = [
+                _mask.frPyObjects(dict(m), *m["size"]) if isinstance(m["counts"], list)
+                else dict(m)
+                for m in masks
+            ]  # fmt: skip
+        except (KeyError, TypeError) as e:
+            raise AnnotationError(f"{where}: masks must be COCO RLE dicts ({e})") from None
+    else:
+        arr = to_numpy(masks)
+        if arr.ndim != 3:
+            raise AnnotationError(f"{where}: masks must be [N, H, W], got shape {arr.shape}")
+        if arr.dtype.kind not in "biu" or (arr.dtype.kind != "b" and ((arr < 0) | (arr > 1)).any()):
+            raise AnnotationError(f"{where}: masks must be boolean or 0/1, got {arr.dtype}")
+        rles = (
+            list(_mask.encode(np.asfortranarray(arr.astype(np.uint8).transpose(1, 2, 0))))
+            if len(arr) else []
+        )  # fmt: skip
+    out.extend(rles)
+    if not rles:
+        return np.empty((0, 4)), np.empty(0)
+    boxes = np.asarray(_mask.toBbox(rles), np.float64).reshape(-1, 4)
+    area = np.asarray(_mask.area(rles), np.float64).reshape(-1)
+    return boxes, area
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:

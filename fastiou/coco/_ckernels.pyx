@@ -12,7 +12,8 @@ import numpy as np
 
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memmove, memset
+from libc.math cimport NAN
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 
 cdef extern from "_native.h" nogil:
     ctypedef struct fi_columns:
@@ -30,11 +31,19 @@ cdef extern from "_native.h" nogil:
     const char *fi_ws(const char *p, const char *end)
     const char *fi_skip_value(const char *p, const char *end, int depth)
     const char *fi_next_boundary(const char *p, const char *end)
+    const char *fi_skip_string(const char *p, const char *end)
     int fi_group_iou(const double *det, int64_t D, const double *gt, const uint8_t *crowd,
                      int64_t G, double lowest, double *iou, int32_t *cand, int64_t *cand_start)
     int fi_parse_array_chunk(const char *p, const char *end, const char *stop,
                              const uint64_t *pow5, fi_columns *c, int64_t row0, int64_t cap,
                              int64_t *nrows, const char **stop_at)
+
+cdef extern from "_keypoints.h" nogil:
+    void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
+                      const double *gbox, const double *garea, const int64_t *grow, int64_t G,
+                      const double *vars, int64_t K, double *e, int32_t *n)
+    void fi_oks_sum(double *x, const double *e, const int32_t *n, int64_t P, int64_t K,
+                    double *ious)
 
 cdef extern from *:
     """
@@ -433,7 +442,7 @@ def match(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::
           const int64_t[::1] dt_id, const double[:, ::1] gt_box, const double[::1] gt_area,
           const uint8_t[::1] gt_crowd, const uint8_t[::1] gt_ignore, const int64_t[::1] gt_id,
           const double[:, ::1] area_rng, const double[::1] best_thr, uint64_t[:, :, ::1] state,
-          int nthreads):
+          int nthreads, matches=None):
     """pycocotools' evaluateImg for every group (image, category), every area range and every
     IoU threshold. For detection j and area range a, word ``state[j, a, t // 32]`` holds bit
     t % 32 set for "true positive at threshold t" and bit 32 + t % 32 for "false positive";
@@ -444,17 +453,37 @@ def match(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::
     ``g_start[s]:g_end[s]`` (in pycocotools' order). ``gt_ignore``: the ignore flag before area
     ranges (iscrowd). ``best_thr[t]`` = min(iouThrs[t], 1 - 1e-10). A group's IoU matrix is
     computed once; area ranges whose ground-truth ignore flags equal an earlier range's reuse
-    its matching.
+    its matching. ``matches``: None, or an int32 [N, A, T] array (filled with -1) that
+    receives each detection's matched ground truth (its position in the group).
     """
+    cdef int32_t *out = _match_out(matches, state)
     cdef Py_ssize_t nseg = d_start.shape[0], s, max_d = 1, max_g = 1, max_dg = 1
-    cdef int A = area_rng.shape[0], T = best_thr.shape[0]
     for s in range(nseg):
         max_d = max(max_d, d_end[s] - d_start[s])
         max_g = max(max_g, g_end[s] - g_start[s])
         max_dg = max(max_dg, (d_end[s] - d_start[s]) * (g_end[s] - g_start[s]))
+    _match_groups(d_start, d_end, g_start, g_end, dt_box, dt_area, dt_id, gt_box, gt_area,
+                  gt_crowd, gt_ignore, gt_id, area_rng, best_thr, state, nthreads, out, NULL,
+                  NULL, max_d, max_g, max_dg)
+
+
+cdef _match_groups(const int64_t[::1] d_start, const int64_t[::1] d_end,
+                   const int64_t[::1] g_start, const int64_t[::1] g_end,
+                   const double[:, ::1] dt_box, const double[::1] dt_area,
+                   const int64_t[::1] dt_id, const double[:, ::1] gt_box,
+                   const double[::1] gt_area, const uint8_t[::1] gt_crowd,
+                   const uint8_t[::1] gt_ignore, const int64_t[::1] gt_id,
+                   const double[:, ::1] area_rng, const double[::1] best_thr,
+                   uint64_t[:, :, ::1] state, int nthreads, int32_t *out, const double *values,
+                   const int64_t *offsets, Py_ssize_t max_d, Py_ssize_t max_g,
+                   Py_ssize_t max_dg):
+    """The parallel loop of :func:`match` (``values`` NULL: box IoU) and :func:`match_values`
+    (group s's matrix at ``values + offsets[s]``), with per-thread scratch."""
+    cdef Py_ssize_t nseg = d_start.shape[0], s
+    cdef int A = area_rng.shape[0], T = best_thr.shape[0]
     cdef double lowest = min(best_thr) if T else 0.0
     nthreads = max(1, nthreads)
-    iou_arr = np.empty((nthreads, max_dg), np.float64)
+    iou_arr = np.empty((nthreads, max_dg if values == NULL else 1), np.float64)
     gtm_arr = np.empty((nthreads, max(1, T) * max_g), np.int64)
     cand_start_arr = np.empty((nthreads, max_d + 1), np.int64)
     cand_arr = np.empty((nthreads, max_dg), np.int32)
@@ -471,7 +500,79 @@ def match(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::
             _match_group(d_start[s], d_end[s] - d_start[s], g_start[s], g_end[s] - g_start[s],
                          dt_box, dt_area, dt_id, gt_box, gt_area, gt_crowd, gt_ignore, gt_id,
                          area_rng, best_thr, lowest, state, &iou[tid, 0], &gtm[tid, 0],
-                         &cand_start[tid, 0], &cand[tid, 0], &ig[tid, 0], &matched[tid, 0])
+                         &cand_start[tid, 0], &cand[tid, 0], &ig[tid, 0], &matched[tid, 0],
+                         NULL if values == NULL else values + offsets[s], out)
+
+
+cdef int32_t *_match_out(matches, uint64_t[:, :, ::1] state) except? NULL:
+    """The pointer to ``matches`` (int32 [N, A, T], C-contiguous), or NULL for None."""
+    cdef int32_t[:, :, ::1] view
+    if matches is None:
+        return NULL
+    view = matches
+    if view.shape[0] != state.shape[0] or view.shape[1] != state.shape[1]:
+        raise ValueError("matches must be [detections, area ranges, IoU thresholds]")
+    if view.shape[0] * view.shape[1] * view.shape[2] == 0:
+        return NULL
+    return &view[0, 0, 0]
+
+
+cdef int _candidates(const double *values, Py_ssize_t D, Py_ssize_t G, double lowest,
+                     int32_t *cand, int64_t *cand_start) noexcept nogil:
+    """fi_group_iou's candidates for a precomputed D x G matrix: per detection the ground truths
+    with a value not below ``lowest`` (or NaN), in ground-truth order; 1 when a value is NaN."""
+    cdef Py_ssize_t d, g, n = 0
+    cdef int has_nan = 0
+    cdef double v
+    for d in range(D):
+        cand_start[d] = n
+        for g in range(G):
+            v = values[d * G + g]
+            if not (v < lowest):
+                cand[n] = <int32_t> g
+                n += 1
+            has_nan |= v != v
+    cand_start[D] = n
+    return has_nan
+
+
+def match_values(const int64_t[::1] d_start, const int64_t[::1] d_end,
+                 const int64_t[::1] g_start, const int64_t[::1] g_end,
+                 const double[::1] values, const int64_t[::1] offsets,
+                 const double[::1] dt_area, const int64_t[::1] dt_id, const double[::1] gt_area,
+                 const uint8_t[::1] gt_crowd, const uint8_t[::1] gt_ignore,
+                 const int64_t[::1] gt_id, const double[:, ::1] area_rng,
+                 const double[::1] best_thr, uint64_t[:, :, ::1] state, int nthreads,
+                 matches=None):
+    """:func:`match` on precomputed overlaps (mask IoU, OKS) instead of box IoU.
+
+    Group s's matrix is ``values[offsets[s]:offsets[s + 1]]``, row-major D_s x G_s: rows its
+    kept detections in score order, columns its ground truth in group order (as ``match``).
+    """
+    cdef Py_ssize_t nseg = d_start.shape[0], s, max_d = 1, max_g = 1, max_dg = 1, D, G
+    if offsets.shape[0] != nseg + 1 or g_start.shape[0] != nseg or d_end.shape[0] != nseg:
+        raise ValueError("match_values: one offset per group plus one, and one range per group")
+    for s in range(nseg):
+        D = d_end[s] - d_start[s]
+        G = g_end[s] - g_start[s]
+        if (D < 0 or G < 0 or d_start[s] < 0 or d_end[s] > state.shape[0] or g_start[s] < 0
+                or g_end[s] > gt_area.shape[0]):
+            raise ValueError(f"match_values: group {s} has bad detection/ground-truth ranges")
+        if offsets[s] < 0 or offsets[s + 1] > values.shape[0] or (
+                D and G and offsets[s + 1] - offsets[s] != D * G):
+            raise ValueError(f"match_values: group {s}'s matrix is not {D} x {G} values")
+        max_d = max(max_d, D)
+        max_g = max(max_g, G)
+        max_dg = max(max_dg, D * G)
+    if dt_area.shape[0] < state.shape[0] or dt_id.shape[0] < state.shape[0]:
+        raise ValueError("match_values: one area and id per detection")
+    cdef int32_t *out = _match_out(matches, state)
+    dummy_box = np.zeros((1, 4), np.float64)
+    cdef double[:, ::1] box = dummy_box
+    cdef const double *vals = &values[0] if values.shape[0] else &box[0, 0]  # unread if empty
+    _match_groups(d_start, d_end, g_start, g_end, box, dt_area, dt_id, box, gt_area, gt_crowd,
+                  gt_ignore, gt_id, area_rng, best_thr, state, nthreads, out, vals,
+                  &offsets[0], max_d, max_g, max_dg)
 
 
 cdef inline uint64_t _low_bits(Py_ssize_t n) noexcept nogil:
@@ -496,7 +597,11 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
                        const uint8_t[::1] gt_ignore, const int64_t[::1] gt_id,
                        const double[:, ::1] area_rng, const double[::1] best_thr, double lowest,
                        uint64_t[:, :, ::1] state, double *iou, int64_t *gtm, int64_t *cand_start,
-                       int32_t *cand, uint8_t *ig, int32_t *matched) noexcept nogil:
+                       int32_t *cand, uint8_t *ig, int32_t *matched, const double *values,
+                       int32_t *match_out) noexcept nogil:
+    """One group's matching. ``values``: the group's precomputed D x G overlap matrix (mask
+    IoU, OKS), or NULL to compute box IoU from ``dt_box``/``gt_box``. ``match_out``: NULL, or
+    the [N, A, T] matched ground-truth positions (in the group, -1: none) to fill."""
     cdef Py_ssize_t d, g, c, c0, c1, n_cand
     cdef int A = area_rng.shape[0], T = best_thr.shape[0], a, a2, src, t, j
     cdef int64_t m
@@ -508,6 +613,7 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
     cdef const uint8_t *crowd = &gt_crowd[g0]
     cdef const double *gt_ar = &gt_area[g0]
     cdef int32_t *mt
+    cdef const double *mat = iou if values == NULL else values
     if D == 0:
         return
     if G == 0:  # no ground truth: nothing matches
@@ -516,7 +622,9 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
                 _unmatched(&state[d0 + d, a, 0], dt_area[d0 + d], area_rng[a, 0],
                            area_rng[a, 1], T)
         return
-    if fi_group_iou(&dt_box[d0, 0], D, &gt_box[g0, 0], crowd, G, lowest, iou, cand, cand_start):
+    if (_candidates(values, D, G, lowest, cand, cand_start) if values != NULL else
+            fi_group_iou(&dt_box[d0, 0], D, &gt_box[g0, 0], crowd, G, lowest, iou, cand,
+                         cand_start)):
         # a NaN IoU: every ground truth is a candidate (see fi_group_iou)
         for d in range(D):
             cand_start[d] = d * G
@@ -567,7 +675,7 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
                             # already matched (to a detection id > 0) and not a crowd: next
                             if gtm[t * G + g] > 0 and not crowd[g]:
                                 continue
-                            v = iou[d * G + g]
+                            v = mat[d * G + g]
                             if v < best:
                                 continue
                             best = v
@@ -594,6 +702,328 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
                     st = IGN if iga[m] else TP
                 if st != IGN:
                     out[t // 32] |= (<uint64_t> 1) << (t % 32 + (32 if st == FP else 0))
+                if match_out != NULL:
+                    match_out[((d0 + d) * A + a) * T + t] = <int32_t> m
+
+
+# ---------------------------------------------------------------------------------------------
+# Keypoints: pycocotools' OKS per group (the arithmetic is in _keypoints.h)
+# ---------------------------------------------------------------------------------------------
+
+
+cdef inline bint _key_is(const char *p, const char *q, const char *name,
+                         Py_ssize_t n) noexcept nogil:
+    """The JSON string p..q (quotes included) is exactly ``name`` (n bytes)."""
+    return q - p - 2 == n and memcmp(p + 1, name, n) == 0
+
+
+cdef const char *_annotation_array(const char *p, const char *end) noexcept nogil:
+    """The array to scan: the top-level array, or the top-level object's "annotations" (found
+    once, with no escaped key); NULL where the scanner declines."""
+    cdef const char *q
+    cdef const char *found = NULL
+    cdef bint is_ann
+    p = fi_ws(p, end)
+    if p < end and p[0] == b'[':
+        return p
+    if p >= end or p[0] != b'{':
+        return NULL
+    p = fi_ws(p + 1, end)
+    if p < end and p[0] == b'}':
+        return NULL
+    while True:
+        if p >= end or p[0] != b'"':
+            return NULL
+        q = fi_skip_string(p, end)
+        if q == NULL or memchr(p, b'\\', q - p) != NULL:
+            return NULL
+        is_ann = _key_is(p, q, "annotations", 11)
+        p = fi_ws(q, end)
+        if p >= end or p[0] != b':':
+            return NULL
+        p = fi_ws(p + 1, end)
+        if is_ann:
+            if found != NULL or p >= end or p[0] != b'[':
+                return NULL
+            found = p
+        p = fi_skip_value(p, end, 1)
+        if p == NULL:
+            return NULL
+        p = fi_ws(p, end)
+        if p < end and p[0] == b'}':
+            return found
+        if p >= end or p[0] != b',':
+            return NULL
+        p = fi_ws(p + 1, end)
+
+
+cdef Py_ssize_t _scan_object(const char *p, const char *end, const uint64_t *pow5,
+                             Py_ssize_t k3, double *kp, int32_t *kcount, double *nkp,
+                             uint8_t *flags, double *numbers, const char **after) noexcept nogil:
+    """One annotation object (p at '{'): its "keypoints" (the first k3 numbers; kcount = how
+    many, -1 absent), "num_keypoints" (NaN absent), flags (1: "bbox", 2: "segmentation",
+    4: "bbox" is []) and numbers[0:3] = "image_id", "category_id", "score" (NaN absent).
+    Returns 0, or -1 where the scanner declines."""
+    cdef const char *q
+    cdef const char *key
+    cdef const char *key_end
+    cdef double v
+    cdef int32_t c
+    kcount[0] = -1
+    nkp[0] = NAN
+    flags[0] = 0
+    numbers[0] = numbers[1] = numbers[2] = NAN
+    p = fi_ws(p + 1, end)
+    if p < end and p[0] == b'}':
+        after[0] = p + 1
+        return 0
+    while True:
+        if p >= end or p[0] != b'"':
+            return -1
+        q = fi_skip_string(p, end)
+        if q == NULL or memchr(p, b'\\', q - p) != NULL:
+            return -1
+        key, key_end = p, q
+        p = fi_ws(q, end)
+        if p >= end or p[0] != b':':
+            return -1
+        p = fi_ws(p + 1, end)
+        if _key_is(key, key_end, "keypoints", 9):
+            if p >= end or p[0] != b'[':
+                return -1
+            p = fi_ws(p + 1, end)
+            c = 0
+            if p < end and p[0] == b']':
+                p += 1
+            else:
+                while True:
+                    q = fi_parse_number(p, end, pow5, &v)
+                    if q == NULL:
+                        return -1
+                    if c < k3:
+                        kp[c] = v
+                    c += 1
+                    p = fi_ws(q, end)
+                    if p < end and p[0] == b']':
+                        p += 1
+                        break
+                    if p >= end or p[0] != b',':
+                        return -1
+                    p = fi_ws(p + 1, end)
+            kcount[0] = c
+        elif (_key_is(key, key_end, "num_keypoints", 13) or _key_is(key, key_end, "image_id", 8)
+              or _key_is(key, key_end, "category_id", 11) or _key_is(key, key_end, "score", 5)):
+            q = fi_parse_number(p, end, pow5, &v)
+            if q == NULL:
+                return -1
+            if key_end - key == 15:
+                nkp[0] = v
+            else:
+                numbers[0 if key_end - key == 10 else 1 if key_end - key == 13 else 2] = v
+            p = q
+        else:
+            if _key_is(key, key_end, "bbox", 4):
+                flags[0] |= 1
+                if p < end and p[0] == b'[':
+                    q = fi_ws(p + 1, end)
+                    if q < end and q[0] == b']':
+                        flags[0] |= 4
+            elif _key_is(key, key_end, "segmentation", 12):
+                flags[0] |= 2
+            p = fi_skip_value(p, end, 1)
+            if p == NULL:
+                return -1
+        p = fi_ws(p, end)
+        if p < end and p[0] == b'}':
+            after[0] = p + 1
+            return 0
+        if p >= end or p[0] != b',':
+            return -1
+        p = fi_ws(p + 1, end)
+
+
+def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ssize_t k3,
+                   bint first_only=False, int nthreads=1, Py_ssize_t min_object_bytes=0):
+    """Keypoint columns of a COCO file's annotations (a results list, or a dataset's
+    "annotations"), one row per object: ``keypoints`` [n, k3] float64 (the first k3 numbers),
+    ``count`` int32 (numbers in the object's "keypoints", -1: absent), ``num_keypoints``,
+    ``image_id``, ``category_id``, ``score`` float64 (NaN: absent) and ``flags`` uint8
+    (1 "bbox", 2 "segmentation", 4 "bbox" is []). None where the scanner declines (the caller
+    reads the file with Python's json). ``first_only``: read only the first object (a peek at
+    what the file holds). A counting pass (skipping values) splits the objects into up to
+    ``nthreads`` chunks of bytes, parsed in parallel. ``min_object_bytes`` > 0 (a lower bound
+    on every object's size, e.g. from its keypoints): one serial pass instead, into columns
+    sized by it (declining if the bound is broken)."""
+    if buf.shape[0] == 0 or k3 < 0:
+        return None
+    cdef const char *b = <const char *> &buf[0]
+    cdef const char *end = b + buf.shape[0]
+    cdef const char *start = _annotation_array(b, end)
+    cdef const char *p
+    cdef Py_ssize_t n = 0, c, n_chunks = max(1, nthreads), filled = 1
+    if start == NULL:
+        return None
+    chunk_row_arr = np.zeros(n_chunks + 1, np.int64)
+    chunk_at_arr = np.zeros(n_chunks + 1, np.int64)
+    cdef int64_t[::1] chunk_row = chunk_row_arr, chunk_at = chunk_at_arr
+    cdef Py_ssize_t total = end - start
+    p = fi_ws(start + 1, end)
+    chunk_at[0] = p - b
+    if first_only:
+        n = 0 if (p < end and p[0] == b']') else 1
+    elif min_object_bytes > 0:
+        n = total // min_object_bytes + 1  # capacity; the objects are counted while parsed
+    with nogil:  # count the objects, noting where each chunk of bytes starts
+        if not first_only and min_object_bytes <= 0 and p < end and p[0] != b']':
+            while True:
+                if filled < n_chunks and p - start >= total * filled // n_chunks:
+                    chunk_row[filled] = n
+                    chunk_at[filled] = p - b
+                    filled += 1
+                p = fi_skip_value(p, end, 1)
+                if p == NULL:
+                    break
+                n += 1
+                p = fi_ws(p, end)
+                if p < end and p[0] == b',':
+                    p = fi_ws(p + 1, end)
+                    continue
+                break
+    if not first_only and min_object_bytes <= 0 and (p == NULL or p >= end or p[0] != b']'):
+        return None
+    chunk_row[filled] = n
+    keypoints = np.zeros((n, max(k3, 1)), np.float64)
+    count = np.empty(n, np.int32)
+    num_keypoints = np.empty(n, np.float64)
+    flags = np.empty(n, np.uint8)
+    numbers = np.empty((n, 3), np.float64)
+    status_arr = np.zeros(filled, np.int32)
+    cdef double[:, ::1] kp = keypoints, nums = numbers
+    cdef int32_t[::1] kc = count, status = status_arr
+    cdef double[::1] nkp = num_keypoints
+    cdef uint8_t[::1] fl = flags
+    if min_object_bytes > 0 and not first_only:
+        n = _scan_serial(b + chunk_at[0], end, &pow5[0], k3, n, kp, kc, nkp, fl, nums)
+        if n < 0:
+            return None
+        keypoints, count, num_keypoints = keypoints[:n], count[:n], num_keypoints[:n]
+        flags, numbers = flags[:n], numbers[:n]
+    else:
+        for c in prange(filled, nogil=True, schedule="dynamic", num_threads=filled):
+            _scan_chunk(c, b, end, &pow5[0], k3, chunk_row, chunk_at, kp, kc, nkp, fl, nums,
+                        status)
+        if np.any(status_arr < 0):
+            return None
+    return {"keypoints": keypoints[:, :k3], "count": count, "num_keypoints": num_keypoints,
+            "flags": flags, "image_id": numbers[:, 0], "category_id": numbers[:, 1],
+            "score": numbers[:, 2]}
+
+
+cdef Py_ssize_t _scan_serial(const char *p, const char *end, const uint64_t *pow5,
+                             Py_ssize_t k3, Py_ssize_t cap, double[:, ::1] kp, int32_t[::1] kc,
+                             double[::1] nkp, uint8_t[::1] fl,
+                             double[:, ::1] nums) noexcept nogil:
+    """Parse the array's objects from p (after '[') to its ']': their count, or -1."""
+    cdef Py_ssize_t r = 0
+    if p < end and p[0] == b']':
+        return 0
+    while True:
+        if r >= cap or p >= end or p[0] != b'{' or _scan_object(
+                p, end, pow5, k3, &kp[r, 0], &kc[r], &nkp[r], &fl[r], &nums[r, 0], &p) < 0:
+            return -1
+        r += 1
+        p = fi_ws(p, end)
+        if p < end and p[0] == b',':
+            p = fi_ws(p + 1, end)
+        elif p < end and p[0] == b']':
+            return r
+        else:
+            return -1
+
+
+cdef void _scan_chunk(Py_ssize_t c, const char *b, const char *end, const uint64_t *pow5,
+                      Py_ssize_t k3, const int64_t[::1] chunk_row, const int64_t[::1] chunk_at,
+                      double[:, ::1] kp, int32_t[::1] kc, double[::1] nkp, uint8_t[::1] fl,
+                      double[:, ::1] nums, int32_t[::1] status) noexcept nogil:
+    """Parse the objects chunk_row[c]..chunk_row[c+1]-1, the first at b + chunk_at[c]."""
+    cdef const char *p = b + chunk_at[c]
+    cdef Py_ssize_t r
+    for r in range(chunk_row[c], chunk_row[c + 1]):
+        if p >= end or p[0] != b'{' or _scan_object(p, end, pow5, k3, &kp[r, 0], &kc[r],
+                                                   &nkp[r], &fl[r], &nums[r, 0], &p) < 0:
+            status[c] = -1
+            return
+        p = fi_ws(p, end)
+        if p < end and p[0] == b',':
+            p = fi_ws(p + 1, end)
+
+
+def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::1] g_start,
+              const int64_t[::1] g_end, const int64_t[::1] offsets, Py_ssize_t s0, Py_ssize_t s1,
+              const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
+              const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
+              const double[::1] gt_area, const int64_t[::1] gt_rows,
+              const double[::1] variances, double[::1] terms, int32_t[::1] counts, int nthreads):
+    """OKS terms e_k of groups s0..s1-1 (see ``fi_oks_terms``): pair p of group s (row-major
+    D x G, p from ``offsets[s] - offsets[s0]``) at ``terms[p * K:]``, its count at
+    ``counts[p]``. Group s's detections are rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``,
+    its ground truth rows ``gt_rows[g_start[s]:g_end[s]]`` of ``gt_kp``, ``gt_box`` and
+    ``gt_area``. Keypoints rows are ``x1, y1, v1, ...`` (3K values)."""
+    cdef Py_ssize_t K = variances.shape[0], s, base, j
+    if K < 1 or dt_kp.shape[1] != 3 * K or gt_kp.shape[1] != 3 * K or gt_box.shape[1] != 4:
+        raise ValueError(f"keypoints must hold 3 x {K} values (one sigma per keypoint)")
+    if not (0 <= s0 <= s1 <= d_start.shape[0]) or offsets.shape[0] != d_start.shape[0] + 1:
+        raise ValueError("oks_terms: bad group range")
+    if gt_box.shape[0] < gt_kp.shape[0] or gt_area.shape[0] < gt_kp.shape[0]:
+        raise ValueError("oks_terms: one box and area per ground truth")
+    for j in range(dt_rows.shape[0]):
+        if not (0 <= dt_rows[j] < dt_kp.shape[0]):
+            raise ValueError("oks_terms: detection row out of range")
+    for j in range(gt_rows.shape[0]):
+        if not (0 <= gt_rows[j] < gt_kp.shape[0]):
+            raise ValueError("oks_terms: ground-truth row out of range")
+    base = offsets[s0]
+    for s in range(s0, s1):
+        if (d_start[s] < 0 or d_end[s] > dt_rows.shape[0] or g_start[s] < 0
+                or g_end[s] > gt_rows.shape[0] or offsets[s + 1] - offsets[s]
+                != (d_end[s] - d_start[s]) * (g_end[s] - g_start[s])):
+            raise ValueError(f"oks_terms: group {s} has bad ranges")
+    if counts.shape[0] < offsets[s1] - base or terms.shape[0] < (offsets[s1] - base) * K:
+        raise ValueError("oks_terms: output buffers too small")
+    for s in prange(s0, s1, nogil=True, schedule="dynamic", num_threads=max(1, nthreads)):
+        _oks_group(s, base, K, d_start, d_end, g_start, g_end, offsets, dt_kp, dt_rows, gt_kp,
+                   gt_box, gt_area, gt_rows, variances, terms, counts)
+
+
+cdef void _oks_group(Py_ssize_t s, Py_ssize_t base, Py_ssize_t K, const int64_t[::1] d_start,
+                     const int64_t[::1] d_end, const int64_t[::1] g_start,
+                     const int64_t[::1] g_end, const int64_t[::1] offsets,
+                     const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
+                     const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
+                     const double[::1] gt_area, const int64_t[::1] gt_rows,
+                     const double[::1] variances, double[::1] terms,
+                     int32_t[::1] counts) noexcept nogil:
+    cdef Py_ssize_t D = d_end[s] - d_start[s], G = g_end[s] - g_start[s], p = offsets[s] - base
+    if D == 0 or G == 0:
+        return
+    fi_oks_terms(&dt_kp[0, 0], &dt_rows[d_start[s]], D, &gt_kp[0, 0], &gt_box[0, 0],
+                 &gt_area[0], &gt_rows[g_start[s]], G, &variances[0], K, &terms[p * K],
+                 &counts[p])
+
+
+def oks_sum(double[::1] exp_terms, const double[::1] terms, const int32_t[::1] counts,
+            Py_ssize_t K, double[::1] out):
+    """``out[p] = sum(exp_terms[p * K:][:counts[p]]) / counts[p]`` in numpy's summation order,
+    ``exp_terms = np.exp(-terms)`` where ``oks_terms`` marked a term -1 counting as 0."""
+    cdef Py_ssize_t P = out.shape[0], p
+    if counts.shape[0] < P or exp_terms.shape[0] < P * K or terms.shape[0] < P * K:
+        raise ValueError("oks_sum: buffers too small")
+    for p in range(P):
+        if not (1 <= counts[p] <= K):
+            raise ValueError("oks_sum: bad term count")
+    if P:
+        with nogil:
+            fi_oks_sum(&exp_terms[0], &terms[0], &counts[0], P, K, &out[0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _json, _table
+from . import _instances, _json, _table
 from ._table import AnnotationError, Annotations
 
 
@@ -106,6 +106,7 @@ class COCO:
         self._scored: Annotations | None = None
         self._anns = self._img_to_anns = self._cat_to_imgs = None
         self._rows_by_image = None
+        self._rles_cache = self._keypoints_cache = None
 
     @classmethod
     def _from_table(
@@ -167,6 +168,10 @@ class COCO:
         """The annotations as dicts, for a COCO made from columns (results: as pycocotools'
         loadRes leaves them, with area, id, iscrowd and a box polygon)."""
         t = self._table()
+        source = getattr(self, "_result_source", None)
+        if source is not None:  # loadRes kept the results (or their file): as it leaves them
+            anns = _json._load_python(source) if isinstance(source, str) else source
+            return _instances.loaded_results(anns, t)
         anns = []
         for i, (x, y, w, h) in enumerate(t.bbox.tolist()):
             ann = {
@@ -316,16 +321,33 @@ class COCO:
         """
         self._log("Loading and preparing results...")
         tic = time.time()
+        kept: str | list | None = None  # the results' dicts (or their file), for masks etc.
+        scanned = None
         if isinstance(resFile, (str, os.PathLike)):
-            table, _ = _json.load_results(resFile)
             source = os.fspath(resFile)
+            scanned = _instances.keypoint_results(source, source)  # no dict per result
+            if scanned is not None:
+                table, kept = scanned[0], source
+            else:
+                try:
+                    table, anns = _json.load_results(resFile)
+                    kept = source if anns is None else anns
+                except AnnotationError:  # no boxes: the segmentation / keypoint branches
+                    anns = _json._load_python(resFile)
+                    if not isinstance(anns, list) or _instances.result_branch(anns) == "bbox":
+                        raise
+                    table, kept = _instances.results_table(anns, source), anns
         elif isinstance(resFile, np.ndarray):
             self._log("Converting ndarray to lists...")
             table = _table.from_numpy(resFile)
             source = "result array"
         else:
-            table = _table.from_dicts(resFile, results=True, source="results")
             source = "results"
+            if isinstance(resFile, list) and _instances.result_branch(resFile) != "bbox":
+                table = _instances.results_table(resFile, source)
+            else:
+                table = _table.from_dicts(resFile, results=True, source=source)
+            kept = resFile
         known = np.asarray(sorted(i for i in self.imgs if _is_int(i)), dtype=np.int64)
         from ._ext import kernels
 
@@ -345,6 +367,9 @@ class COCO:
         }
         res = COCO._from_table(table, header["images"], header["categories"], True, self._verbose)
         res._header = header
+        res._result_source = kept
+        if isinstance(kept, str) and scanned is not None:
+            res._keypoints_cache = scanned[1]  # the keypoints the scan read, for evaluation
         return res
 
     def loadNumpyAnnotations(self, data: np.ndarray) -> list[dict]:
@@ -364,10 +389,16 @@ class COCO:
     def showAnns(self, anns, draw_bbox=False):
         raise NotImplementedError("fastiou.coco.COCO does not draw; use pycocotools for that")
 
-    def annToRLE(self, ann):
-        raise NotImplementedError("fastiou.coco evaluates boxes only (no masks)")
+    def annToRLE(self, ann: dict) -> dict:
+        """The annotation's segmentation (polygons, uncompressed RLE or RLE) as an RLE, as
+        pycocotools' ``annToRLE`` (the image's height and width from ``imgs``)."""
+        return _instances.ann_to_rle(self, ann)
 
-    annToMask = annToRLE
+    def annToMask(self, ann: dict) -> np.ndarray:
+        """The annotation's segmentation as a binary mask (uint8 [height, width])."""
+        from . import mask as _mask
+
+        return _mask.decode(self.annToRLE(ann))
 
 
 def _is_int(value: Any) -> bool:

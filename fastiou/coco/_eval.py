@@ -9,13 +9,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _evaluate
+from . import _evaluate, _instances
 from ._coco import COCO
 
 _NUMBERS = (int, float, np.generic)
 SUMMARY_NAMES = (
     "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
 )  # fmt: skip
+# pycocotools' _summarizeKps: the 10 keypoint numbers
+KEYPOINT_SUMMARY_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
 class ParamsError(ValueError, IndexError):
@@ -24,7 +26,8 @@ class ParamsError(ValueError, IndexError):
 
 
 class Params:
-    """pycocotools' evaluation parameters (``setDetParams``) for ``iouType="bbox"``."""
+    """pycocotools' evaluation parameters: ``setDetParams`` for "bbox" and "segm",
+    ``setKpParams`` for "keypoints"."""
 
     def setDetParams(self) -> None:
         self.imgIds: list = []
@@ -37,10 +40,24 @@ class Params:
         self.areaRngLbl = ["all", "small", "medium", "large"]
         self.useCats = 1
 
-    def __init__(self, iouType: str = "bbox"):
+    def setKpParams(self) -> None:
+        self.imgIds = []
+        self.catIds = []
+        self.iouThrs = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+        self.recThrs = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+        self.maxDets = [20]
+        self.areaRng = [[0**2, 1e5**2], [32**2, 96**2], [96**2, 1e5**2]]
+        self.areaRngLbl = ["all", "medium", "large"]
+        self.useCats = 1
+        self.kpt_oks_sigmas = _instances.KPT_OKS_SIGMAS.copy()
+
+    def __init__(self, iouType: str = "segm"):
         if iouType not in ("bbox", "segm", "keypoints"):
             raise ValueError(f"iouType {iouType!r} not supported")
-        self.setDetParams()
+        if iouType == "keypoints":
+            self.setKpParams()
+        else:
+            self.setDetParams()
         self.iouType = iouType
         self.useSegm = None  # deprecated in pycocotools
 
@@ -76,7 +93,8 @@ def _as_coco(obj: Any, name: str) -> COCO:
 
 
 class COCOeval:
-    """pycocotools' ``COCOeval`` for boxes: the same interface and the same numbers.
+    """pycocotools' ``COCOeval``: the same interface and the same numbers, for boxes
+    ("bbox"), instance masks ("segm") and keypoints ("keypoints", OKS).
 
     Parameters
     ----------
@@ -84,8 +102,8 @@ class COCOeval:
         Ground truth and results (``cocoGt.loadRes(...)``). pycocotools ``COCO`` objects are
         accepted too (their ``dataset`` is read).
     iouType : str
-        ``"bbox"``. pycocotools' default is "segm", so pass it explicitly; masks and keypoints
-        are not evaluated here.
+        ``"segm"`` (pycocotools' default: mask IoU of the annotations' segmentations),
+        ``"bbox"`` or ``"keypoints"`` (OKS with ``params.kpt_oks_sigmas``).
     verbose : bool
         Print pycocotools' progress messages (the summary lines are printed regardless).
     use_ignore_flag : bool
@@ -103,7 +121,10 @@ class COCOeval:
         ``scores`` [T, R, K, A, M], ``params``, ``counts``, ``date``; -1 where there is no
         ground truth.
     stats : numpy.ndarray
-        After :meth:`summarize`: the 12 numbers of the summary.
+        After :meth:`summarize`: the 12 numbers of the summary (10 for keypoints).
+    evalImgs : list
+        pycocotools' per-image records (``evaluateImg``'s dicts, None for empty groups), built
+        on first access after :meth:`evaluate` (the evaluation itself does not need them).
     """
 
     def __init__(
@@ -116,11 +137,9 @@ class COCOeval:
         use_ignore_flag: bool = False,
         positional_ids: bool = False,
     ):
-        if iouType != "bbox":
-            raise NotImplementedError(
-                f"fastiou.coco.COCOeval evaluates boxes only: pass iouType='bbox' (got "
-                f"{iouType!r}; pycocotools' default is 'segm')"
-            )
+        if not iouType:
+            print("iouType not specified. use default iouType segm")  # as pycocotools
+            iouType = "segm"
         self.cocoGt = _as_coco(cocoGt, "cocoGt")
         self.cocoDt = _as_coco(cocoDt, "cocoDt")
         self.params = Params(iouType=iouType)
@@ -128,6 +147,7 @@ class COCOeval:
         self.stats: np.ndarray | list = []
         self._paramsEval: Params | dict = {}
         self._evaluation: _evaluate.Evaluation | None = None
+        self._evalImgs: list | None = None
         self.verbose = verbose
         self.use_ignore_flag = use_ignore_flag
         self.positional_ids = positional_ids
@@ -148,8 +168,8 @@ class COCOeval:
         p = self.params
         if p.useSegm is not None:
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
-        if p.iouType != "bbox":
-            raise NotImplementedError("fastiou.coco.COCOeval evaluates boxes only (bbox)")
+        if p.iouType not in ("bbox", "segm", "keypoints"):
+            raise ValueError(f"params.iouType {p.iouType!r} not supported")
         self._log(f"Evaluate annotation type *{p.iouType}*")
         p.imgIds = list(np.unique(p.imgIds))
         if p.useCats:
@@ -160,7 +180,25 @@ class COCOeval:
         if p.maxDets[0] < 0:
             raise ValueError(f"params.maxDets must be >= 0, got {p.maxDets}")
         self.params = p
-        self._evaluation = _evaluate.evaluate(
+        self._evaluation = self._engine(p)
+        self._evalImgs = None
+        self._paramsEval = copy.deepcopy(self.params)
+        self.eval = {}
+        self._log(f"DONE (t={time.time() - tic:0.2f}s).")
+
+    def _engine(self, p: Params, matches: bool = False) -> _evaluate.Evaluation:
+        """The engine's evaluate() for params ``p`` (box IoU, mask IoU or OKS per group)."""
+        overlaps = extra_ignore = None
+        if p.iouType == "segm":
+            overlaps = _instances.segm_overlaps(self.cocoGt, self.cocoDt)
+        elif p.iouType == "keypoints":
+            overlaps = _instances.oks_overlaps(
+                self.cocoGt, self.cocoDt, p.kpt_oks_sigmas, bool(p.useCats)
+            )
+            extra_ignore = _instances.num_keypoints_zero(
+                self.cocoGt, len(np.reshape(p.kpt_oks_sigmas, -1))
+            )
+        return _evaluate.evaluate(
             self.cocoGt._table(),
             self.cocoDt._table(scored=True),
             p.imgIds,
@@ -171,10 +209,31 @@ class COCOeval:
             int(p.maxDets[-1]),
             use_ignore_flag=self.use_ignore_flag,
             positional_ids=self.positional_ids,
+            overlaps=overlaps,
+            gt_extra_ignore=extra_ignore,
+            matches=matches,
         )
-        self._paramsEval = copy.deepcopy(self.params)
-        self.eval = {}
-        self._log(f"DONE (t={time.time() - tic:0.2f}s).")
+
+    @property
+    def evalImgs(self) -> list:
+        """pycocotools' ``evalImgs`` (built on first access: the matching is run again, with
+        the parameters of the last :meth:`evaluate`, recording the matches)."""
+        if self._evalImgs is None:
+            if self._evaluation is None:
+                return []
+            from ._evalimgs import eval_imgs
+
+            p = self._paramsEval
+            ev = self._engine(p, matches=True)
+            self._evalImgs = eval_imgs(
+                ev.groups, list(p.imgIds), list(p.catIds) if p.useCats else [-1],
+                list(p.areaRng), int(p.maxDets[-1]), len(p.iouThrs),
+            )  # fmt: skip
+        return self._evalImgs
+
+    @evalImgs.setter
+    def evalImgs(self, value: list) -> None:
+        self._evalImgs = value
 
     def accumulate(self, p: Params | None = None) -> None:
         """Precision and recall per IoU threshold, recall threshold, category, area, maxDets."""
@@ -244,9 +303,17 @@ class COCOeval:
         return mean_s
 
     def _stats(self, k=None, echo=True) -> np.ndarray:
-        """pycocotools' _summarizeDets: the first line hard-codes maxDets=100."""
+        """pycocotools' _summarizeDets (the first line hard-codes maxDets=100), or
+        _summarizeKps for keypoints (maxDets=20 throughout)."""
         md = self.params.maxDets
         s = self._summarize
+        if self.params.iouType == "keypoints":
+            return np.array([
+                s(ap, iouThr=thr, areaRng=rng, maxDets=20, k=k, echo=echo)
+                for ap in (1, 0)
+                for thr, rng in ((None, "all"), (0.5, "all"), (0.75, "all"), (None, "medium"),
+                                 (None, "large"))
+            ])  # fmt: skip
         stats = np.zeros((12,))
         stats[0] = s(1, k=k, echo=echo)
         stats[1] = s(1, iouThr=0.5, maxDets=md[2], k=k, echo=echo)
@@ -285,8 +352,12 @@ class COCOeval:
         """The 12 summary numbers by name ("AP", "AP50", ..., "ARl"), computed if needed."""
         if not self.eval:
             raise RuntimeError("run evaluate() and accumulate() first")
-        stats = self.stats if len(self.stats) == 12 else self._stats(echo=False)
-        return dict(zip(SUMMARY_NAMES, map(float, stats), strict=True))
+        names = self._names()
+        stats = self.stats if len(self.stats) == len(names) else self._stats(echo=False)
+        return dict(zip(names, map(float, stats), strict=True))
+
+    def _names(self) -> tuple[str, ...]:
+        return KEYPOINT_SUMMARY_NAMES if self.params.iouType == "keypoints" else SUMMARY_NAMES
 
     def per_class(self) -> list[dict[str, Any]]:
         """The 12 summary numbers for each category (as the summary, restricted to it): a list
@@ -303,13 +374,16 @@ class COCOeval:
             cat = self.cocoGt.cats.get(cat_id, {}) if self.cocoGt is not None else {}
             row = {"category_id": int(cat_id), "name": cat.get("name", str(cat_id))}
             row["n_gt"] = int(npig[k, 0]) if k < len(npig) else 0
-            row.update(zip(SUMMARY_NAMES, map(float, self._stats(k=k, echo=False)), strict=True))
+            stats = self._stats(k=k, echo=False)
+            row.update(zip(self._names(), map(float, stats), strict=True))
             rows.append(row)
         return rows
 
     def per_class_table(self) -> str:
         """:meth:`per_class` as a markdown table (AP, AP50, AP75, APs/m/l, AR100)."""
         columns = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+        if self.params.iouType == "keypoints":
+            columns = ("AP", "AP50", "AP75", "APm", "APl", "AR")
         lines = [
             "| category | n_gt | " + " | ".join(columns) + " |",
             "|---|---:|" + "---:|" * len(columns),

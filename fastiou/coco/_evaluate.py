@@ -17,6 +17,7 @@ are listed once, then each threshold walks that list for all maxDets at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,38 @@ from .._core import config as _config
 from .._core.parallel import openmp_threads
 from ._ext import kernels
 from ._table import Annotations
+
+# overlaps(dt_rows, d_start, d_end, gt_rows, g_start, g_end, gt_iscrowd, threads)
+#   -> (values, offsets): group s holds the kept detections dt_rows[d_start[s]:d_end[s]] (rows
+#   of the results, in score order) and the ground truth gt_rows[g_start[s]:g_end[s]] (rows of
+#   the dataset, pycocotools' order; gt_iscrowd is aligned with gt_rows); its overlap matrix is
+#   values[offsets[s]:offsets[s + 1]] as D x G, row-major (empty where D or G is 0).
+Overlaps = Callable[..., tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class GroupMatches:
+    """The matching of every (category, image) group with detections, in group order, as
+    evalImgs needs it: per kept detection and area range, the matched ground truth of each
+    IoU threshold (its position in the group's ground truth, -1: none)."""
+
+    det_keys: np.ndarray  # [S] category position * n_images + image position
+    d_start: np.ndarray  # [S]
+    d_end: np.ndarray
+    det_id: np.ndarray  # [N] kept detections in group order
+    det_area: np.ndarray
+    det_score: np.ndarray
+    gt_keys: np.ndarray  # [S'] the ground-truth groups' keys
+    gt_starts: np.ndarray  # [S' + 1]
+    gt_id: np.ndarray  # ground truth in group order
+    gt_ignore: np.ndarray  # before area ranges
+    gt_area: np.ndarray
+    matched: np.ndarray  # [N, A, T] int32
+    n_images: int
+
+
+def _original(rows: np.ndarray, src: np.ndarray | None) -> np.ndarray:
+    return np.ascontiguousarray(rows if src is None else src[rows], np.int64)
 
 
 @dataclass
@@ -49,6 +82,8 @@ class Evaluation:
     gt_i: np.ndarray  # [rows of gt] int32: image position (-1: not evaluated)
     gt_area: np.ndarray
     gt_ignore: np.ndarray  # uint8: ignored before area ranges (crowd, or "ignore" when asked)
+    # only with evaluate(..., matches=True), for evalImgs (group order, see GroupMatches)
+    groups: GroupMatches | None = None
 
     def codes(self, a: int, t: int) -> np.ndarray:
         """[N] uint8 in category order: 1 true positive, 2 false positive, 0 ignored, for area
@@ -82,13 +117,14 @@ def _unique_int64(values: Any, name: str) -> np.ndarray:
 def _resolve_repeated_ids(table, i_pos, k_pos, use_cats, pre):
     """pycocotools' treatment of annotations sharing an id (a malformed file): each selected
     annotation (by its own image and category) is replaced by the last one with its id,
-    grouped by that one's image and category. Returns (table, image pos, category pos)."""
+    grouped by that one's image and category. Returns (table, image pos, category pos, src):
+    row r of the new table is row src[r] of the given one (None: the same table)."""
     ids = table.id
     if len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1])):  # increasing: all distinct
-        return table, i_pos, k_pos
+        return table, i_pos, k_pos, None
     unique, inverse = np.unique(ids, return_inverse=True)
     if len(unique) == len(ids):
-        return table, i_pos, k_pos
+        return table, i_pos, k_pos, None
     last = np.zeros(len(unique), np.int64)
     np.maximum.at(last, inverse, np.arange(len(ids)))
     src = last[inverse]
@@ -104,7 +140,17 @@ def _resolve_repeated_ids(table, i_pos, k_pos, use_cats, pre):
     if pre is not None:  # without categories: the category must still be in params.catIds
         pre[:] = pre[src]
         k_pos = np.where(selected & (pre >= 0), 0, -1).astype(np.int32)
-    return table, i_pos, k_pos
+    return table, i_pos, k_pos, src
+
+
+# Below this many detections the kernels run on one thread: on the keypoints bench set (24k
+# detections, `fastiou bench --task coco_keypoints_evaluate`) one thread took 26 ms and two 60 ms
+# on the shared 2-core machine (each parallel region waits for a descheduled thread).
+PARALLEL_MIN_DETECTIONS = 1 << 16
+
+
+def _threads(n_detections: int) -> int:
+    return 1 if n_detections < PARALLEL_MIN_DETECTIONS else openmp_threads(_config.num_threads())
 
 
 def best_threshold(iou_thrs: np.ndarray) -> np.ndarray:
@@ -125,10 +171,20 @@ def evaluate(
     *,
     use_ignore_flag: bool = False,
     positional_ids: bool = False,
+    overlaps: Overlaps | None = None,
+    gt_extra_ignore: np.ndarray | None = None,
+    matches: bool = False,
 ) -> Evaluation:
-    """Match detections to ground truth for every group, area range and IoU threshold."""
+    """Match detections to ground truth for every group, area range and IoU threshold.
+
+    ``overlaps``: None for box IoU (computed inside the matching), else the function that
+    gives every group's overlap matrix (mask IoU, OKS; see :data:`Overlaps`).
+    ``gt_extra_ignore``: per ground-truth row, more ground truth to ignore before area
+    ranges (keypoints: ``num_keypoints == 0``). ``matches``: also record which ground truth
+    each detection matched (``Evaluation.groups``, for evalImgs).
+    """
     k = kernels()
-    threads = openmp_threads(_config.num_threads())
+    threads = _threads(len(dt))
     images = _unique_int64(img_ids, "imgIds")
     n_img = len(images)
     if use_cats:
@@ -158,8 +214,8 @@ def evaluate(
     dt_i = k.positions(dt.image_id, images)
     # pycocotools loads annotations through a dict by id: with a repeated id, every copy
     # becomes the last annotation of that id, in the places the originals were selected
-    gt, gt_i, gt_k = _resolve_repeated_ids(gt, gt_i, gt_k, use_cats, gt_pre)
-    dt, dt_i, dt_k = _resolve_repeated_ids(dt, dt_i, dt_k, use_cats, dt_pre)
+    gt, gt_i, gt_k, gt_src = _resolve_repeated_ids(gt, gt_i, gt_k, use_cats, gt_pre)
+    dt, dt_i, dt_k, dt_src = _resolve_repeated_ids(dt, dt_i, dt_k, use_cats, dt_pre)
 
     # Ground truth in group order: (category, image, pycocotools' order within).
     gt_rows = np.arange(len(gt), dtype=np.int64)
@@ -199,6 +255,9 @@ def evaluate(
     area_rng = np.ascontiguousarray(area_rng, dtype=np.float64).reshape(-1, 2)
     iou_thrs = np.asarray(iou_thrs, dtype=np.float64)
     gt_ignore = gt.iscrowd | gt.ignore if use_ignore_flag else gt.iscrowd
+    if gt_extra_ignore is not None:
+        extra = np.asarray(gt_extra_ignore, np.uint8)
+        gt_ignore = gt_ignore | (extra if gt_src is None else extra[gt_src])
     if positional_ids:  # the fix: an annotation id 0 (or a detection id <= 0) is a real id
         gt_id = np.arange(1, len(gt) + 1, dtype=np.int64)
         dt_id = np.arange(1, len(dt) + 1, dtype=np.int64)
@@ -207,13 +266,39 @@ def evaluate(
     # columns in group order, so that the kernel reads them sequentially
     words = max(1, -(-len(iou_thrs) // 32))
     state = np.empty((len(det_rows), len(area_rng), words), np.uint64)
-    k.match(
-        kept_starts[:-1].astype(np.int64), kept_starts[1:].astype(np.int64), g_start, g_end,
-        np.take(dt.bbox, det_rows, axis=0), dt.area[det_rows], dt_id[det_rows],
-        np.take(gt.bbox, gt_rows, axis=0), gt.area[gt_rows], gt.iscrowd[gt_rows],
-        np.ascontiguousarray(gt_ignore[gt_rows], np.uint8), gt_id[gt_rows], area_rng,
-        best_threshold(iou_thrs), state, threads,
-    )  # fmt: skip
+    matched = (
+        np.full((len(det_rows), len(area_rng), len(iou_thrs)), -1, np.int32) if matches else None
+    )
+    d_start, d_end = kept_starts[:-1].astype(np.int64), kept_starts[1:].astype(np.int64)
+    if overlaps is None:
+        k.match(
+            d_start, d_end, g_start, g_end,
+            np.take(dt.bbox, det_rows, axis=0), dt.area[det_rows], dt_id[det_rows],
+            np.take(gt.bbox, gt_rows, axis=0), gt.area[gt_rows], gt.iscrowd[gt_rows],
+            np.ascontiguousarray(gt_ignore[gt_rows], np.uint8), gt_id[gt_rows], area_rng,
+            best_threshold(iou_thrs), state, threads, matched,
+        )  # fmt: skip
+    else:
+        values, offsets = overlaps(
+            _original(det_rows, dt_src), d_start, d_end, _original(gt_rows, gt_src), g_start,
+            g_end, np.ascontiguousarray(gt.iscrowd[gt_rows], np.uint8), threads,
+        )  # fmt: skip
+        k.match_values(
+            d_start, d_end, g_start, g_end,
+            np.ascontiguousarray(values, np.float64), np.ascontiguousarray(offsets, np.int64),
+            dt.area[det_rows], dt_id[det_rows], gt.area[gt_rows], gt.iscrowd[gt_rows],
+            np.ascontiguousarray(gt_ignore[gt_rows], np.uint8), gt_id[gt_rows], area_rng,
+            best_threshold(iou_thrs), state, threads, matched,
+        )  # fmt: skip
+    groups = None
+    if matches:
+        groups = GroupMatches(
+            det_keys=det_keys, d_start=d_start, d_end=d_end,
+            det_id=dt.id[det_rows], det_area=dt.area[det_rows], det_score=det_score,
+            gt_keys=gt_keys, gt_starts=gt_starts, gt_id=gt.id[gt_rows],
+            gt_ignore=np.ascontiguousarray(gt_ignore[gt_rows], np.uint8),
+            gt_area=gt.area[gt_rows], matched=matched, n_images=n_img,
+        )  # fmt: skip
     cat_rows = det_rows[grp]
     return Evaluation(
         img_ids=images,
@@ -233,6 +318,7 @@ def evaluate(
         gt_i=gt_i,
         gt_area=gt.area,
         gt_ignore=np.ascontiguousarray(gt_ignore, np.uint8),
+        groups=groups,
     )
 
 
@@ -278,7 +364,7 @@ def accumulate(
             ev.cat_start, ev.grp, m_first, ev.score, ev.image, ev.state,
             ev.regular_gt(image_mask), np.asarray(k_map, np.int64),
             np.asarray(a_map, np.int64), M, rec_thrs, np.ascontiguousarray(image_mask, np.uint8),
-            precision, recall, scores, openmp_threads(_config.num_threads()),
+            precision, recall, scores, _threads(len(ev.score)),
         )  # fmt: skip
         if not np.array_equal(order, np.arange(M)):  # back to the caller's maxDets order
             back = np.argsort(order)

@@ -94,7 +94,9 @@ def random_coco(
     return gt, dets
 
 
-def pycocotools_eval(gt: dict, dets, configure=None, array: np.ndarray | None = None):
+def pycocotools_eval(
+    gt: dict, dets, configure=None, array: np.ndarray | None = None, iou_type: str = "bbox"
+):
     """pycocotools' COCOeval after evaluate, accumulate and summarize (quietly), on copies."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -104,7 +106,7 @@ def pycocotools_eval(gt: dict, dets, configure=None, array: np.ndarray | None = 
         coco.dataset = copy.deepcopy(gt)
         coco.createIndex()
         res = coco.loadRes(array if array is not None else copy.deepcopy(dets))
-        E = COCOeval(coco, res, "bbox")
+        E = COCOeval(coco, res, iou_type)
         if configure:
             configure(E.params)
         E.evaluate()
@@ -113,12 +115,12 @@ def pycocotools_eval(gt: dict, dets, configure=None, array: np.ndarray | None = 
     return E
 
 
-def fastiou_eval(gt, dets, configure=None, **options):
+def fastiou_eval(gt, dets, configure=None, iou_type: str = "bbox", **options):
     from fastiou.coco import COCO, COCOeval
 
     coco = gt if isinstance(gt, COCO) else COCO(copy.deepcopy(gt), verbose=False)
     res = coco.loadRes(dets)
-    E = COCOeval(coco, res, "bbox", verbose=False, **options)
+    E = COCOeval(coco, res, iou_type, verbose=False, **options)
     if configure:
         configure(E.params)
     E.evaluate()

@@ -300,8 +300,8 @@ def test_bad_ids_and_types():
         coco.loadRes(np.zeros((3, 6)))
     with pytest.raises(AnnotationError, match="must be a list"):
         COCO({"images": [], "annotations": {"a": 1}, "categories": []}, verbose=False)._table()
-    with pytest.raises(NotImplementedError, match="iouType='bbox'"):
-        COCOeval(coco, coco.loadRes(dt))
+    with pytest.raises(ValueError, match="not supported"):
+        COCOeval(coco, coco.loadRes(dt), "obb")
     with pytest.raises(ValueError, match="maxDets"):
         E = COCOeval(coco, coco.loadRes(dt), "bbox", verbose=False)
         E.params.maxDets = []

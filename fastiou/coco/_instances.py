@@ -1,0 +1,393 @@
+"""Masks and keypoints of COCO annotations, for "segm" and "keypoints" evaluation.
+
+What pycocotools does with the annotation dicts (``annToRLE``, the segmentation and keypoint
+branches of ``loadRes``, ``computeOks``), done on columns: the engine (``_evaluate.py``) asks
+for each group's overlap matrix through the functions built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._table import AnnotationError, Annotations, result_table
+
+COCO = Any  # a fastiou.coco.COCO (not imported: _coco imports this module)
+
+# pycocotools' Params.kpt_oks_sigmas (setKpParams): COCO's 17 person keypoints
+KPT_OKS_SIGMAS = (
+    np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87,
+              0.87, 0.89, 0.89]) / 10.0
+)  # fmt: skip
+# terms of the OKS computed (and exponentiated by numpy) per chunk: bounds the scratch memory
+_OKS_CHUNK_TERMS = 1 << 20
+# below this many terms one thread computes them: on the 5,000-image keypoints bench set (1.2M
+# terms) the parallel region cost more than it saved on the shared 2-core machine
+_OKS_PARALLEL_TERMS = 1 << 22
+
+
+def ann_to_rle(coco: COCO, ann: Mapping[str, Any]) -> dict:
+    """pycocotools' ``COCO.annToRLE``: polygons (merged), uncompressed RLE or RLE -> RLE."""
+    from . import mask as _mask
+
+    try:
+        img = coco.imgs[ann["image_id"]]
+        h, w = img["height"], img["width"]
+    except KeyError as e:
+        raise AnnotationError(
+            f"annotation {ann.get('id', '?')!r}: its image needs 'height' and 'width' to "
+            f"rasterise the segmentation (missing {e})"
+        ) from None
+    if "segmentation" not in ann:
+        raise AnnotationError(f"annotation {ann.get('id', '?')!r} has no 'segmentation'")
+    segm = ann["segmentation"]
+    if type(segm) is list:  # polygons: a single object may have several parts
+        return _mask.merge(_mask.frPyObjects(segm, h, w))
+    if type(segm["counts"]) is list:  # uncompressed RLE
+        return _mask.frPyObjects(segm, h, w)
+    return segm
+
+
+def _annotations(coco: COCO) -> list:
+    """The annotation dicts of ``coco`` in table-row order (results: as loadRes keeps them)."""
+    anns = coco.dataset.get("annotations", [])
+    if len(anns) != len(coco._table()):
+        raise AnnotationError("the annotations changed since they were indexed: createIndex()")
+    return anns
+
+
+def rles(coco: COCO) -> Any:
+    """Every annotation's RLE (cached on ``coco``), packed for ``iou_groups``."""
+    from ._segm_seam import RLEs
+
+    cached = getattr(coco, "_rles_cache", None)
+    if cached is None:
+        cached = RLEs.from_coco([ann_to_rle(coco, ann) for ann in _annotations(coco)])
+        coco._rles_cache = cached
+    return cached
+
+
+def _file_of(coco: COCO) -> str | None:
+    """The JSON file whose annotation array still is ``coco``'s annotations (rows in table
+    order), or None: then the dicts are read."""
+    if coco._is_results:
+        source = getattr(coco, "_result_source", None)
+        return source if isinstance(source, str) else None
+    return coco._path if coco._path is not None and coco._dataset is None else None
+
+
+def _scan(path: str, k3: int) -> dict | None:
+    """The keypoint columns of a file: one pass with columns sized for objects that hold the
+    keys evaluation requires and k3 keypoints; else (a smaller object) counting them first."""
+    from ._ext import kernels
+    from ._json import MIN_GT_BYTES, _threads, _with_bytes, pow5_table
+
+    def scan(buf):
+        k = kernels()
+        smallest = MIN_GT_BYTES + len(',"keypoints":[]') + max(0, 2 * k3 - 1)
+        found = k.scan_keypoints(buf, pow5_table(), k3, False, 1, smallest)
+        return (
+            k.scan_keypoints(buf, pow5_table(), k3, False, _threads()) if found is None else found
+        )
+
+    return _with_bytes(path, scan)
+
+
+def _scanned(coco: COCO, k3: int) -> dict | None:
+    """The keypoint columns of ``coco``'s file (cached), without a dict per annotation."""
+    cached = getattr(coco, "_keypoints_cache", None)
+    if isinstance(cached, dict) and cached["keypoints"].shape[1] == k3:
+        return cached
+    path = _file_of(coco)
+    scan = None if path is None else _scan(path, k3)
+    if scan is None or len(scan["count"]) != len(coco._table()):
+        return None
+    coco._keypoints_cache = scan
+    return scan
+
+
+def keypoints(coco: COCO, k: int) -> np.ndarray:
+    """[N, 3k] float64: every annotation's ``keypoints`` (x, y, v per keypoint)."""
+    scan = _scanned(coco, 3 * k)
+    if scan is not None:
+        bad = scan["count"] != 3 * k
+        if bad.any():
+            i = int(np.argmax(bad))
+            if scan["count"][i] < 0:
+                raise AnnotationError(f"annotation {i} has no 'keypoints'")
+            raise AnnotationError(
+                f"annotation {i}: keypoints must be {3 * k} numbers (x, y, v for each of the "
+                f"{k} sigmas), got {int(scan['count'][i])}"
+            )
+        return scan["keypoints"]
+    cached = getattr(coco, "_keypoints_cache", None)
+    if isinstance(cached, np.ndarray) and cached.shape[1] == 3 * k:
+        return cached
+    anns = _annotations(coco)
+    try:
+        values = [ann["keypoints"] for ann in anns]
+    except KeyError:
+        i = next(i for i, a in enumerate(anns) if "keypoints" not in a)
+        raise AnnotationError(
+            f"annotation {i} (id {anns[i].get('id', '?')!r}) has no 'keypoints'"
+        ) from None
+    try:
+        out = np.array(values, dtype=np.float64).reshape(len(anns), -1)
+    except (TypeError, ValueError):
+        out = None
+    if out is None or out.shape[1] != 3 * k:
+        i = next((i for i, v in enumerate(values) if np.size(v) != 3 * k), 0 if out is None else -1)
+        raise AnnotationError(
+            f"annotation {i}: keypoints must be {3 * k} numbers (x, y, v for each of the {k} "
+            f"sigmas), got {np.size(values[i]) if i >= 0 else '?'}"
+        )
+    coco._keypoints_cache = out
+    return out
+
+
+def num_keypoints_zero(coco: COCO, k: int) -> np.ndarray:
+    """uint8 per ground truth: ``num_keypoints == 0`` (pycocotools ignores those)."""
+    scan = _scanned(coco, 3 * k)
+    if scan is not None:
+        missing = np.isnan(scan["num_keypoints"])
+        if missing.any():
+            raise AnnotationError(f"ground truth {int(np.argmax(missing))} has no 'num_keypoints'")
+        return (scan["num_keypoints"] == 0).astype(np.uint8)
+    anns = _annotations(coco)
+    try:
+        return np.array([ann["num_keypoints"] == 0 for ann in anns], np.uint8).reshape(-1)
+    except KeyError:
+        i = next(i for i, a in enumerate(anns) if "num_keypoints" not in a)
+        raise AnnotationError(
+            f"ground truth {i} (id {anns[i].get('id', '?')!r}) has no 'num_keypoints'"
+        ) from None
+
+
+def _keypoint_boxes(points: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """loadRes' keypoint boxes and areas from x = s[0::3], y = s[1::3] (np.min / np.max), for
+    rows of one length (a 2-D array); None otherwise."""
+    try:
+        kp = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if kp.ndim != 2 or kp.shape[1] < 2:
+        return None
+    x, y = kp[:, 0::3], kp[:, 1::3]
+    x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
+    return np.stack([x0, y0, x1 - x0, y1 - y0], 1), (x1 - x0) * (y1 - y0)
+
+
+def _keypoint_branch(scan: dict) -> bool:
+    if not len(scan["count"]):
+        return False
+    flags = int(scan["flags"][0])
+    has_box = bool(flags & 1) and not flags & 4
+    return not has_box and not flags & 2 and scan["count"][0] >= 0
+
+
+def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
+    """A results file of pycocotools' keypoint branch (the first result has keypoints, no box
+    and no segmentation) as columns, without a dict per detection; its keypoint columns are
+    returned too, for the evaluation. None where the box path or Python's json must decide."""
+    from ._ext import kernels
+    from ._json import _with_bytes, pow5_table
+    from ._table import check_finite
+
+    k = kernels()
+
+    def scan(buf):
+        if not len(buf):
+            return None
+        first = k.scan_keypoints(buf, pow5_table(), 0, first_only=True)
+        if first is None or not _keypoint_branch(first) or first["count"][0] <= 0:
+            return None
+        k3 = int(first["count"][0])
+        # each result has k3 numbers (else the vectorised path declines): a bound on its size
+        smallest = len('{"keypoints":[]}') + 2 * k3 - 1
+        return k.scan_keypoints(buf, pow5_table(), k3, False, 1, smallest)
+
+    kp = _with_bytes(path, scan)
+    if kp is None or not len(kp["count"]):
+        return None
+    k3 = int(kp["count"][0])
+    if k3 % 3 or (kp["count"] != k3).any():
+        return None  # rows the vectorised path does not cover: the dict path decides
+    ids = np.stack([kp["image_id"], kp["category_id"]])
+    if not (
+        np.isfinite(ids).all()
+        and (ids == np.round(ids)).all()
+        and np.abs(ids).max(initial=0) < 2**53
+        and not np.isnan(kp["score"]).any()
+    ):
+        return None
+    bbox, area = _keypoint_boxes(kp["keypoints"])
+    table = result_table(ids[0].astype(np.int64), ids[1].astype(np.int64), bbox, kp["score"], area)
+    check_finite(table, source)
+    return table, kp
+
+
+def segm_overlaps(gt: COCO, dt: COCO):
+    """The engine's ``overlaps`` for "segm": mask IoU per group through the masks seam."""
+    from ._segm_seam import iou_groups
+
+    gt_rles, dt_rles = rles(gt), rles(dt)
+
+    def overlaps(dt_rows, d_start, d_end, gt_rows, g_start, g_end, gt_iscrowd, threads):
+        return iou_groups(
+            dt_rles, dt_rows, d_start, d_end, gt_rles, gt_rows, g_start, g_end, gt_iscrowd,
+            threads,
+        )  # fmt: skip
+
+    return overlaps
+
+
+def oks_overlaps(gt: COCO, dt: COCO, sigmas: Any, use_cats: bool):
+    """The engine's ``overlaps`` for "keypoints": pycocotools' computeOks per group."""
+    from ._ext import kernels
+
+    sigmas = np.asarray(sigmas, dtype=np.float64).reshape(-1)
+    variances = np.ascontiguousarray((sigmas * 2) ** 2)  # as pycocotools: vars = (sigmas*2)**2
+    k_count = len(variances)
+    gt_table = gt._table()
+    gt_kp, dt_kp = keypoints(gt, k_count), keypoints(dt, k_count)
+    k = kernels()
+
+    def overlaps(dt_rows, d_start, d_end, gt_rows, g_start, g_end, gt_iscrowd, threads):
+        sizes = (d_end - d_start) * (g_end - g_start)
+        offsets = np.zeros(len(sizes) + 1, np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        if not use_cats:
+            # pycocotools' computeOks reads the groups of category -1 (none): no OKS at all,
+            # nothing matches (-inf is below every threshold)
+            return np.full(int(offsets[-1]), -np.inf), offsets
+        values = np.empty(int(offsets[-1]), np.float64)
+        if offsets[-1] * k_count < _OKS_PARALLEL_TERMS:
+            threads = 1
+        s0, n_groups = 0, len(sizes)
+        while s0 < n_groups:  # chunks of groups, so that the terms fit the scratch bound
+            limit = offsets[s0] + max(1, _OKS_CHUNK_TERMS // k_count)
+            s1 = max(s0 + 1, int(np.searchsorted(offsets, limit, side="right")) - 1)
+            s1 = min(s1, n_groups)
+            pairs = int(offsets[s1] - offsets[s0])
+            if pairs:
+                terms = np.empty(pairs * k_count, np.float64)
+                counts = np.empty(pairs, np.int32)
+                k.oks_terms(
+                    d_start, d_end, g_start, g_end, offsets, s0, s1, dt_kp, dt_rows, gt_kp,
+                    gt_table.bbox, gt_table.area, gt_rows, variances, terms, counts, threads,
+                )  # fmt: skip
+                exp_terms = np.exp(np.negative(terms))  # numpy's exp: pycocotools' np.exp(-e)
+                k.oks_sum(exp_terms, terms, counts, k_count, values[offsets[s0] : offsets[s1]])
+            s0 = s1
+        return values, offsets
+
+    return overlaps
+
+
+# -- loadRes: pycocotools' segmentation and keypoint branches --------------------------------
+
+
+def _column(anns: Sequence[Mapping], key: str, source: str) -> list:
+    try:
+        return [ann[key] for ann in anns]
+    except KeyError:
+        i = next(i for i, a in enumerate(anns) if key not in a)
+        raise AnnotationError(f"{source}: annotation {i}: missing key {key!r}") from None
+    except TypeError:
+        i = next(i for i, a in enumerate(anns) if not isinstance(a, Mapping))
+        raise AnnotationError(f"{source}: annotation {i} is not an object") from None
+
+
+def result_branch(anns: Sequence[Mapping]) -> str:
+    """Which branch of pycocotools' loadRes the results take (it looks at the first one)."""
+    first = anns[0] if len(anns) else {}
+    if not isinstance(first, Mapping):
+        return "bbox"  # the box path names the problem
+    if "bbox" in first and not first["bbox"] == []:
+        return "bbox"
+    if "segmentation" in first:
+        return "segm"
+    if "keypoints" in first:
+        return "keypoints"
+    return "bbox"
+
+
+def results_table(anns: Sequence[Mapping], source: str) -> Annotations:
+    """Results columns of the "segm" or "keypoints" loadRes branch: ids 1..N, not crowd;
+    segm: area = mask area, bbox = the given box or the mask's; keypoints: area and box
+    from the keypoints' extent."""
+    from . import mask as _mask
+    from ._table import _int_column
+
+    branch = result_branch(anns)
+
+    image_id = _int_column(_column(anns, "image_id", source), "image_id", source)
+    category_id = _int_column(_column(anns, "category_id", source), "category_id", source)
+    try:
+        score = np.array(_column(anns, "score", source), dtype=np.float64).reshape(len(anns))
+    except (TypeError, ValueError) as e:
+        raise AnnotationError(f"{source}: every score must be a number ({e})") from None
+    if branch == "segm":
+        segms = _column(anns, "segmentation", source)
+        try:
+            # one by one, as loadRes (pycocotools' list call overflows past 255 RLEs here)
+            area = np.array([_mask.area(s) for s in segms], dtype=np.float64)
+            boxes = [
+                ann["bbox"] if "bbox" in ann else _mask.toBbox(s)
+                for ann, s in zip(anns, segms, strict=True)
+            ]
+            bbox = np.array(boxes, dtype=np.float64).reshape(len(anns), 4)
+        except (TypeError, ValueError, KeyError) as e:
+            raise AnnotationError(
+                f"{source}: segmentation results must be RLE dicts ({{'size', 'counts'}}): {e}"
+            ) from None
+    else:
+        points = _column(anns, "keypoints", source)
+        boxes = _keypoint_boxes(points)
+        if boxes is not None:
+            bbox, area = boxes
+        else:
+            bbox, area = np.empty((len(anns), 4)), np.empty(len(anns))
+        for i, s in enumerate(
+            points if boxes is None else ()
+        ):  # as loadRes: np.min / np.max of x = s[0::3], y = s[1::3]
+            try:
+                x, y = s[0::3], s[1::3]
+                x0, x1, y0, y1 = np.min(x), np.max(x), np.min(y), np.max(y)
+            except (TypeError, ValueError) as e:
+                raise AnnotationError(f"{source}: annotation {i}: bad keypoints ({e})") from None
+            area[i] = (x1 - x0) * (y1 - y0)
+            bbox[i] = [x0, y0, x1 - x0, y1 - y0]
+    table = result_table(image_id, category_id, bbox, score, area)
+    from ._table import check_finite
+
+    check_finite(table, source)
+    return table
+
+
+def loaded_results(anns: Sequence[Mapping], table: Annotations) -> list[dict]:
+    """The result dicts as pycocotools' loadRes leaves them (copies; the caller's are not
+    changed): ``id``, ``area``, and per branch ``iscrowd``, ``bbox``, a box polygon as
+    ``segmentation`` for box results without one."""
+    if len(anns) != len(table):
+        raise AnnotationError("the results changed since loadRes read them")
+    branch = result_branch(anns)
+    area, bbox = table.area.tolist(), table.bbox.tolist()
+    out = []
+    for i, ann in enumerate(anns):
+        new = dict(ann)
+        if branch == "bbox":
+            x, y, w, h = new["bbox"]
+            new.setdefault("segmentation", [[x, y, x, y + h, x + w, y + h, x + w, y]])
+            new["iscrowd"] = 0
+        elif branch == "segm":
+            new.setdefault("bbox", bbox[i])
+            new["iscrowd"] = 0
+        else:
+            new["bbox"] = bbox[i]
+        new["area"] = area[i]
+        new["id"] = i + 1
+        out.append(new)
+    return out

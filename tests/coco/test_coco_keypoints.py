@@ -1,0 +1,176 @@
+"""COCOeval(gt, dt, "keypoints") against pycocotools 2.0.11, cell by cell, and the compiled OKS
+against a numpy oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from instance_sets import fastiou_run, pycocotools_run, random_keypoints
+
+from fastiou.coco import COCO, AnnotationError, COCOeval, Params
+
+
+def oks_oracle(dt_kp, gt_kp, gt_box, gt_area, sigmas):
+    """pycocotools' computeOks for one group, written with numpy (D x 3K, G x 3K)."""
+    variances = (sigmas * 2) ** 2
+    out = np.zeros((len(dt_kp), len(gt_kp)))
+    for j, g in enumerate(gt_kp):
+        xg, yg, vg = g[0::3], g[1::3], g[2::3]
+        visible = vg > 0
+        bb = gt_box[j]
+        x0, x1 = bb[0] - bb[2], bb[0] + bb[2] * 2
+        y0, y1 = bb[1] - bb[3], bb[1] + bb[3] * 2
+        for i, d in enumerate(dt_kp):
+            xd, yd = d[0::3], d[1::3]
+            if visible.any():
+                dx, dy = xd - xg, yd - yg
+            else:
+                dx = np.maximum(0, x0 - xd) + np.maximum(0, xd - x1)
+                dy = np.maximum(0, y0 - yd) + np.maximum(0, yd - y1)
+            e = (dx**2 + dy**2) / variances / (gt_area[j] + np.spacing(1)) / 2
+            if visible.any():
+                e = e[visible]
+            out[i, j] = np.sum(np.exp(-e)) / e.shape[0]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_oks_kernel_matches_numpy_oracle(seed):
+    from fastiou.coco._ext import kernels
+
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 20))
+    sigmas = rng.uniform(0.02, 0.2, k)
+    groups = [(int(rng.integers(0, 5)), int(rng.integers(0, 4))) for _ in range(6)]
+    n_d, n_g = sum(d for d, _ in groups), sum(g for _, g in groups)
+    dt_kp = rng.uniform(0, 100, (n_d, 3 * k)).round(1)
+    gt_kp = rng.uniform(0, 100, (n_g, 3 * k)).round()
+    gt_kp[:, 2::3] = rng.choice([0, 1, 2], (n_g, k), p=[0.5, 0.2, 0.3])
+    gt_kp[::3, 2::3] = 0  # no visible keypoint: the distance to the doubled box
+    gt_box = np.concatenate([rng.uniform(0, 80, (n_g, 2)), rng.uniform(1, 50, (n_g, 2))], 1)
+    gt_area = rng.uniform(0, 3000, n_g)
+    gt_area[1::4] = rng.uniform(0, 0.05, len(gt_area[1::4]))  # tiny: exp underflows
+    d_end = np.cumsum([d for d, _ in groups]).astype(np.int64)
+    g_end = np.cumsum([g for _, g in groups]).astype(np.int64)
+    d_start = np.concatenate([[0], d_end[:-1]]).astype(np.int64)
+    g_start = np.concatenate([[0], g_end[:-1]]).astype(np.int64)
+    sizes = (d_end - d_start) * (g_end - g_start)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    terms = np.empty(offsets[-1] * k)
+    counts = np.empty(offsets[-1], np.int32)
+    variances = (sigmas * 2) ** 2
+    kern = kernels()
+    # rows given in reverse: the kernel reads them through the index arrays
+    d_rows, g_rows = np.arange(n_d)[::-1].copy(), np.arange(n_g)[::-1].copy()
+    kern.oks_terms(d_start, d_end, g_start, g_end, offsets, 0, len(groups), dt_kp[::-1].copy(),
+                   d_rows, gt_kp[::-1].copy(), gt_box[::-1].copy(), gt_area[::-1].copy(),
+                   g_rows, variances, terms, counts, 2)  # fmt: skip
+    values = np.empty(offsets[-1])
+    kern.oks_sum(np.exp(-terms), terms, counts, k, values)
+    for s in range(len(groups)):
+        want = oks_oracle(
+            dt_kp[d_start[s] : d_end[s]],
+            gt_kp[g_start[s] : g_end[s]],
+            gt_box[g_start[s] : g_end[s]],
+            gt_area[g_start[s] : g_end[s]],
+            sigmas,
+        )
+        got = values[offsets[s] : offsets[s + 1]].reshape(want.shape)
+        assert np.array_equal(got, want)
+
+
+pytest.importorskip("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
+
+from coco_sets import assert_same  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("with_bbox", [False, True], ids=["keypoints", "keypoints+bbox"])
+def test_keypoints_match_pycocotools(seed, with_bbox):
+    gt, dt = random_keypoints(seed, with_bbox=with_bbox)
+    ours, theirs = fastiou_run(gt, dt, "keypoints"), pycocotools_run(gt, dt, "keypoints")
+    assert len(ours.stats) == 10
+    assert_same(ours, theirs)
+
+
+CONFIGS = {
+    "tied": None,
+    "useCats0": lambda p: setattr(p, "useCats", 0),
+    "maxDets": lambda p: setattr(p, "maxDets", [3, 20]),
+    "iouThrs": lambda p: setattr(p, "iouThrs", np.array([0.0, 0.3, 0.5, 0.95])),
+    "sigmas": lambda p: setattr(p, "kpt_oks_sigmas", p.kpt_oks_sigmas[::-1] * 2),
+    "areaRng": lambda p: setattr(p, "areaRng", [[0, 1e10], [0, 500], [500, 1e10]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_keypoints_custom(name):
+    gt, dt = random_keypoints(31, tied_scores=name == "tied")
+    configure = CONFIGS[name]
+    ours = fastiou_run(gt, dt, "keypoints", configure)
+    assert_same(ours, pycocotools_run(gt, dt, "keypoints", configure))
+
+
+def test_keypoint_params_are_pycocotools():
+    from pycocotools.cocoeval import Params as PyParams
+
+    ours, theirs = Params("keypoints"), PyParams("keypoints")
+    for key, value in vars(theirs).items():
+        assert np.array_equal(np.asarray(getattr(ours, key)), np.asarray(value)), key
+    assert Params().iouType == "segm"
+
+
+def test_keypoints_errors():
+    gt, dt = random_keypoints(1)
+    del gt["annotations"][0]["num_keypoints"]
+    coco = COCO(gt, verbose=False)
+    E = COCOeval(coco, coco.loadRes(dt), "keypoints", verbose=False)
+    with pytest.raises(AnnotationError, match="num_keypoints"):
+        E.evaluate()
+    gt, dt = random_keypoints(1)
+    coco = COCO(gt, verbose=False)
+    dt[0]["keypoints"] = dt[0]["keypoints"][:-3]
+    E = COCOeval(coco, coco.loadRes(dt), "keypoints", verbose=False)
+    with pytest.raises(AnnotationError, match="51 numbers"):
+        E.evaluate()
+
+
+@pytest.mark.parametrize("variant", ["columns", "ids as floats", "ragged", "with bbox"])
+def test_keypoints_from_files(tmp_path, variant):
+    """Files go through the keypoint scanner (no dict per annotation) or, where it declines,
+    through Python's json: the same numbers either way."""
+    import json
+
+    gt, dt = random_keypoints(12, with_bbox=variant == "with bbox")
+    if variant == "ids as floats":
+        for d in dt:
+            d["image_id"] = float(d["image_id"])
+    if variant == "ragged":  # pycocotools' loadRes reads any length: x = s[0::3]
+        dt[1]["keypoints"] = dt[1]["keypoints"][:-3] + [1e9, 2.0]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(dt))
+    coco = COCO(str(tmp_path / "gt.json"), verbose=False)
+    res = coco.loadRes(str(tmp_path / "dt.json"))
+    # the scanner read the columns (no dict per result) where it can
+    assert isinstance(res._keypoints_cache, dict) == (variant in ("columns", "ids as floats"))
+    from pycocotools.coco import COCO as PyCOCO
+
+    theirs_coco = PyCOCO()
+    theirs_coco.dataset = json.loads((tmp_path / "gt.json").read_text())
+    theirs_coco.createIndex()
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        theirs_res = theirs_coco.loadRes(str(tmp_path / "dt.json"))
+    table = res._table()
+    want = theirs_res.dataset["annotations"]
+    assert np.array_equal(table.area, [a["area"] for a in want])
+    assert np.array_equal(table.bbox, np.array([a["bbox"] for a in want], float))
+    if variant == "ragged":
+        E = COCOeval(coco, res, "keypoints", verbose=False)
+        with pytest.raises(AnnotationError, match="51 numbers"):
+            E.evaluate()
+        return
+    ours = fastiou_run(coco, str(tmp_path / "dt.json"), "keypoints")
+    assert_same(ours, pycocotools_run(gt, dt, "keypoints"))

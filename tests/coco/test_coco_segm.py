@@ -1,0 +1,126 @@
+"""COCOeval(gt, dt, "segm") against pycocotools 2.0.11, cell by cell; annToRLE, annToMask and
+loadRes' segmentation branch."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from instance_sets import fastiou_run, pycocotools_run, random_segm
+
+pytest.importorskip("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
+
+from coco_sets import assert_same  # noqa: E402
+
+from fastiou.coco import COCO  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("with_bbox", [False, True], ids=["rle", "rle+bbox"])
+def test_segm_matches_pycocotools(seed, with_bbox):
+    gt, dt = random_segm(seed, with_bbox=with_bbox)
+    assert_same(fastiou_run(gt, dt, "segm"), pycocotools_run(gt, dt, "segm"))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_segm_tied_scores_and_no_categories(seed):
+    gt, dt = random_segm(10 + seed, tied_scores=True)
+
+    def configure(p):
+        p.useCats = 0
+
+    assert_same(fastiou_run(gt, dt, "segm"), pycocotools_run(gt, dt, "segm"))
+    assert_same(fastiou_run(gt, dt, "segm", configure), pycocotools_run(gt, dt, "segm", configure))
+
+
+CONFIGS = {
+    "maxDets": lambda p: setattr(p, "maxDets", [1, 3, 7]),
+    "iouThrs": lambda p: setattr(p, "iouThrs", np.array([0.1, 0.5, 0.66, 0.9])),
+    "areaRng": lambda p: (
+        setattr(p, "areaRng", [[0, 1e10], [0, 200], [200, 1024], [1024, 1e10]]),
+        setattr(p, "areaRngLbl", ["all", "small", "medium", "large"]),
+    ),
+    "imgIds": lambda p: setattr(p, "imgIds", p.imgIds[::2]),
+    "catIds": lambda p: setattr(p, "catIds", p.catIds[1:]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_segm_custom_params(name):
+    gt, dt = random_segm(21)
+    configure = CONFIGS[name]
+    assert_same(fastiou_run(gt, dt, "segm", configure), pycocotools_run(gt, dt, "segm", configure))
+
+
+def test_segm_category_without_detections():
+    gt, dt = random_segm(5)
+    first = gt["annotations"][0]["category_id"]
+    dt = [d for d in dt if d["category_id"] != first]
+    assert_same(fastiou_run(gt, dt, "segm"), pycocotools_run(gt, dt, "segm"))
+
+
+def test_segm_from_files(tmp_path):
+    gt, dt = random_segm(7)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(dt))
+    coco = COCO(str(tmp_path / "gt.json"), verbose=False)
+    ours = fastiou_run(coco, str(tmp_path / "dt.json"), "segm")
+    assert_same(ours, pycocotools_run(gt, dt, "segm"))
+
+
+def test_ann_to_rle_and_mask_match_pycocotools():
+    from pycocotools.coco import COCO as PyCOCO
+
+    gt, _ = random_segm(3)
+    theirs = PyCOCO()
+    theirs.dataset = copy.deepcopy(gt)
+    theirs.createIndex()
+    ours = COCO(copy.deepcopy(gt), verbose=False)
+    kinds = set()
+    for ann in gt["annotations"]:
+        kinds.add(type(ann["segmentation"]).__name__ + str(ann["iscrowd"]))
+        a, b = ours.annToRLE(ann), theirs.annToRLE(copy.deepcopy(ann))
+        assert a["size"] == b["size"] and a["counts"] == b["counts"]
+        m1, m2 = ours.annToMask(ann), theirs.annToMask(copy.deepcopy(ann))
+        assert m1.dtype == m2.dtype and np.array_equal(m1, m2)
+    assert kinds >= {"list0", "dict0", "dict1"}  # polygons, RLE, uncompressed crowd RLE
+
+
+@pytest.mark.parametrize("with_bbox", [False, True])
+def test_load_res_segmentation_branch(with_bbox):
+    from pycocotools.coco import COCO as PyCOCO
+
+    gt, dt = random_segm(4, with_bbox=with_bbox)
+    theirs = PyCOCO()
+    theirs.dataset = copy.deepcopy(gt)
+    theirs.createIndex()
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        res_theirs = theirs.loadRes(copy.deepcopy(dt))
+    res_ours = COCO(copy.deepcopy(gt), verbose=False).loadRes(copy.deepcopy(dt))
+    a, b = res_ours.dataset["annotations"], res_theirs.dataset["annotations"]
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x["id"] == y["id"] and x["iscrowd"] == y["iscrowd"]
+        assert float(x["area"]) == float(y["area"])
+        assert np.array_equal(np.asarray(x["bbox"], float), np.asarray(y["bbox"], float))
+        assert x["segmentation"] == y["segmentation"]
+
+
+def test_segm_errors():
+    from fastiou.coco import AnnotationError, COCOeval
+
+    gt, dt = random_segm(2)
+    image = next(i for i in gt["images"] if i["id"] == gt["annotations"][0]["image_id"])
+    del image["height"]
+    coco = COCO(copy.deepcopy(gt), verbose=False)
+    E = COCOeval(coco, coco.loadRes(dt), "segm", verbose=False)
+    with pytest.raises(AnnotationError, match="height"):
+        E.evaluate()
+    with pytest.raises(AnnotationError, match="RLE"):
+        coco.loadRes([{"image_id": gt["images"][0]["id"], "category_id": 1, "score": 0.5,
+                       "segmentation": {"counts": "x"}}])  # fmt: skip
