@@ -124,8 +124,14 @@ def evaluate(
     *,
     use_ignore_flag: bool = False,
     positional_ids: bool = False,
+    dt_keep: np.ndarray | None = None,
 ) -> Evaluation:
-    """Match detections to ground truth for every group, area range and IoU threshold."""
+    """Match detections to ground truth for every group, area range and IoU threshold.
+
+    ``dt_keep``: None, or one bool per detection row; rows False are not evaluated at all, as
+    if their category were not in ``cat_ids`` (LVIS drops detections of categories an image is
+    not annotated for).
+    """
     k = kernels()
     threads = _config.num_threads()
     images = _unique_int64(img_ids, "imgIds")
@@ -152,6 +158,10 @@ def evaluate(
         gt_k = np.where(gt_pre >= 0, 0, -1).astype(np.int32)
         dt_k = np.where(dt_pre >= 0, 0, -1).astype(np.int32)
         evaluated_cats = np.array([-1], np.int64)
+    if dt_keep is not None:
+        dt_k = np.where(dt_keep, dt_k, -1).astype(np.int32)
+        if dt_pre is not None:
+            dt_pre = np.where(dt_keep, dt_pre, -1).astype(np.int32)
     n_cat = len(evaluated_cats)
     gt_i = k.positions(gt.image_id, images)
     dt_i = k.positions(dt.image_id, images)

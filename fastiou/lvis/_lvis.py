@@ -1,0 +1,332 @@
+"""``LVIS`` and ``LVISResults``: lvis-api's dataset and results classes, backed by columns.
+
+Both wrap a :class:`fastiou.coco.COCO` (the fast columnar JSON loader, the lazy dict views) and
+expose lvis-api 0.5.3's names. ``LVISResults`` keeps at most ``max_dets`` detections per image
+exactly as lvis-api's ``limit_dets_per_image`` does, on columns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import operator
+import os
+import warnings
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from ..coco import COCO, AnnotationError, _json, _table
+from ..coco._ext import kernels
+from ..coco._table import Annotations, result_table
+
+
+def _as_dataset_source(obj: Any, name: str) -> Any:
+    """A path or dict for :class:`LVIS`: ours, a path, a dict, or lvis-api's object (its
+    ``dataset``)."""
+    if isinstance(obj, (str, os.PathLike, dict)):
+        return obj
+    dataset = getattr(obj, "dataset", None)
+    if isinstance(dataset, dict):  # e.g. lvis-api's LVIS
+        return dataset
+    raise TypeError(f"Unsupported type {type(obj).__name__} of {name}")
+
+
+class LVIS:
+    """lvis-api's ``LVIS``: load an LVIS annotation file (or a dataset dict) and query it.
+
+    Parameters
+    ----------
+    annotation_path : str, os.PathLike or dict
+        An LVIS annotation file, or the dataset as a dict (used as is, not copied).
+
+    Notes
+    -----
+    ``dataset``, ``anns``, ``img_ann_map`` and ``cat_img_map`` are built on first access: the
+    evaluation reads columns. A file must hold an object with "images", "categories" and
+    "annotations" (lvis-api fails with a KeyError otherwise; here an ``AnnotationError``).
+    """
+
+    def __init__(self, annotation_path: str | os.PathLike | dict):
+        self.logger = logging.getLogger(__name__)
+        self.logger.info("Loading annotations.")
+        self._coco = COCO(_as_dataset_source(annotation_path, "annotation_path"), verbose=False)
+        self._check_keys(("images", "categories", "annotations"))
+
+    def _check_keys(self, keys: tuple[str, ...]) -> None:
+        coco = self._coco
+        header = coco._header
+        for key in keys:
+            if key not in header and not (key == "annotations" and coco._raw is not None):
+                source = coco._path or "dataset"
+                raise AnnotationError(f"{source}: an LVIS dataset needs {key!r}; it has none")
+
+    @classmethod
+    def _from_coco(cls, coco: COCO) -> LVIS:
+        lvis = object.__new__(cls)
+        lvis.logger = logging.getLogger(__name__)
+        lvis._coco = coco
+        return lvis
+
+    # -- lvis-api's attributes --------------------------------------------------------------
+
+    @property
+    def dataset(self) -> dict:
+        return self._coco.dataset
+
+    @property
+    def anns(self) -> dict:
+        return self._coco.anns
+
+    @property
+    def imgs(self) -> dict:
+        return self._coco.imgs
+
+    @property
+    def cats(self) -> dict:
+        return self._coco.cats
+
+    @property
+    def img_ann_map(self) -> defaultdict:
+        return self._coco.imgToAnns
+
+    @property
+    def cat_img_map(self) -> defaultdict:
+        return self._coco.catToImgs
+
+    def _table(self) -> Annotations:
+        """The annotations as columns (validated on first use)."""
+        return self._coco._table()
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def get_ann_ids(self, img_ids=None, cat_ids=None, area_rng=None) -> list:
+        """Ids of the annotations of these images (all by default) in these categories with
+        ``area_rng[0] < area < area_rng[1]`` (default ``[0, inf]``: strict, so an area 0 is
+        left out as soon as a category or area filter is given, as lvis-api does)."""
+        t = self._table()
+        if img_ids is not None:
+            rows = self._coco._rows_of_images(img_ids)
+        else:
+            rows = np.arange(len(t))
+        if cat_ids is None and area_rng is None:
+            return t.id[rows].tolist()
+        if cat_ids is None:
+            raise TypeError("get_ann_ids: an area range needs cat_ids (lvis-api reads set(None))")
+        wanted = np.asarray([c for c in set(cat_ids) if isinstance(c, (int, np.integer))])
+        lo, hi = (0, float("inf")) if area_rng is None else area_rng
+        area = t.area[rows]
+        keep = np.isin(t.category_id[rows], wanted.astype(np.int64)) & (area > lo) & (area < hi)
+        return t.id[rows[keep]].tolist()
+
+    def get_cat_ids(self) -> list:
+        return list(self.cats.keys())
+
+    def get_img_ids(self) -> list:
+        return list(self.imgs.keys())
+
+    @staticmethod
+    def _load_helper(table: dict, ids) -> list:
+        return list(table.values()) if ids is None else [table[i] for i in ids]
+
+    def load_anns(self, ids=None) -> list:
+        return self._load_helper(self.anns, ids)
+
+    def load_cats(self, ids) -> list:
+        return self._load_helper(self.cats, ids)
+
+    def load_imgs(self, ids) -> list:
+        return self._load_helper(self.imgs, ids)
+
+    def download(self, save_dir, img_ids=None):
+        raise NotImplementedError("fastiou.lvis does not download images; use lvis-api for it")
+
+    def ann_to_rle(self, ann):
+        raise NotImplementedError(
+            "fastiou.lvis evaluates boxes; masks (ann_to_rle) need fastiou.masks' RLE codec"
+        )
+
+    ann_to_mask = ann_to_rle
+
+    # -- what the federated evaluation reads -------------------------------------------------
+
+    def _image_lists(self, img_ids: np.ndarray, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per image of ``img_ids`` (all in this dataset), its list ``key`` (neg_category_ids
+        or not_exhaustive_category_ids) flattened: (image position, category id) int64."""
+        imgs = self.imgs
+        ids = img_ids.tolist()
+        lists = [imgs[i].get(key) for i in ids]
+        bad = [i for i, v in zip(ids, lists, strict=True) if not isinstance(v, list)]
+        if bad:
+            value = imgs[bad[0]].get(key)
+            raise AnnotationError(
+                f"image {bad[0]} has no {key!r} list (got {value!r}; {len(bad)} image(s) "
+                "affected): LVIS evaluation needs neg_category_ids and "
+                "not_exhaustive_category_ids on every image"
+            )
+        flat = list(itertools.chain.from_iterable(lists))
+        column = np.array(flat)
+        if len(flat) and column.dtype.kind not in "iu":
+            wrong = next((c for c in flat if not _is_int(c)), column.dtype)
+            raise AnnotationError(f"{key}: every entry must be an integer category id: {wrong!r}")
+        lengths = np.fromiter(map(len, lists), np.int64, len(lists))
+        return np.repeat(np.arange(len(lists), dtype=np.int64), lengths), column.astype(np.int64)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _read_results(results: Any) -> Annotations:
+    """Box results as columns, as pycocotools' loadRes reads them (fastiou.coco's readers)."""
+    if isinstance(results, (str, os.PathLike)):
+        return _json.load_results(results)[0]
+    if isinstance(results, np.ndarray):
+        return _table.from_numpy(results)
+    if isinstance(results, (list, tuple)):
+        return _table.from_dicts(list(results), results=True, source="results")
+    raise TypeError(f"results must be a path, a list or an array, not {type(results).__name__}")
+
+
+def cap_per_image(
+    image_id: np.ndarray, score: np.ndarray, max_dets: int, known: np.ndarray | None = None
+) -> np.ndarray:
+    """Rows of lvis-api's ``limit_dets_per_image``, in its order.
+
+    Images in order of first appearance; an image with at most ``max_dets`` detections keeps
+    them in file order, one with more keeps its ``max_dets`` best by score (a stable sort:
+    ties in file order). ``max_dets < 0``: every row, in file order. ``known``: the sorted
+    image ids that ``image_id`` takes its values from (default: its distinct values).
+    """
+    n = len(image_id)
+    if max_dets < 0 or n == 0:
+        return np.arange(n, dtype=np.int64)
+    k = kernels()
+    image_id = np.ascontiguousarray(image_id, np.int64)
+    known = np.unique(image_id) if known is None else np.ascontiguousarray(known, np.int64)
+    pos = k.positions(image_id, known)
+    if n and pos.min() < 0:
+        raise ValueError("cap_per_image: an image id not in `known`")
+    counts = np.bincount(pos, minlength=len(known))
+    by_image = k.counting_order(pos, len(known), np.arange(n, dtype=np.int64))
+    present = np.flatnonzero(counts)
+    first_row = by_image[np.concatenate([[0], np.cumsum(counts)])[present]]
+    appearance = present[np.argsort(first_row)]  # image positions in order of first appearance
+    rank = np.full(len(known), -1, np.int32)
+    rank[appearance] = np.arange(len(appearance), dtype=np.int32)
+    order = k.counting_order(rank[pos], len(appearance), np.arange(n, dtype=np.int64))
+    counts = counts[appearance]
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    over = np.flatnonzero(counts > max_dets)
+    if not len(over):
+        return order
+    # the images over the cap: sort their rows by descending score (stably), keep max_dets
+    sub = np.concatenate([order[starts[i] : starts[i + 1]] for i in over.tolist()])
+    sub_starts = np.concatenate([[0], np.cumsum(counts[over])]).astype(np.int64)
+    k.sort_segments(sub, np.ascontiguousarray(score, np.float64), sub_starts, 1)
+    keep = np.ones(n, bool)
+    for j, i in enumerate(over.tolist()):
+        order[starts[i] : starts[i + 1]] = sub[sub_starts[j] : sub_starts[j + 1]]
+        keep[starts[i] + max_dets : starts[i + 1]] = False
+    return order[keep]
+
+
+class LVISResults(LVIS):
+    """lvis-api's ``LVISResults``: detections on an LVIS dataset, at most ``max_dets`` per image.
+
+    Parameters
+    ----------
+    lvis_gt : LVIS or str
+        The ground truth (or the path of its file).
+    results : str, os.PathLike, list of dict or numpy.ndarray
+        A results file (JSON list of ``{image_id, category_id, bbox, score}``), the list itself,
+        or an N x 7 array ``[image_id, x, y, w, h, score, category_id]``.
+    max_dets : int
+        Detections kept per image (lvis-api's official 300), by score, ties in file order;
+        negative: all.
+
+    Notes
+    -----
+    As lvis-api: ids 1..N in the kept order, area = w * h, detections grouped image by image in
+    order of first appearance. Unlike lvis-api: an empty list is accepted (lvis-api fails with
+    an IndexError), a detection on an image not in the ground truth raises ``AnnotationError``
+    (lvis-api: an AssertionError), non-finite boxes and scores are refused, and a category id
+    not in the ground truth's categories gives a warning (lvis-api silently never evaluates
+    it). Segmentation results are not read yet (they need fastiou.masks).
+    """
+
+    def __init__(self, lvis_gt: LVIS | str | os.PathLike, results: Any, max_dets: int = 300):
+        if not isinstance(lvis_gt, LVIS):
+            lvis_gt = LVIS(_as_dataset_source(lvis_gt, "lvis_gt"))
+        self.logger = logging.getLogger(__name__)
+        self.logger.info("Loading and preparing results.")
+        try:
+            max_dets = operator.index(max_dets)
+        except TypeError:
+            raise TypeError(f"max_dets must be an integer, not {max_dets!r}") from None
+        if isinstance(results, (list, tuple)) and results and _is_segm_only(results[0]):
+            raise NotImplementedError(
+                "segmentation results (no 'bbox') need mask areas and boxes from RLEs: "
+                "fastiou.masks is not available to fastiou.lvis yet; pass box results"
+            )
+        table = _read_results(results)
+        source = os.fspath(results) if isinstance(results, (str, os.PathLike)) else "results"
+        known = np.asarray(sorted(i for i in lvis_gt.imgs if _is_int(i)), np.int64)
+        missing = kernels().positions(table.image_id, known) < 0
+        if missing.any():
+            bad = np.unique(table.image_id[missing])
+            shown = ", ".join(map(str, bad[:10].tolist())) + (" ..." if len(bad) > 10 else "")
+            raise AnnotationError(
+                f"{source}: {int(missing.sum())} detection(s) on {len(bad)} image id(s) that "
+                f"are not in the ground truth: {shown}"
+            )
+        rows = cap_per_image(table.image_id, table.score, max_dets, known)
+        if not np.array_equal(rows, np.arange(len(table))):
+            table = result_table(
+                table.image_id[rows], table.category_id[rows], np.take(table.bbox, rows, axis=0),
+                table.score[rows], table.area[rows],
+            )  # fmt: skip
+        header = lvis_gt._coco._header  # shared with the ground truth, not copied
+        images, categories = header.get("images", []), header.get("categories", [])
+        self._coco = COCO._from_table(table, images, categories, True)
+        self._coco._header = {"info": header.get("info", {}), **self._coco._header}
+        self.max_dets = max_dets
+        _warn_unknown_categories(table.category_id, lvis_gt.cats)
+
+    def limit_dets_per_image(self, anns: list[dict], max_dets: int) -> list[dict]:
+        """lvis-api's cap on a list of result dicts (what the constructor does on columns)."""
+        img_ann: dict = defaultdict(list)
+        for ann in anns:
+            img_ann[ann["image_id"]].append(ann)
+        for img_id, group in img_ann.items():
+            if len(group) > max_dets:
+                img_ann[img_id] = sorted(group, key=lambda a: a["score"], reverse=True)[:max_dets]
+        return [ann for group in img_ann.values() for ann in group]
+
+    def get_top_results(self, img_id, score_thrs) -> list[dict]:
+        """The detections of an image with a score above ``score_thrs``."""
+        anns = self.load_anns(self.get_ann_ids(img_ids=[img_id]))
+        return [ann for ann in anns if ann["score"] > score_thrs]
+
+
+def _is_segm_only(ann: Any) -> bool:
+    return isinstance(ann, dict) and "bbox" not in ann and "segmentation" in ann
+
+
+def unknown_categories(category_id: np.ndarray, cats: dict) -> np.ndarray:
+    """The distinct category ids in ``category_id`` that are not keys of ``cats``."""
+    known = np.asarray(sorted(c for c in cats if _is_int(c)), np.int64)
+    missing = kernels().positions(np.ascontiguousarray(category_id, np.int64), known) < 0
+    return np.unique(category_id[missing])
+
+
+def _warn_unknown_categories(category_id: np.ndarray, cats: dict) -> None:
+    bad = unknown_categories(category_id, cats)
+    if len(bad):
+        shown = ", ".join(map(str, bad[:10].tolist())) + (" ..." if len(bad) > 10 else "")
+        warnings.warn(
+            f"results: {len(bad)} category id(s) not in the ground truth's categories, never "
+            f"evaluated (as in lvis-api): {shown}",
+            stacklevel=3,
+        )
