@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from lvis_sets import assert_same, fastiou_eval, lvis_api, lvis_api_eval, random_lvis, write_json
 
-pytestmark = pytest.mark.filterwarnings("ignore:results.*category id")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:results.*category id"),
+    pytest.mark.filterwarnings("ignore:The .warn. method is deprecated"),  # lvis-api
+]
 
 
 @pytest.mark.parametrize("seed", range(6))
