@@ -63,6 +63,7 @@ def test_queries_match_lvis_api(lvis_set):
     assert ours.load_anns(ids) == theirs.load_anns(ids)
     assert ours.load_cats(cat_ids) == theirs.load_cats(cat_ids)
     assert ours.load_imgs(img_ids) == theirs.load_imgs(img_ids)
+
     def filled(index):  # lvis-api's defaultdicts gain empty entries from the queries above
         return {k: v for k, v in index.items() if v}
 
@@ -91,8 +92,13 @@ def test_per_class_matches_lvis_api_precision(lvis_set):
     assert [r["category_id"] for r in rows] == theirs.params.cat_ids
     precision, recall = theirs.eval["precision"], theirs.eval["recall"]
     for k, row in enumerate(rows):
-        for name, s in (("AP", precision[:, :, k, 0]), ("AR@300", recall[:, k, 0]),
-                        ("APs", precision[:, :, k, 1]), ("AP50", precision[0, :, k, 0])):  # fmt: skip
+        cells = {
+            "AP": precision[:, :, k, 0],
+            "AR@300": recall[:, k, 0],
+            "APs": precision[:, :, k, 1],
+            "AP50": precision[0, :, k, 0],
+        }
+        for name, s in cells.items():
             expected = float(np.mean(s[s > -1])) if (s > -1).any() else -1.0
             assert row[name] == expected, (row["category_id"], name)
     n_gt = {c["id"]: 0 for c in dataset["categories"]}
