@@ -15,19 +15,20 @@ Peak memory is measured in fresh processes by ``python -m fastiou.bench.lvis --m
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import os
-import subprocess
 import sys
-import tempfile
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-from ._registry import Data, implementation, workload
+from ._registry import implementation, workload
+from .coco import (
+    _evaluate_only,
+    _load_and_evaluate,
+    measure_peak_memory,
+    memory_main,
+    write_set,
+)
 
 # LVIS v1: 337 rare, 461 common, 405 frequent categories out of 1,203
 FREQUENCY_SHARE = {"r": 337 / 1203, "c": 461 / 1203, "f": 405 / 1203}
@@ -187,13 +188,8 @@ def make_lvis_like(
 @cache
 def lvis_files(n_images: int, n_categories: int) -> tuple[str, str]:
     """Paths of the ground-truth and results JSON files of the synthetic set (made once)."""
-    directory = tempfile.mkdtemp(prefix=f"fastiou_lvis_{n_images}_")
-    dataset, detections = make_lvis_like(n_images, n_categories)
-    paths = os.path.join(directory, "gt.json"), os.path.join(directory, "dt.json")
-    for path, obj in zip(paths, (dataset, detections), strict=True):
-        with open(path, "w") as f:
-            json.dump(obj, f)
-    return paths
+    prefix = f"fastiou_lvis_{n_images}_"
+    return write_set(prefix, *make_lvis_like(n_images, n_categories))
 
 
 for _name, (_n, _k) in SIZES.items():
@@ -256,38 +252,6 @@ PEERS: dict[str, Any] = {"lvis-api 0.5.3": _lvis_api, "hotcoco": _hotcoco_api}
 IMPLEMENTATIONS = {"fastiou": _fastiou_api, **PEERS}
 
 
-def _quiet(call):
-    def run():
-        with contextlib.redirect_stdout(io.StringIO()):
-            return call()
-
-    return run
-
-
-def _evaluate_only(api):
-    def prepare(data: Data):
-        load_gt, load_dt, evaluate = api()
-        with contextlib.redirect_stdout(io.StringIO()):
-            gt = load_gt(data["gt"])
-            dt = load_dt(gt, data["dt"])
-        return _quiet(lambda: evaluate(gt, dt))
-
-    return prepare
-
-
-def _load_and_evaluate(api):
-    def prepare(data: Data):
-        load_gt, load_dt, evaluate = api()
-
-        def run():
-            gt = load_gt(data["gt"])
-            return evaluate(gt, load_dt(gt, data["dt"]))
-
-        return _quiet(run)
-
-    return prepare
-
-
 for _name, _api in IMPLEMENTATIONS.items():
     _peer = _name != "fastiou"
     _slow = _name == "lvis-api 0.5.3"  # about 80 s a run on 4,000 images
@@ -306,52 +270,17 @@ _MEMORY_CODE = {
     "gt = hotcoco.LVIS(GT); dt = hotcoco.LVISResults(gt, DT)\n"
     "E = hotcoco.LVISEval(gt, dt, 'bbox')",
 }
-# VmHWM, not ru_maxrss: ru_maxrss of a forked child starts at its parent's peak.
-_MEMORY_SCRIPT = """
-import contextlib, io
-GT, DT = {gt!r}, {dt!r}
-with contextlib.redirect_stdout(io.StringIO()):
-{code}
-    E.run()
-status = open("/proc/self/status").read()
-print(int(status.split("VmHWM:")[1].split()[0]))
-"""
 
 
 def peak_memory_mb(name: str, n_images: int = 4000, n_categories: int = 1203) -> float | None:
     """Peak resident memory (MB, Linux) of a fresh process that imports ``name``, loads both
     files of the synthetic set and evaluates; None when the implementation is not installed."""
-    gt, dt = lvis_files(n_images, n_categories)
-    code = "\n".join("    " + line for line in _MEMORY_CODE[name].splitlines())
-    script = _MEMORY_SCRIPT.format(gt=gt, dt=dt, code=code)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    if done.returncode != 0:
-        if "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr:
-            return None
-        raise RuntimeError(f"{name}: {done.stderr.strip().splitlines()[-1]}")
-    return int(done.stdout.split()[-1]) / 1024  # VmHWM is in KiB
+    return measure_peak_memory(_MEMORY_CODE[name], *lvis_files(n_images, n_categories))
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m fastiou.bench.lvis --memory [--images N]``: peak memory per implementation."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m fastiou.bench.lvis")
-    parser.add_argument("--memory", action="store_true", help="peak memory of load + evaluate")
-    parser.add_argument("--images", type=int, default=4000)
-    parser.add_argument("--skip", action="append", default=[], help="skip an implementation")
-    args = parser.parse_args(argv)
-    if not args.memory:
-        parser.print_help()
-        return 0
-    print("| implementation | peak memory, load + evaluate |")
-    print("|---|---:|")
-    for name in IMPLEMENTATIONS:
-        if name in args.skip:
-            continue
-        mb = peak_memory_mb(name, args.images)
-        print(f"| {name} | {'not installed' if mb is None else f'{mb:.0f} MB'} |", flush=True)
-    return 0
+    return memory_main("python -m fastiou.bench.lvis", IMPLEMENTATIONS, peak_memory_mb, 4000, argv)
 
 
 if __name__ == "__main__":

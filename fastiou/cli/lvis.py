@@ -8,11 +8,12 @@ Exit status: 0 done, 1 bad data (a file that is not LVIS, an image without
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 import warnings
+
+from ._report import write_json_report
 
 
 def _lvis(args: argparse.Namespace) -> int:
@@ -70,11 +71,7 @@ def _lvis(args: argparse.Namespace) -> int:
             "results": {key: float(value) for key, value in E.results.items()},
             "per_class": per_class,
         }
-        try:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=1)
-        except OSError as e:
-            return fail(f"cannot write {args.json}: {e}")
+        return write_json_report(args.json, report, "fastiou lvis")
     return 0
 
 

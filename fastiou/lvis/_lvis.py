@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..coco import COCO, AnnotationError, _json, _table
+from ..coco._coco import check_result_images
 from ..coco._ext import kernels
 from ..coco._table import Annotations, result_table
 
@@ -31,6 +32,11 @@ def _as_dataset_source(obj: Any, name: str) -> Any:
     if isinstance(dataset, dict):  # e.g. lvis-api's LVIS
         return dataset
     raise TypeError(f"Unsupported type {type(obj).__name__} of {name}")
+
+
+def _coco_attribute(name: str, doc: str) -> property:
+    """An lvis-api attribute read from the wrapped fastiou.coco.COCO's ``name``."""
+    return property(lambda self: getattr(self._coco, name), doc=doc)
 
 
 class LVIS:
@@ -62,38 +68,14 @@ class LVIS:
                 source = coco._path or "dataset"
                 raise AnnotationError(f"{source}: an LVIS dataset needs {key!r}; it has none")
 
-    @classmethod
-    def _from_coco(cls, coco: COCO) -> LVIS:
-        lvis = object.__new__(cls)
-        lvis.logger = logging.getLogger(__name__)
-        lvis._coco = coco
-        return lvis
-
     # -- lvis-api's attributes --------------------------------------------------------------
 
-    @property
-    def dataset(self) -> dict:
-        return self._coco.dataset
-
-    @property
-    def anns(self) -> dict:
-        return self._coco.anns
-
-    @property
-    def imgs(self) -> dict:
-        return self._coco.imgs
-
-    @property
-    def cats(self) -> dict:
-        return self._coco.cats
-
-    @property
-    def img_ann_map(self) -> defaultdict:
-        return self._coco.imgToAnns
-
-    @property
-    def cat_img_map(self) -> defaultdict:
-        return self._coco.catToImgs
+    dataset = _coco_attribute("dataset", "The dataset dict (built on first access for a file).")
+    anns = _coco_attribute("anns", "Annotations by id.")
+    imgs = _coco_attribute("imgs", "Images by id.")
+    cats = _coco_attribute("cats", "Categories by id.")
+    img_ann_map = _coco_attribute("imgToAnns", "Image id -> its annotations, in file order.")
+    cat_img_map = _coco_attribute("catToImgs", "Category id -> the image id of each annotation.")
 
     def _table(self) -> Annotations:
         """The annotations as columns (validated on first use)."""
@@ -272,15 +254,8 @@ class LVISResults(LVIS):
             )
         table = _read_results(results)
         source = os.fspath(results) if isinstance(results, (str, os.PathLike)) else "results"
+        check_result_images(table, lvis_gt.imgs, source)
         known = np.asarray(sorted(i for i in lvis_gt.imgs if _is_int(i)), np.int64)
-        missing = kernels().positions(table.image_id, known) < 0
-        if missing.any():
-            bad = np.unique(table.image_id[missing])
-            shown = ", ".join(map(str, bad[:10].tolist())) + (" ..." if len(bad) > 10 else "")
-            raise AnnotationError(
-                f"{source}: {int(missing.sum())} detection(s) on {len(bad)} image id(s) that "
-                f"are not in the ground truth: {shown}"
-            )
         rows = cap_per_image(table.image_id, table.score, max_dets, known)
         if not np.array_equal(rows, np.arange(len(table))):
             table = result_table(
