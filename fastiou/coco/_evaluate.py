@@ -256,12 +256,15 @@ def accumulate(
     n_k: int,
     n_a: int,
     n_m: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    *,
+    with_scores: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """precision [T,R,K,A,M], recall [T,K,A,M], scores [T,R,K,A,M] as pycocotools' accumulate.
 
     Output cell (t, k, a, m), for k < len(k_map), a < len(a_map), m < len(max_dets), reads
     evaluated category ``k_map[k]``, area range ``a_map[a]`` and ``max_dets[m]`` detections per
-    image; the other cells, and those without ground truth, stay -1.
+    image; the other cells, and those without ground truth, stay -1. ``with_scores`` False:
+    scores are not computed (None; LVIS has none, and it saves a precision-sized array).
     """
     rec_thrs = np.ascontiguousarray(rec_thrs, dtype=np.float64)
     R = len(rec_thrs)
@@ -276,7 +279,8 @@ def accumulate(
     shape = (n_k, n_a, n_t, n_m) if direct else (K, A, T, M)
     precision = np.full((*shape, R), -1.0)
     recall = np.full(shape, -1.0)
-    scores = np.full((*shape, R), -1.0)
+    # without scores the kernel writes none: a one-cell stand-in
+    scores = np.full((*shape, R) if with_scores else (1, 1, 1, 1, 1), -1.0)
     if T and K and A and M:
         # the kernel takes maxDets ascending: m_first[j] = the first m whose maxDets covers
         # the detection's rank in its image
@@ -287,23 +291,21 @@ def accumulate(
             ev.cat_start, ev.grp, m_first, ev.score, ev.image, ev.state,
             ev.regular_gt(image_mask), np.asarray(k_map, np.int64),
             np.asarray(a_map, np.int64), M, rec_thrs, np.ascontiguousarray(image_mask, np.uint8),
-            precision, recall, scores, _config.num_threads(),
+            precision, recall, scores, _config.num_threads(), with_scores,
         )  # fmt: skip
         if not np.array_equal(order, np.arange(M)):  # back to the caller's maxDets order
             back = np.argsort(order)
-            precision, recall, scores = (
-                precision[..., back, :],
-                recall[..., back],
-                scores[..., back, :],
-            )
+            precision, recall = precision[..., back, :], recall[..., back]
+            scores = scores[..., back, :] if with_scores else scores
     precision = precision.transpose(2, 4, 0, 1, 3)
     recall = recall.transpose(2, 0, 1, 3)
-    scores = scores.transpose(2, 4, 0, 1, 3)
+    scores = scores.transpose(2, 4, 0, 1, 3) if with_scores else None
     if not direct:  # a selection of the evaluated settings: the rest stays -1
         full = [np.full(s, -1.0) for s in ((n_t, R, n_k, n_a, n_m), (n_t, n_k, n_a, n_m))]
-        full.append(np.full((n_t, R, n_k, n_a, n_m), -1.0))
+        full.append(np.full((n_t, R, n_k, n_a, n_m), -1.0) if with_scores else None)
         full[0][:T, :, :K, :A, :M] = precision
         full[1][:T, :K, :A, :M] = recall
-        full[2][:T, :, :K, :A, :M] = scores
+        if with_scores:
+            full[2][:T, :, :K, :A, :M] = scores
         precision, recall, scores = full
     return precision, recall, scores

@@ -304,7 +304,7 @@ class LVISEval:
         ev = self._evaluation
         precision, recall, _ = _evaluate.accumulate(
             ev, done["k_map"], list(range(A)), [_NO_CUT], p.rec_thrs,
-            np.ones(len(ev.img_ids), np.uint8), T, K, A, 1,
+            np.ones(len(ev.img_ids), np.uint8), T, K, A, 1, with_scores=False,
         )  # fmt: skip
         self.eval = {
             "params": p,
@@ -321,16 +321,19 @@ class LVISEval:
         order, so bit for bit); ``k``: one category position only."""
         p = self.params
         aidx = [idx for idx, label in enumerate(p.area_rng_lbl) if label == area_rng]
+        # one area range (the usual case): a plain index selects the same cells in the same
+        # order as lvis-api's one-element list, without copying them first
+        a = aidx[0] if len(aidx) == 1 else aidx
         s = self.eval["precision" if summary_type == "ap" else "recall"]
         if iou_thr is not None:
             s = s[np.where(iou_thr == p.iou_thrs)[0]]
         if summary_type == "ap":
             if freq_group_idx is not None:
-                s = s[:, :, self.freq_groups[freq_group_idx], aidx]
+                s = s[:, :, self.freq_groups[freq_group_idx], a]
             else:
-                s = s[:, :, :, aidx] if k is None else s[:, :, k : k + 1, aidx]
+                s = s[:, :, :, a] if k is None else s[:, :, k, a]
         else:
-            s = s[:, :, aidx] if k is None else s[:, k : k + 1, aidx]
+            s = s[:, :, a] if k is None else s[:, k, a]
         valid = s[s > -1]
         return -1 if len(valid) == 0 else np.mean(valid)
 
