@@ -44,7 +44,8 @@ def _lvis(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unknown categories: reported below as errors
             dt = LVISResults(gt, args.dt, max_dets=args.max_dets)
-        bad = unknown_categories(dt._table().category_id, gt.cats)
+        kept = dt._kept_category_ids()
+        bad = unknown_categories(kept, gt.cats)
         if len(bad) and not args.allow_unknown_categories:
             return fail(
                 f"{args.dt}: detections of {len(bad)} category id(s) not in the ground truth: "
@@ -52,7 +53,7 @@ def _lvis(args: argparse.Namespace) -> int:
             )
         E = LVISEval(gt, dt, "bbox")
         progress(
-            f"evaluating {len(dt._table())} detections on {len(E.params.img_ids)} images, "
+            f"evaluating {len(kept)} detections on {len(E.params.img_ids)} images, "
             f"{len(E.params.cat_ids)} categories ..."
         )
         E.run()

@@ -263,8 +263,10 @@ class LVISEval:
                 f"{missing[:10]}"
             )
         cats = np.unique(np.asarray(p.cat_ids, np.int64))
-        dt = self.lvis_dt._table()
+        dt, within_cap = self.lvis_dt._evaluation_input()
         sel = federated_selection(self.lvis_gt, dt, images, cats)
+        if within_cap is not None:
+            sel.dt_keep &= within_cap
         self.freq_groups = self._prepare_freq_group()
         ev = _evaluate.evaluate(
             sel.gt, dt, images, cats, True, p.area_rng, p.iou_thrs, _NO_CUT,

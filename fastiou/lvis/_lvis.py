@@ -214,6 +214,34 @@ def cap_per_image(
     return order[keep]
 
 
+def cap_keep(
+    image_id: np.ndarray, score: np.ndarray, max_dets: int, known: np.ndarray
+) -> np.ndarray | None:
+    """Which rows lvis-api's cap keeps (bool per row), or None when it keeps them all: each
+    image's ``max_dets`` best by score, ties in file order. ``known``: the sorted image ids
+    that ``image_id`` takes its values from."""
+    n = len(image_id)
+    if max_dets < 0 or n == 0:
+        return None
+    k = kernels()
+    pos = k.positions(np.ascontiguousarray(image_id, np.int64), known)
+    if pos.min() < 0:
+        raise ValueError("cap_keep: an image id not in `known`")
+    counts = np.bincount(pos, minlength=len(known))
+    over = counts > max_dets
+    if not over.any():
+        return None
+    rows = k.counting_order(np.where(over[pos], pos, -1).astype(np.int32), len(known),
+                            np.arange(n, dtype=np.int64))  # fmt: skip
+    sizes = counts[over]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    k.sort_segments(rows, np.ascontiguousarray(score, np.float64), starts, 1)
+    rank = np.arange(len(rows)) - np.repeat(starts[:-1], sizes)
+    keep = np.ones(n, bool)
+    keep[rows[rank >= max_dets]] = False
+    return keep
+
+
 class LVISResults(LVIS):
     """lvis-api's ``LVISResults``: detections on an LVIS dataset, at most ``max_dets`` per image.
 
@@ -255,19 +283,43 @@ class LVISResults(LVIS):
         table = _read_results(results)
         source = os.fspath(results) if isinstance(results, (str, os.PathLike)) else "results"
         check_result_images(table, lvis_gt.imgs, source)
-        known = np.asarray(sorted(i for i in lvis_gt.imgs if _is_int(i)), np.int64)
-        rows = cap_per_image(table.image_id, table.score, max_dets, known)
-        if not np.array_equal(rows, np.arange(len(table))):
-            table = result_table(
-                table.image_id[rows], table.category_id[rows], np.take(table.bbox, rows, axis=0),
-                table.score[rows], table.area[rows],
-            )  # fmt: skip
-        header = lvis_gt._coco._header  # shared with the ground truth, not copied
-        images, categories = header.get("images", []), header.get("categories", [])
-        self._coco = COCO._from_table(table, images, categories, True)
-        self._coco._header = {"info": header.get("info", {}), **self._coco._header}
         self.max_dets = max_dets
-        _warn_unknown_categories(table.category_id, lvis_gt.cats)
+        self._gt_header = lvis_gt._coco._header  # shared with the ground truth, not copied
+        self._known = np.asarray(sorted(i for i in lvis_gt.imgs if _is_int(i)), np.int64)
+        # The evaluation reads the detections in file order with a mask of those the cap
+        # keeps: within an image lvis-api's order differs only by a stable sort by score,
+        # which the evaluation applies anyway. lvis-api's order (ids, dataset) is built on use.
+        self._file_table = table
+        self._cap_keep = cap_keep(table.image_id, table.score, max_dets, self._known)
+        self._ordered: COCO | None = None
+        _warn_unknown_categories(self._kept_category_ids(), lvis_gt.cats)
+
+    def _kept_category_ids(self) -> np.ndarray:
+        """The category id of each detection within the cap (file order)."""
+        cats = self._file_table.category_id
+        return cats if self._cap_keep is None else cats[self._cap_keep]
+
+    @property
+    def _coco(self) -> COCO:
+        """The detections in lvis-api's order (ids 1..N) as a fastiou.coco.COCO."""
+        if self._ordered is None:
+            table = self._file_table
+            rows = cap_per_image(table.image_id, table.score, self.max_dets, self._known)
+            if not np.array_equal(rows, np.arange(len(table))):
+                table = result_table(
+                    table.image_id[rows], table.category_id[rows],
+                    np.take(table.bbox, rows, axis=0), table.score[rows], table.area[rows],
+                )  # fmt: skip
+            header = self._gt_header
+            images, categories = header.get("images", []), header.get("categories", [])
+            coco = COCO._from_table(table, images, categories, True)
+            coco._header = {"info": header.get("info", {}), **coco._header}
+            self._ordered = coco
+        return self._ordered
+
+    def _evaluation_input(self) -> tuple[Annotations, np.ndarray | None]:
+        """(detections in file order, bool mask of those within the cap or None for all)."""
+        return self._file_table, self._cap_keep
 
     def limit_dets_per_image(self, anns: list[dict], max_dets: int) -> list[dict]:
         """lvis-api's cap on a list of result dicts (what the constructor does on columns)."""
