@@ -11,11 +11,11 @@ lvis-api's summary.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import logging
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,9 +25,6 @@ from ..coco._ext import kernels
 from ..coco._table import AnnotationError, Annotations
 from ._lvis import LVIS, LVISResults, _as_dataset_source
 
-SUMMARY_NAMES = (
-    "AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf", "AR", "ARs", "ARm", "ARl",
-)  # fmt: skip
 # lvis-api cuts detections per image (LVISResults), never per (image, category): no rank cut.
 _NO_CUT = np.iinfo(np.int32).max
 # in a state word, bits 0-31 are "true positive at threshold t", bits 32-63 "false positive"
@@ -57,7 +54,7 @@ class Params:
         self.iou_type = iou_type
 
 
-@dataclass
+@dataclasses.dataclass
 class Selection:
     """What lvis-api's ``_prepare`` lets into the evaluation, as columns."""
 
@@ -93,6 +90,20 @@ def _member(keys: np.ndarray, table: np.ndarray, n_pairs: int) -> np.ndarray:
     return (_positions(keys, table) >= 0) & (keys >= 0)
 
 
+def _take_rows(table: Annotations, rows: np.ndarray) -> Annotations:
+    """The annotations at ``rows``: every column (so that any the engine adds, e.g. masks for
+    segm, comes along)."""
+    columns = {}
+    for field in dataclasses.fields(table):
+        value = getattr(table, field.name)
+        if isinstance(value, np.ndarray):
+            value = np.ascontiguousarray(np.take(value, rows, axis=0))
+        elif value is not None:  # a list column
+            value = [value[i] for i in rows.tolist()]
+        columns[field.name] = value
+    return Annotations(**columns)
+
+
 def federated_selection(
     gt: LVIS, dt: Annotations, images: np.ndarray, cats: np.ndarray
 ) -> Selection:
@@ -118,12 +129,8 @@ def federated_selection(
             last = np.zeros(len(unique), np.int64)
             np.maximum.at(last, inverse, np.arange(len(ids)))
             rows = last[inverse[rows]]
-    zeros = np.zeros(len(rows), np.uint8)
-    chosen = Annotations(
-        id=table.id[rows], image_id=table.image_id[rows], category_id=table.category_id[rows],
-        bbox=np.take(table.bbox, rows, axis=0), area=table.area[rows], iscrowd=zeros,
-        ignore=np.ascontiguousarray(table.ignore[rows]),
-    )  # fmt: skip
+    chosen = _take_rows(table, rows)
+    chosen.iscrowd = np.zeros(len(rows), np.uint8)  # lvis-api matches without crowd regions
     positive = _group_keys(
         _positions(chosen.image_id, images), _positions(chosen.category_id, cats), n_cat
     )
@@ -179,24 +186,8 @@ class LVISEval:
 
     Notes
     -----
-    lvis-api's behaviour, kept (fixes would change the numbers users compare against):
-
-    - Ground truth and detections with area 0 (or negative, or infinite) are left out
-      entirely: its ``get_ann_ids`` keeps ``0 < area < inf``. A detection's area is w * h.
-    - A detection counts only for categories its image is annotated for: present in the
-      image's (selected) ground truth or in its ``neg_category_ids``; others are dropped.
-    - An unmatched detection of a category in the image's ``not_exhaustive_category_ids`` is
-      ignored, not a false positive; a detection matched to ground truth with id 0 counts as
-      unmatched (as in pycocotools), so it is ignored there too.
-    - No crowd: ``iscrowd`` is not read; a ground truth's own ``ignore`` flag is honoured.
-    - All of an (image, category)'s detections are matched: ``params.max_dets`` only names
-      the AR results; the cap is ``LVISResults``' per image.
-    - Annotations sharing an id all become the last of them (a dict by id).
-    - Precision is pycocotools' (interpolated envelope, ``searchsorted`` on recall, zeros past
-      the last recall reached); the summary is the mean of the cells > -1, over the
-      frequency group's categories for APr/APc/APf. AR is averaged over all categories.
-    - ``params.use_cats = 0`` evaluates nothing in lvis-api (it looks categories up as -1):
-      here it raises ``ValueError``.
+    Every lvis-api quirk kept (area 0 dropped, federated categories, not-exhaustive categories,
+    no crowd, the cap per image, repeated ids, the summary) is listed in :mod:`fastiou.lvis`.
     """
 
     def __init__(self, lvis_gt: Any, lvis_dt: Any, iou_type: str = "segm"):
@@ -268,6 +259,8 @@ class LVISEval:
         if within_cap is not None:
             sel.dt_keep &= within_cap
         self.freq_groups = self._prepare_freq_group()
+        # iou_type "segm": this same call, given the mask IoU (fastiou.coco's segm path) once
+        # _evaluate.evaluate() takes it; _check_iou_type() refuses it until then
         ev = _evaluate.evaluate(
             sel.gt, dt, images, cats, True, p.area_rng, p.iou_thrs, _NO_CUT,
             use_ignore_flag=True, dt_keep=sel.dt_keep,
