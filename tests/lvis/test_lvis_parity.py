@@ -14,7 +14,7 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_parity_random_sets(tmp_path, seed):
     lvis_api()
     dataset, dets = random_lvis(seed, tied_scores=seed % 2 == 1, ignore_flags=seed % 3 == 2)
@@ -105,3 +105,14 @@ def test_parity_lvis_api_objects(tmp_path):
     ours = LVISEval(gt, dt, "bbox")
     ours.run()
     assert_same(ours, theirs)
+
+
+def test_parity_lvis_like_set(tmp_path):
+    """The benchmark's generator at a small size: LVIS-like proportions, ties, over the cap."""
+    lvis_api()
+    from fastiou.bench.lvis import make_lvis_like
+
+    dataset, dets = make_lvis_like(80, 300, seed=1, over_cap=0.15, tie_share=0.3)
+    gt = write_json(tmp_path / "gt.json", dataset)
+    dt = write_json(tmp_path / "dt.json", dets)
+    assert_same(fastiou_eval(gt, dt), lvis_api_eval(gt, dt))
