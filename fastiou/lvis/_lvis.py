@@ -103,9 +103,11 @@ class LVIS:
         return t.id[rows[keep]].tolist()
 
     def get_cat_ids(self) -> list:
+        """All category ids, in the dataset's order."""
         return list(self.cats.keys())
 
     def get_img_ids(self) -> list:
+        """All image ids, in the dataset's order."""
         return list(self.imgs.keys())
 
     @staticmethod
@@ -113,12 +115,15 @@ class LVIS:
         return list(table.values()) if ids is None else [table[i] for i in ids]
 
     def load_anns(self, ids=None) -> list:
+        """The annotations with these ids (all when None)."""
         return self._load_helper(self.anns, ids)
 
     def load_cats(self, ids) -> list:
+        """The categories with these ids (all when None)."""
         return self._load_helper(self.cats, ids)
 
     def load_imgs(self, ids) -> list:
+        """The images with these ids (all when None)."""
         return self._load_helper(self.imgs, ids)
 
     def download(self, save_dir, img_ids=None):

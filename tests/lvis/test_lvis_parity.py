@@ -116,3 +116,18 @@ def test_parity_lvis_like_set(tmp_path):
     gt = write_json(tmp_path / "gt.json", dataset)
     dt = write_json(tmp_path / "dt.json", dets)
     assert_same(fastiou_eval(gt, dt), lvis_api_eval(gt, dt))
+
+
+@pytest.mark.parametrize("empty", ["img_ids", "cat_ids"])
+def test_parity_nothing_selected(tmp_path, empty):
+    """No image or no category selected: every cell -1, every result -1, as lvis-api."""
+    lvis_api()
+    dataset, dets = random_lvis(6)
+    gt = write_json(tmp_path / "gt.json", dataset)
+
+    def configure(p):
+        setattr(p, empty, [])
+
+    ours = fastiou_eval(gt, dets, configure=configure)
+    assert_same(ours, lvis_api_eval(gt, dets, configure=configure))
+    assert all(v == -1 for v in ours.results.values())
