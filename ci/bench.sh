@@ -8,7 +8,7 @@ venv=${FASTIOU_VENV:-.venv-bench}
 "$venv/bin/pip" install -q --upgrade pip
 "$venv/bin/pip" install -q ".[bench]"
 # The peers, each best effort: one that cannot be installed is listed as missing in the table.
-peers=${FASTIOU_PEERS:-"torch==2.14.1 torchvision==0.29.1|cython_bbox|fastbbox|powerboxes|lsnms|hotcoco|ultrafast-pycocotools|pycocotools==2.0.11|faster-coco-eval"}
+peers=${FASTIOU_PEERS:-"torch==2.14.1 torchvision==0.29.1|cython_bbox|fastbbox|powerboxes|lsnms|hotcoco|ultrafast-pycocotools|pycocotools==2.0.11|faster-coco-eval|lvis==0.5.3"}
 IFS='|' read -ra groups <<< "$peers"
 for group in "${groups[@]}"; do
     # shellcheck disable=SC2086 # a group is several requirements

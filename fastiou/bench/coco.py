@@ -147,11 +147,11 @@ def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict
 @cache
 def coco_files(n_images: int) -> tuple[str, str]:
     """Paths of the ground-truth and results JSON files of the synthetic set (made once)."""
-    return _write_set(f"fastiou_coco_{n_images}_", *make_coco_like(n_images))
+    return write_set(f"fastiou_coco_{n_images}_", *make_coco_like(n_images))
 
 
-def _write_set(prefix: str, dataset: dict, detections: list) -> tuple[str, str]:
-    """Write a set to a new temporary directory: (ground-truth path, results path)."""
+def write_set(prefix: str, dataset: dict, detections: list) -> tuple[str, str]:
+    """Write a ground truth and its detections as JSON into a new temporary directory."""
     directory = tempfile.mkdtemp(prefix=prefix)
     paths = os.path.join(directory, "gt.json"), os.path.join(directory, "dt.json")
     for path, obj in zip(paths, (dataset, detections), strict=True):
@@ -398,27 +398,34 @@ print(int(status.split("VmHWM:")[1].split()[0]))
 """
 
 
-def peak_memory_mb(name: str, n_images: int = 5000) -> float | None:
-    """Peak resident memory (MB, Linux) of a fresh process that imports ``name``, loads both
-    files of the synthetic set and evaluates; None when the implementation is not installed."""
-    gt, dt = coco_files(n_images)
-    code = "\n".join("    " + line for line in _MEMORY_CODE[name].splitlines())
+def measure_peak_memory(code: str, gt: str, dt: str) -> float | None:
+    """Peak resident memory (MB, Linux) of a fresh process running ``code`` (which loads
+    ``GT`` and ``DT`` and makes the evaluator ``E``), then evaluating; None when the code's
+    imports are not installed."""
+    code = "\n".join("    " + line for line in code.splitlines())
     script = _MEMORY_SCRIPT.format(gt=gt, dt=dt, code=code)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     if done.returncode != 0:
         if "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr:
             return None
-        raise RuntimeError(f"{name}: {done.stderr.strip().splitlines()[-1]}")
+        raise RuntimeError(done.stderr.strip().splitlines()[-1])
     return int(done.stdout.split()[-1]) / 1024  # VmHWM is in KiB
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m fastiou.bench.coco --memory [--images N]``: peak memory per implementation."""
+def peak_memory_mb(name: str, n_images: int = 5000) -> float | None:
+    """Peak resident memory (MB, Linux) of a fresh process that imports ``name``, loads both
+    files of the synthetic set and evaluates; None when the implementation is not installed."""
+    return measure_peak_memory(_MEMORY_CODE[name], *coco_files(n_images))
+
+
+def memory_main(prog: str, names, measure, default_images: int, argv=None) -> int:
+    """``python -m PROG --memory [--images N] [--skip NAME]``: a markdown table of
+    ``measure(name, images)`` for each implementation name."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m fastiou.bench.coco")
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--memory", action="store_true", help="peak memory of load + evaluate")
-    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--images", type=int, default=default_images)
     parser.add_argument("--skip", action="append", default=[], help="skip an implementation")
     args = parser.parse_args(argv)
     if not args.memory:
@@ -426,12 +433,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print("| implementation | peak memory, load + evaluate |")
     print("|---|---:|")
-    for name in IMPLEMENTATIONS:
+    for name in names:
         if name in args.skip:
             continue
-        mb = peak_memory_mb(name, args.images)
+        mb = measure(name, args.images)
         print(f"| {name} | {'not installed' if mb is None else f'{mb:.0f} MB'} |", flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fastiou.bench.coco --memory [--images N]``: peak memory per implementation."""
+    return memory_main("python -m fastiou.bench.coco", IMPLEMENTATIONS, peak_memory_mb, 5000, argv)
 
 
 if __name__ == "__main__":
@@ -560,7 +572,7 @@ def make_keypoints_set(n_images: int = 5000, seed: int = 0):
 def instance_files(iou_type: str) -> tuple[str, str]:
     """Paths of the ground-truth and results JSON files of the segm / keypoints set."""
     make = make_segm_set if iou_type == "segm" else make_keypoints_set
-    return _write_set(f"fastiou_coco_{iou_type}_", *make(INSTANCE_SETS[iou_type][1]))
+    return write_set(f"fastiou_coco_{iou_type}_", *make(INSTANCE_SETS[iou_type][1]))
 
 
 def _instance_api(iou_type: str, name: str):

@@ -4,9 +4,10 @@ summary from the shell."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+
+from ._report import write_json_report
 
 
 def _coco(args: argparse.Namespace) -> int:
@@ -45,12 +46,7 @@ def _coco(args: argparse.Namespace) -> int:
             "stats": dict(E.metrics()),
             "per_class": per_class,
         }
-        try:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=1)
-        except OSError as e:
-            print(f"fastiou coco: error: cannot write {args.json}: {e}", file=sys.stderr)
-            return 1
+        return write_json_report(args.json, report, "fastiou coco")
     return 0
 
 

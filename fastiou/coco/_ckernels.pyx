@@ -1057,7 +1057,7 @@ def accumulate(const int64_t[::1] cat_start, const int64_t[::1] grp, const uint8
                const int64_t[::1] k_map, const int64_t[::1] a_map, Py_ssize_t n_m,
                const double[::1] rec_thrs, const uint8_t[::1] image_mask,
                double[:, :, :, :, ::1] precision, double[:, :, :, ::1] recall,
-               double[:, :, :, :, ::1] scores, int nthreads):
+               double[:, :, :, :, ::1] scores, int nthreads, bint with_scores=True):
     """pycocotools' accumulate for output cells (k, a, t, m): category ``k_map[k]``, area range
     ``a_map[a]``, IoU threshold t, the m-th of ``n_m`` maxDets (ascending). The outputs are
     cell-major, ``precision[k, a, t, m, r]``, ``recall[k, a, t, m]``: each cell writes one
@@ -1068,7 +1068,7 @@ def accumulate(const int64_t[::1] cat_start, const int64_t[::1] grp, const uint8
     ``state`` (true/false positive bits, see :func:`match`), ``m_first`` (the first m whose
     maxDets covers its rank in its image), score and image position. Only cells with ground
     truth are written; the caller fills the arrays with -1 first. ``image_mask`` limits the
-    images.
+    images. ``with_scores`` False: ``scores`` is not written (any array will do).
     """
     cdef Py_ssize_t K = k_map.shape[0], A = a_map.shape[0], M = n_m, cell, c, longest = 1
     for c in range(cat_start.shape[0] - 1):
@@ -1093,7 +1093,8 @@ def accumulate(const int64_t[::1] cat_start, const int64_t[::1] grp, const uint8
         for cell in prange(K * A, schedule="dynamic", chunksize=1):
             _accumulate_cell(cell // A, cell % A, M, longest, masked, cat_start, grp, m_first,
                              score, image, state, npig, k_map, a_map, rec_thrs, image_mask,
-                             precision, recall, scores, &list_j[tid, 0], &list_bits[tid, 0],
+                             precision, recall, scores, with_scores, &list_j[tid, 0],
+                             &list_bits[tid, 0],
                              &ev_fp[tid, 0], &ev_j[tid, 0], &env[tid, 0], &counters[tid, 0])
 
 
@@ -1105,7 +1106,7 @@ cdef void _accumulate_cell(Py_ssize_t k, Py_ssize_t a, Py_ssize_t M, Py_ssize_t 
                            const int64_t[::1] a_map, const double[::1] rec_thrs,
                            const uint8_t[::1] image_mask, double[:, :, :, :, ::1] precision,
                            double[:, :, :, ::1] recall, double[:, :, :, :, ::1] scores,
-                           int64_t *list_j, uint64_t *list_bits, int64_t *ev_fp, int64_t *ev_j,
+                           bint with_scores, int64_t *list_j, uint64_t *list_bits, int64_t *ev_fp, int64_t *ev_j,
                            double *env, int64_t *counters) noexcept nogil:
     cdef Py_ssize_t c = k_map[k], a0 = a_map[a], T = precision.shape[2], n, e, j, m, t, blk
     cdef Py_ssize_t nt
@@ -1164,7 +1165,7 @@ cdef void _accumulate_cell(Py_ssize_t k, Py_ssize_t a, Py_ssize_t M, Py_ssize_t 
             for m in range(M):
                 _finish(32 * blk + t, k, a, m, first[m], tp[m], n_gt, &ev_fp[m * longest],
                         &ev_j[m * longest], env, score, state, grp, a0, rec_thrs, precision,
-                        recall, scores)
+                        recall, scores, with_scores)
 
 
 cdef void _finish(Py_ssize_t t, Py_ssize_t k, Py_ssize_t a, Py_ssize_t m, int64_t first,
@@ -1172,7 +1173,7 @@ cdef void _finish(Py_ssize_t t, Py_ssize_t k, Py_ssize_t a, Py_ssize_t m, int64_
                   double *env, const double[::1] score, const uint64_t[:, :, ::1] state,
                   const int64_t[::1] grp, Py_ssize_t a0, const double[::1] rec_thrs,
                   double[:, :, :, :, ::1] precision, double[:, :, :, ::1] recall,
-                  double[:, :, :, :, ::1] scores) noexcept nogil:
+                  double[:, :, :, :, ::1] scores, bint with_scores) noexcept nogil:
     """Recall, and precision and score at each recall threshold, from the true positives
     (each with the false positives before it) of one cell."""
     cdef Py_ssize_t R = rec_thrs.shape[0], e, r, filled = 0
@@ -1206,8 +1207,10 @@ cdef void _finish(Py_ssize_t t, Py_ssize_t k, Py_ssize_t a, Py_ssize_t m, int64_
                 ss = score[ev_j[e]]
                 prev_thr = thr
             precision[k, a, t, m, r] = q
-            scores[k, a, t, m, r] = ss
+            if with_scores:
+                scores[k, a, t, m, r] = ss
             filled = r + 1
     for r in range(filled, R):
         precision[k, a, t, m, r] = 0.0
-        scores[k, a, t, m, r] = 0.0
+        if with_scores:
+            scores[k, a, t, m, r] = 0.0

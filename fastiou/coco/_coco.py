@@ -348,17 +348,7 @@ class COCO:
             else:
                 table = _table.from_dicts(resFile, results=True, source=source)
             kept = resFile
-        known = np.asarray(sorted(i for i in self.imgs if _is_int(i)), dtype=np.int64)
-        from ._ext import kernels
-
-        missing = kernels().positions(table.image_id, known) < 0
-        if missing.any():
-            bad = np.unique(table.image_id[missing])
-            shown = ", ".join(map(str, bad[:10].tolist())) + (" ..." if len(bad) > 10 else "")
-            raise AnnotationError(
-                f"{source}: {int(missing.sum())} detection(s) on {len(bad)} image id(s) that "
-                f"are not in the ground truth: {shown}"
-            )
+        check_result_images(table, self.imgs, source)
         self._log(f"DONE (t={time.time() - tic:0.2f}s)")
         header = {
             "info": copy.deepcopy(self._header.get("info", {})),
@@ -399,6 +389,21 @@ class COCO:
         from . import mask as _mask
 
         return _mask.decode(self.annToRLE(ann))
+
+
+def check_result_images(table: Annotations, imgs: dict, source: str) -> None:
+    """Raise AnnotationError when a detection names an image that is not a key of ``imgs``."""
+    from ._ext import kernels
+
+    known = np.asarray(sorted(i for i in imgs if _is_int(i)), dtype=np.int64)
+    missing = kernels().positions(table.image_id, known) < 0
+    if missing.any():
+        bad = np.unique(table.image_id[missing])
+        shown = ", ".join(map(str, bad[:10].tolist())) + (" ..." if len(bad) > 10 else "")
+        raise AnnotationError(
+            f"{source}: {int(missing.sum())} detection(s) on {len(bad)} image id(s) that "
+            f"are not in the ground truth: {shown}"
+        )
 
 
 def _is_int(value: Any) -> bool:

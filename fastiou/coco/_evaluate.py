@@ -174,6 +174,7 @@ def evaluate(
     overlaps: Overlaps | None = None,
     gt_extra_ignore: np.ndarray | None = None,
     matches: bool = False,
+    dt_keep: np.ndarray | None = None,
 ) -> Evaluation:
     """Match detections to ground truth for every group, area range and IoU threshold.
 
@@ -182,6 +183,9 @@ def evaluate(
     ``gt_extra_ignore``: per ground-truth row, more ground truth to ignore before area
     ranges (keypoints: ``num_keypoints == 0``). ``matches``: also record which ground truth
     each detection matched (``Evaluation.groups``, for evalImgs).
+    ``dt_keep``: None, or one bool per detection row; rows False are not evaluated at all, as
+    if their category were not in ``cat_ids`` (LVIS drops detections of categories an image is
+    not annotated for).
     """
     k = kernels()
     threads = _threads(len(dt))
@@ -209,6 +213,10 @@ def evaluate(
         gt_k = np.where(gt_pre >= 0, 0, -1).astype(np.int32)
         dt_k = np.where(dt_pre >= 0, 0, -1).astype(np.int32)
         evaluated_cats = np.array([-1], np.int64)
+    if dt_keep is not None:
+        dt_k = np.where(dt_keep, dt_k, -1).astype(np.int32)
+        if dt_pre is not None:
+            dt_pre = np.where(dt_keep, dt_pre, -1).astype(np.int32)
     n_cat = len(evaluated_cats)
     gt_i = k.positions(gt.image_id, images)
     dt_i = k.positions(dt.image_id, images)
@@ -333,12 +341,15 @@ def accumulate(
     n_k: int,
     n_a: int,
     n_m: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    *,
+    with_scores: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """precision [T,R,K,A,M], recall [T,K,A,M], scores [T,R,K,A,M] as pycocotools' accumulate.
 
     Output cell (t, k, a, m), for k < len(k_map), a < len(a_map), m < len(max_dets), reads
     evaluated category ``k_map[k]``, area range ``a_map[a]`` and ``max_dets[m]`` detections per
-    image; the other cells, and those without ground truth, stay -1.
+    image; the other cells, and those without ground truth, stay -1. ``with_scores`` False:
+    scores are not computed (None; LVIS has none, and it saves a precision-sized array).
     """
     rec_thrs = np.ascontiguousarray(rec_thrs, dtype=np.float64)
     R = len(rec_thrs)
@@ -353,7 +364,8 @@ def accumulate(
     shape = (n_k, n_a, n_t, n_m) if direct else (K, A, T, M)
     precision = np.full((*shape, R), -1.0)
     recall = np.full(shape, -1.0)
-    scores = np.full((*shape, R), -1.0)
+    # without scores the kernel writes none: a one-cell stand-in
+    scores = np.full((*shape, R) if with_scores else (1, 1, 1, 1, 1), -1.0)
     if T and K and A and M:
         # the kernel takes maxDets ascending: m_first[j] = the first m whose maxDets covers
         # the detection's rank in its image
@@ -364,23 +376,21 @@ def accumulate(
             ev.cat_start, ev.grp, m_first, ev.score, ev.image, ev.state,
             ev.regular_gt(image_mask), np.asarray(k_map, np.int64),
             np.asarray(a_map, np.int64), M, rec_thrs, np.ascontiguousarray(image_mask, np.uint8),
-            precision, recall, scores, _threads(len(ev.score)),
+            precision, recall, scores, _threads(len(ev.score)), with_scores,
         )  # fmt: skip
         if not np.array_equal(order, np.arange(M)):  # back to the caller's maxDets order
             back = np.argsort(order)
-            precision, recall, scores = (
-                precision[..., back, :],
-                recall[..., back],
-                scores[..., back, :],
-            )
+            precision, recall = precision[..., back, :], recall[..., back]
+            scores = scores[..., back, :] if with_scores else scores
     precision = precision.transpose(2, 4, 0, 1, 3)
     recall = recall.transpose(2, 0, 1, 3)
-    scores = scores.transpose(2, 4, 0, 1, 3)
+    scores = scores.transpose(2, 4, 0, 1, 3) if with_scores else None
     if not direct:  # a selection of the evaluated settings: the rest stays -1
         full = [np.full(s, -1.0) for s in ((n_t, R, n_k, n_a, n_m), (n_t, n_k, n_a, n_m))]
-        full.append(np.full((n_t, R, n_k, n_a, n_m), -1.0))
+        full.append(np.full((n_t, R, n_k, n_a, n_m), -1.0) if with_scores else None)
         full[0][:T, :, :K, :A, :M] = precision
         full[1][:T, :K, :A, :M] = recall
-        full[2][:T, :, :K, :A, :M] = scores
+        if with_scores:
+            full[2][:T, :, :K, :A, :M] = scores
         precision, recall, scores = full
     return precision, recall, scores
