@@ -43,6 +43,14 @@ MODULES = {
         "numba": "fastiou._kernels.nms_numba",
         "cuda": "fastiou._kernels.nms_cuda",
     },
+    # pair areas of panoptic id maps: one serial pass per image (images run in threads), so
+    # numba would run the same loop as Cython: None, it falls through.
+    "panoptic": {
+        "numpy": "fastiou.panoptic._reference",
+        "cython": "fastiou.panoptic._cython",
+        "numba": None,
+        "cuda": "fastiou.panoptic._cuda",
+    },
 }
 FALLBACK = {
     "cuda": ("cuda", "numba", "cython", "numpy"),
@@ -51,6 +59,7 @@ FALLBACK = {
     "numpy": ("numpy",),
 }
 
+NO_KERNEL = "no kernel of its own for this backend"  # a None entry in MODULES: falls through
 _loaded: dict[str, ModuleType | str] = {}  # module name -> module, or why it cannot load
 _lock = threading.Lock()
 _override = threading.local()
@@ -63,6 +72,8 @@ class BackendStatus(NamedTuple):
 
 def _load(family: str, backend: str) -> ModuleType | str:
     path = MODULES[family][backend]
+    if path is None:
+        return NO_KERNEL
     with _lock:
         if path not in _loaded:
             try:
@@ -83,7 +94,7 @@ def backends() -> dict[str, BackendStatus]:
     report = {}
     for name in BACKENDS:
         loaded = {family: _load(family, name) for family in MODULES}
-        missing = {f: why for f, why in loaded.items() if isinstance(why, str)}
+        missing = {f: why for f, why in loaded.items() if isinstance(why, str) and why != NO_KERNEL}
         if missing:
             detail = "; ".join(f"{family}: {why}" for family, why in missing.items())
             report[name] = BackendStatus(False, detail)
@@ -128,7 +139,7 @@ def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, Mod
     for candidate in FALLBACK[name]:
         loaded = _load(family, candidate)
         if not isinstance(loaded, str):
-            if asked and candidate != name:
+            if asked and candidate != name and reasons != [NO_KERNEL]:
                 warnings.warn(
                     f"fastiou backend {name!r} is unavailable ({'; '.join(reasons)}); "
                     f"using {candidate!r}",

@@ -1,0 +1,324 @@
+"""Panoptic quality: the kernels behind dispatch, and ``pq_compute`` over COCO panoptic files."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .._core import config as _config
+from .._core import dispatch as _dispatch
+from .._core.arrays import _library
+from . import _png
+from ._quality import ID_LIMIT, ImageStats, PanopticDataError, PanopticQuality, match_image
+
+
+def _on_gpu(x: Any) -> bool:
+    library = _library(x)
+    if library == "torch":
+        return x.device.type != "cpu"
+    return library in ("cupy", "cuda")
+
+
+def _host_ids(x: Any, name: str, image_id) -> np.ndarray:
+    """A host id map as flat uint32, checked: integer, in [0, 2^32 - 1)."""
+    from .._core.arrays import to_numpy
+
+    x = to_numpy(x)
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"{name} id map must hold integers, not {x.dtype}")
+    if x.size and (x.dtype.kind == "i" or x.dtype.itemsize >= 4):  # else always in range
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or high >= ID_LIMIT:
+            bad = low if low < 0 else high
+            where = f"image {image_id}: " if image_id is not None else ""
+            raise PanopticDataError(f"{where}{name} id {bad} is not in [0, 2^32 - 1)")
+    return np.ascontiguousarray(x, dtype=np.uint32).reshape(-1)
+
+
+def _is_rgb(x: Any) -> bool:
+    return (
+        len(getattr(x, "shape", ())) == 3
+        and x.shape[-1] in (3, 4)
+        and str(x.dtype).endswith("uint8")
+    )
+
+
+def pair_counts(gt, pred, *, backend: str = "auto", image_id=None, channels=None):
+    """The area of every (ground-truth id, predicted id) pair of two id maps.
+
+    Parameters
+    ----------
+    gt, pred : array [H, W] of ids, or [H, W, 3|4] uint8 RGB(A) pixels (id = R + 256 G + 256² B)
+        numpy, torch or cupy arrays; maps on a GPU are counted there (``backend="auto"``).
+    channels : pair of (R, G, B) channel indices, optional
+        Where R, G and B sit in RGB inputs (default ``(0, 1, 2)`` for both).
+
+    Returns
+    -------
+    keys : uint64 [K]
+        ``gt_id << 32 | pred_id`` of the pairs present, sorted (by ground truth, then prediction).
+    counts : int64 [K]
+        Their pixel counts.
+    """
+    rgb = _is_rgb(gt) and _is_rgb(pred)
+    gt_shape, pred_shape = tuple(gt.shape), tuple(pred.shape)
+    if (gt_shape[:2] if rgb else gt_shape) != (pred_shape[:2] if rgb else pred_shape):
+        where = f"image {image_id}: " if image_id is not None else ""
+        raise PanopticDataError(
+            f"{where}ground truth {list(gt_shape[:2])} and prediction {list(pred_shape[:2])} "
+            "differ in size"
+        )
+    on_gpu = _on_gpu(gt) and _on_gpu(pred)
+    pixels = int(np.prod(gt_shape[:2] if rgb else gt_shape))
+    name, module = _dispatch.select("panoptic", backend, pixels, on_gpu)
+    if rgb and name != "cuda":
+        from .._core.arrays import to_numpy
+
+        g, p = to_numpy(gt), to_numpy(pred)
+        gc, pc = channels or (_png.RGB, _png.RGB)
+        g = np.ascontiguousarray(g).reshape(-1, g.shape[-1])
+        p = np.ascontiguousarray(p).reshape(-1, p.shape[-1])
+        return module.pair_counts_rgb(g, p, gc, pc)
+    if name == "cuda":
+        return module.pair_counts(gt, pred, image_id=image_id, channels=channels)
+    if rgb:  # pragma: no cover - handled above
+        raise AssertionError
+    return module.pair_counts(_host_ids(gt, "ground-truth", image_id),
+                              _host_ids(pred, "predicted", image_id))  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- files
+
+
+class ImagePair(NamedTuple):
+    """One image to evaluate: its id, the two PNG paths, the two ``segments_info``."""
+
+    image_id: Any
+    gt_png: str
+    pred_png: str
+    gt_segments: list
+    pred_segments: list
+
+
+def _read_json(path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PanopticDataError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
+        raise PanopticDataError(f"{path} has no 'annotations' list (COCO panoptic format)")
+    return data
+
+
+def _by_image(annotations: list, path) -> dict:
+    out = {}
+    for a in annotations:
+        if not isinstance(a, dict) or "image_id" not in a or "file_name" not in a:
+            raise PanopticDataError(f"{path}: an annotation needs 'image_id' and 'file_name'")
+        if a["image_id"] in out:
+            raise PanopticDataError(f"{path}: image {a['image_id']} has two annotations")
+        out[a["image_id"]] = a
+    return out
+
+
+def load_pairs(gt_json_file, pred_json_file, gt_folder=None, pred_folder=None):
+    """The categories and the :class:`ImagePair` list of two COCO panoptic JSON files.
+
+    As panopticapi: the folders default to the JSON paths without ``.json``; every ground-truth
+    image needs a prediction (predictions of other images are ignored).
+    """
+    gt_json, pred_json = _read_json(gt_json_file), _read_json(pred_json_file)
+    if not isinstance(gt_json.get("categories"), list):
+        raise PanopticDataError(f"{gt_json_file} has no 'categories' list")
+    gt_folder = str(gt_json_file).replace(".json", "") if gt_folder is None else gt_folder
+    pred_folder = str(pred_json_file).replace(".json", "") if pred_folder is None else pred_folder
+    for folder, what in ((gt_folder, "ground truth"), (pred_folder, "predicted")):
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"folder {folder} with {what} segmentations does not exist")
+    gt_by_image = _by_image(gt_json["annotations"], gt_json_file)
+    pred_by_image = _by_image(pred_json["annotations"], pred_json_file)
+    missing = [i for i in gt_by_image if i not in pred_by_image]
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        raise PanopticDataError(
+            f"{pred_json_file} has no prediction for {len(missing)} ground-truth image(s): {shown}"
+        )
+    pairs = []
+    for image_id, gt in gt_by_image.items():
+        pred = pred_by_image[image_id]
+        pairs.append(
+            ImagePair(
+                image_id,
+                os.path.join(gt_folder, gt["file_name"]),
+                os.path.join(pred_folder, pred["file_name"]),
+                gt.get("segments_info", []),
+                pred.get("segments_info", []),
+            )
+        )
+    return gt_json["categories"], pairs
+
+
+def _read(path: str, image_id, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image {image_id}: {what} PNG {path} does not exist") from None
+
+
+def _decode(data: bytes, decode, path: str, image_id, what: str):
+    try:
+        return decode(data)
+    except Exception as e:  # noqa: BLE001 - every decoder has its own error types
+        raise PanopticDataError(f"image {image_id}: cannot decode {what} PNG {path}: {e}") from e
+
+
+def _fused(pair: ImagePair, gt_data: bytes, pred_data: bytes):
+    """Pair counts straight from the PNG streams (inflate, then unfilter + count in one pass),
+    or None when a PNG is not 8-bit RGB(A) or the sizes differ (the full decoders report it)."""
+    from . import _cython
+
+    gt = _decode(gt_data, _png.scanlines, pair.gt_png, pair.image_id, "ground-truth")
+    pred = _decode(pred_data, _png.scanlines, pair.pred_png, pair.image_id, "predicted")
+    if gt is None or pred is None or (gt.height, gt.width) != (pred.height, pred.width):
+        return None
+    try:
+        return _cython.pair_counts_scanlines(gt.raw, gt.bpp, pred.raw, pred.bpp, gt.width)
+    except ValueError as e:
+        path = pair.gt_png if "ground truth" in str(e) else pair.pred_png
+        raise PanopticDataError(f"image {pair.image_id}: cannot decode {path}: {e}") from None
+
+
+def evaluate_pair(pair: ImagePair, index: dict[int, int], decode, backend: str) -> ImageStats:
+    """Read, count and match one image (runs in a worker thread: the heavy parts drop the GIL).
+
+    ``decode`` None: the fused path (:func:`_fused`) where it applies, else Pillow.
+    """
+    gt_data = _read(pair.gt_png, pair.image_id, "ground-truth")
+    pred_data = _read(pair.pred_png, pair.image_id, "predicted")
+    if decode is None:
+        counted = _fused(pair, gt_data, pred_data)
+        if counted is not None:
+            return match_image(*counted, pair.gt_segments, pair.pred_segments, index,
+                               pair.image_id)  # fmt: skip
+        decode = _png.decoder("pillow")
+    gt, gc = _decode(gt_data, decode, pair.gt_png, pair.image_id, "ground-truth")
+    pred, pc = _decode(pred_data, decode, pair.pred_png, pair.image_id, "predicted")
+    if gt.ndim == 3 and pred.ndim == 3:
+        keys, counts = pair_counts(gt, pred, backend=backend, image_id=pair.image_id,
+                                   channels=(gc, pc))  # fmt: skip
+    else:  # grayscale PNGs: the value is the id (panopticapi's rgb2id of a 2-D array)
+        gt = gt if gt.ndim == 2 else _png.ids_of(gt, gc)
+        pred = pred if pred.ndim == 2 else _png.ids_of(pred, pc)
+        keys, counts = pair_counts(gt, pred, backend=backend, image_id=pair.image_id)
+    return match_image(keys, counts, pair.gt_segments, pair.pred_segments, index, pair.image_id)
+
+
+def evaluate_pairs(
+    pairs: Sequence[ImagePair],
+    index: dict[int, int],
+    *,
+    jobs: int | None = None,
+    decoder: str = "auto",
+    backend: str = "auto",
+) -> Iterator[ImageStats]:
+    """Each image's :class:`ImageStats`, in order; ``jobs`` threads, a few images in flight."""
+    fused = decoder == "auto" and _dispatch.select("panoptic", backend, 0, False)[0] == "cython"
+    decode = None if fused else _png.decoder(decoder)
+    jobs = _config.num_threads() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if jobs == 1:
+        for pair in pairs:
+            yield evaluate_pair(pair, index, decode, backend)
+        return
+    window = 2 * jobs  # decoded maps of at most this many images are alive at once
+    with ThreadPoolExecutor(jobs, thread_name_prefix="fastiou-panoptic") as pool:
+        pending: deque = deque()
+        try:
+            for pair in pairs:
+                pending.append(pool.submit(evaluate_pair, pair, index, decode, backend))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def chunk_sizes(n: int, parts: int) -> list[int]:
+    """The sizes of ``np.array_split(range(n), parts)`` (how panopticapi shares out images)."""
+    base, extra = divmod(n, parts)
+    return [base + 1] * extra + [base] * (parts - extra)
+
+
+def pq_compute(
+    gt_json_file: str | os.PathLike,
+    pred_json_file: str | os.PathLike,
+    gt_folder: str | os.PathLike | None = None,
+    pred_folder: str | os.PathLike | None = None,
+    *,
+    jobs: int | None = None,
+    decoder: str = "auto",
+    backend: str = "auto",
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Panoptic quality of COCO panoptic predictions: panopticapi's ``pq_compute``, faster.
+
+    Parameters
+    ----------
+    gt_json_file, pred_json_file : path
+        COCO panoptic JSON files (``annotations`` with ``image_id``, ``file_name`` and
+        ``segments_info``; the ground truth also ``categories`` with ``isthing``).
+    gt_folder, pred_folder : path, optional
+        Folders of the PNGs (``R + 256 G + 256² B`` encodes the segment id); default: the JSON
+        path without ``.json``, as panopticapi.
+    jobs : int, optional
+        Images read and counted at once (threads; default: the usable cores).
+    decoder : str
+        "auto": fastiou's own path for 8-bit RGB(A) PNGs (libdeflate from imagecodecs, or zlib,
+        inflates; the Cython kernel undoes the PNG filters and counts in the same pass), Pillow
+        for other PNGs; or a full decoder: "imagecodecs", "pyspng", "opencv", "pillow".
+    progress : callable, optional
+        Called with 1 after each image.
+
+    Returns
+    -------
+    dict
+        ``{"All"|"Things"|"Stuff": {"pq", "sq", "rq", "n"}, "per_class": {category_id:
+        {"pq", "sq", "rq"}}}``, equal to panopticapi's numbers (see ``fastiou.panoptic._quality``
+        for the rules and the float summation order). Nothing is printed.
+
+    Raises
+    ------
+    PanopticDataError (a ValueError)
+        A segment in a predicted PNG and not in its ``segments_info`` or the reverse, an unknown
+        category, PNGs of different sizes, a ground-truth image without a prediction, bad JSON;
+        the message names the image and the segment.
+    FileNotFoundError
+        A missing JSON file, folder or PNG (named).
+    """
+    categories, pairs = load_pairs(gt_json_file, pred_json_file, gt_folder, pred_folder)
+    total = PanopticQuality(categories)
+    index = total._categories.index
+    stats = evaluate_pairs(pairs, index, jobs=jobs, decoder=decoder, backend=backend)
+    # panopticapi's grouping of the IoU sums (see _quality): os.cpu_count() chunks in order
+    for size in chunk_sizes(len(pairs), multiprocessing.cpu_count()):
+        part = PanopticQuality(categories)
+        for _ in range(size):
+            part.add(next(stats))
+            if progress is not None:
+                progress(1)
+        total = total + part
+    return total.compute()
