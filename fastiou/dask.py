@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _seg_files
+from .panoptic._dask import pq_compute  # noqa: F401 - panoptic quality of COCO panoptic folders
 from .segmentation import _Input, _score_axis, _settings
 
 

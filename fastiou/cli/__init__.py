@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .coco import add_coco
+from .panoptic import add_panoptic
 from .seg import add_seg
 
 
@@ -74,7 +75,7 @@ def add_backends(sub) -> None:
     p.set_defaults(func=_backends)
 
 
-COMMANDS = [add_bench, add_backends, add_seg, add_coco]
+COMMANDS = [add_bench, add_backends, add_seg, add_coco, add_panoptic]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

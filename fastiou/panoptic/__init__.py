@@ -8,6 +8,7 @@
 
 from ._api import ImagePair, load_pairs, pair_counts, pq_compute
 from ._quality import ImageStats, PanopticDataError, PanopticQuality, match_image
+from ._torchmetrics import panoptic_quality
 
 __all__ = [
     "ImagePair",
@@ -17,5 +18,6 @@ __all__ = [
     "load_pairs",
     "match_image",
     "pair_counts",
+    "panoptic_quality",
     "pq_compute",
 ]

@@ -310,15 +310,35 @@ def pq_compute(
         A missing JSON file, folder or PNG (named).
     """
     categories, pairs = load_pairs(gt_json_file, pred_json_file, gt_folder, pred_folder)
+    quality = accumulate(categories, pairs, jobs=jobs, decoder=decoder, backend=backend,
+                         progress=progress)  # fmt: skip
+    return quality.compute()
+
+
+def accumulate(
+    categories,
+    pairs: Sequence[ImagePair],
+    *,
+    jobs: int | None = None,
+    decoder: str = "auto",
+    backend: str = "auto",
+    progress: Callable[[int], None] | None = None,
+    chunks: int | None = None,
+) -> PanopticQuality:
+    """The :class:`PanopticQuality` of ``pairs`` (see :func:`pq_compute` for the arguments).
+
+    The images' IoUs are summed in ``chunks`` consecutive groups (default ``os.cpu_count()``,
+    as panopticapi's process pool) whose sums are then added in order: panopticapi's float
+    order, so its numbers come out bit for bit.
+    """
     total = PanopticQuality(categories)
     index = total._categories.index
     stats = evaluate_pairs(pairs, index, jobs=jobs, decoder=decoder, backend=backend)
-    # panopticapi's grouping of the IoU sums (see _quality): os.cpu_count() chunks in order
-    for size in chunk_sizes(len(pairs), multiprocessing.cpu_count()):
+    for size in chunk_sizes(len(pairs), chunks or multiprocessing.cpu_count()):
         part = PanopticQuality(categories)
         for _ in range(size):
             part.add(next(stats))
             if progress is not None:
                 progress(1)
         total = total + part
-    return total.compute()
+    return total
