@@ -105,7 +105,7 @@ def _prediction(index: np.ndarray, segments: list[dict], rng) -> tuple[np.ndarra
     return pred, out
 
 
-def _write(folder: Path, name: str, index: np.ndarray, segments: list[dict], rng) -> list[dict]:
+def write_png(folder: Path, name: str, index: np.ndarray, segments: list[dict], rng) -> list[dict]:
     """Give the segments that show random 24-bit ids, write the PNG, return their infos."""
     from PIL import Image
 
@@ -140,8 +140,8 @@ def make_panoptic_set(
         name = f"{image_id:012d}.png"
         index, segments = _ground_truth(shape, rng)
         pred_index, pred_segments = _prediction(index, segments, rng)
-        gt_infos = _write(root / "gt", name, index, segments, rng)
-        pred_infos = _write(root / "pred", name, pred_index, pred_segments, rng)
+        gt_infos = write_png(root / "gt", name, index, segments, rng)
+        pred_infos = write_png(root / "pred", name, pred_index, pred_segments, rng)
         for info in pred_infos:  # predictions carry no crowd flag or area
             info.pop("area")
         images.append({"id": image_id, "file_name": name.replace(".png", ".jpg"),

@@ -7,7 +7,8 @@ a stuff segment is the whole category (instance ids ignored); the union leaves o
 prediction's pixels on ground-truth VOID and the ground truth's pixels predicted VOID; a ground
 truth more than half predicted VOID is no false negative; PQ = SQ * RQ per class, averaged over
 the classes that occur. IoU sums are added per image and then over images as torchmetrics
-does, but in another order within an image: results agree to ~1e-15, not bit for bit.
+does (each IoU rounded to float32, as torch divides int64 areas), in another order within an
+image: results agree to ~1e-15, not bit for bit.
 """
 
 from __future__ import annotations
@@ -95,14 +96,10 @@ def panoptic_quality(
         pred_ids = _colors_to_ids(ps, continuous, stuffs, allow, "preds", scale)
         gt_ids = _colors_to_ids(ts, continuous, stuffs, True, "target", scale)
         keys, counts = pair_counts(gt_ids, pred_ids, backend=backend)
-        _sample(keys, counts, scale, iou_sum, tp, fp, fn)
-    sq = np.where(tp > 0, iou_sum / np.maximum(tp, 1), 0.0)
-    denominator = tp + 0.5 * fp + 0.5 * fn
-    rq = np.where(denominator > 0, tp / np.where(denominator > 0, denominator, 1), 0.0)
-    pq = sq * rq
-    seen = denominator > 0
-    with np.errstate(invalid="ignore"):  # no class seen: NaN, as torch.mean of nothing
-        averages = np.array([x[seen].mean() if seen.any() else np.nan for x in (pq, sq, rq)])
+        sample = np.zeros(n)  # summed per image, then over images, as torchmetrics
+        _sample(keys, counts, scale, sample, tp, fp, fn)
+        iou_sum += sample
+    pq, sq, rq, averages = _final(iou_sum, tp, fp, fn)
     if return_per_class:
         out = np.stack((pq, sq, rq), axis=-1) if return_sq_and_rq else pq.reshape(1, -1)
     else:
@@ -112,6 +109,41 @@ def panoptic_quality(
 
         return torch.from_numpy(np.asarray(out, np.float64))
     return out
+
+
+def _final(iou_sum, tp, fp, fn):
+    """torchmetrics' ``_panoptic_quality_compute``: per-class PQ, SQ, RQ and their means.
+
+    With torch's dtypes: SQ in float64; the denominator and RQ in float32 (int counts times 0.5
+    give float32); PQ = SQ * RQ in float64; the RQ mean in float32. With torch installed its own
+    ops run (the same float32 summation as torchmetrics); else numpy emulates them.
+    """
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        iou_sum = torch.from_numpy(iou_sum)
+        tp, fp, fn = (torch.from_numpy(x.astype(np.int32)) for x in (tp, fp, fn))
+        sq = torch.where(tp > 0.0, iou_sum / tp, 0.0)
+        denominator = tp + 0.5 * fp + 0.5 * fn
+        rq = torch.where(denominator > 0.0, tp / denominator, 0.0)
+        pq = sq * rq
+        seen = denominator > 0
+        averages = [torch.mean(x[seen]).double().item() for x in (pq, sq, rq)]
+        return pq.numpy(), sq.numpy(), rq.double().numpy(), np.array(averages)
+    sq = np.where(tp > 0, iou_sum / np.maximum(tp, 1), 0.0)
+    half = np.float32(0.5)
+    tp32, fp32, fn32 = (x.astype(np.float32) for x in (tp, fp, fn))
+    denominator = tp32 + half * fp32 + half * fn32
+    seen = denominator > 0
+    rq = np.where(seen, tp32 / np.where(seen, denominator, 1), np.float32(0))
+    pq = sq * rq.astype(np.float64)
+    if not seen.any():  # torch.mean of nothing
+        return pq, sq, rq.astype(np.float64), np.full(3, np.nan)
+    rq_mean = np.float32(rq[seen].astype(np.float64).mean())  # torch may round differently
+    averages = np.array([pq[seen].mean(), sq[seen].mean(), rq_mean])
+    return pq, sq, rq.astype(np.float64), averages
 
 
 def _sample(keys, counts, scale, iou_sum, tp, fp, fn) -> None:
@@ -134,7 +166,7 @@ def _sample(keys, counts, scale, iou_sum, tp, fp, fn) -> None:
         if g == 0 or p == 0 or g // scale != p // scale:
             continue
         union = pred_area[p] - on_void_gt.get(p, 0) + gt_area[g] - void_predicted.get(g, 0) - a
-        iou = a / union
+        iou = float(np.float32(a) / np.float32(union))  # torch divides int64 areas in float32
         if iou > 0.5:
             c = g // scale - 1
             gt_matched.add(g)
@@ -142,8 +174,12 @@ def _sample(keys, counts, scale, iou_sum, tp, fp, fn) -> None:
             iou_sum[c] += iou
             tp[c] += 1
     for g, area in gt_area.items():
-        if g != 0 and g not in gt_matched and void_predicted.get(g, 0) / area <= 0.5:
+        if g != 0 and g not in gt_matched and _ratio(void_predicted.get(g, 0), area) <= 0.5:
             fn[g // scale - 1] += 1
     for p, area in pred_area.items():
-        if p != 0 and p not in pred_matched and on_void_gt.get(p, 0) / area <= 0.5:
+        if p != 0 and p not in pred_matched and _ratio(on_void_gt.get(p, 0), area) <= 0.5:
             fp[p // scale - 1] += 1
+
+
+def _ratio(a: int, b: int) -> np.float32:
+    return np.float32(a) / np.float32(b)
