@@ -6,8 +6,9 @@
 - :func:`pair_counts`: the kernel, the area of every (ground-truth id, predicted id) pair.
 """
 
-from ._api import ImagePair, load_pairs, pair_counts, pq_compute
-from ._quality import ImageStats, PanopticDataError, PanopticQuality, match_image
+from ._api import ImagePair, load_pairs, pq_compute
+from ._pairs import PanopticDataError, pair_counts
+from ._quality import ImageStats, PanopticQuality, match_image
 from ._torchmetrics import panoptic_quality
 
 __all__ = [

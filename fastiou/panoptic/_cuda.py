@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, uint64
 
-from ._quality import ID_LIMIT, PanopticDataError
+from ._pairs import ID_LIMIT, PanopticDataError
 
 THREADS = 128  # threads per block
 CHUNK = 32  # pixels per thread
@@ -56,12 +56,19 @@ def _insert(keys, counts, key, n, status):
 
 
 @cuda.jit(device=True)
-def _valid(v):
-    return v >= 0 and v < ID_LIMIT
+def _id_at(x, i, channels):
+    """(valid, id) of pixel ``i`` of ``x`` [N, C]: an id map (one channel index) or RGB."""
+    if channels.shape[0] == 1:
+        v = x[i, 0]
+        if v >= 0 and v < ID_LIMIT:
+            return True, uint64(v)
+        return False, uint64(0)
+    r, g, b = channels[0], channels[1], channels[2]
+    return True, uint64(x[i, r]) | (uint64(x[i, g]) << uint64(8)) | (uint64(x[i, b]) << uint64(16))
 
 
 @cuda.jit
-def _count_ids(gt, pred, keys, counts, status):
+def _count(gt, pred, gc, pc, keys, counts, status):
     start = cuda.grid(1) * CHUNK
     n = gt.shape[0]
     if start >= n:
@@ -70,36 +77,12 @@ def _count_ids(gt, pred, keys, counts, status):
     run_key = EMPTY
     run = 0
     for i in range(start, stop):
-        g, p = gt[i], pred[i]
-        if not (_valid(g) and _valid(p)):
+        g_ok, g = _id_at(gt, i, gc)
+        p_ok, p = _id_at(pred, i, pc)
+        if not (g_ok and p_ok):
             cuda.atomic.max(status, 0, BAD_ID)
             return
-        key = (uint64(g) << uint64(32)) | uint64(p)
-        if key != run_key:
-            if run > 0:
-                _insert(keys, counts, run_key, run, status)
-            run_key = key
-            run = 0
-        run += 1
-    _insert(keys, counts, run_key, run, status)
-
-
-@cuda.jit(device=True)
-def _rgb(x, i, r, g, b):
-    return uint64(x[i, r]) | (uint64(x[i, g]) << uint64(8)) | (uint64(x[i, b]) << uint64(16))
-
-
-@cuda.jit
-def _count_rgb(gt, pred, gc, pc, keys, counts, status):
-    start = cuda.grid(1) * CHUNK
-    n = gt.shape[0]
-    if start >= n:
-        return
-    stop = min(start + CHUNK, n)
-    run_key = EMPTY
-    run = 0
-    for i in range(start, stop):
-        key = (_rgb(gt, i, gc[0], gc[1], gc[2]) << uint64(32)) | _rgb(pred, i, pc[0], pc[1], pc[2])
+        key = (g << uint64(32)) | p
         if key != run_key:
             if run > 0:
                 _insert(keys, counts, run_key, run, status)
@@ -135,14 +118,14 @@ def pair_counts(gt, pred, *, image_id=None, channels=None):
     ``gt``/``pred``: [H, W] integer ids, or [H, W, 3|4] uint8 RGB(A) (R, G, B at ``channels``).
     """
     g, p = _device(gt), _device(pred)
-    rgb = g.ndim == 3
-    if rgb:
+    if g.ndim == 3:  # RGB(A) pixels: [N, C] and where R, G, B are
         h, w, c = g.shape  # the simulator's shapes take no negative index
         g, p = g.reshape(h * w, c), p.reshape(h * w, p.shape[2])
         gc, pc = channels or ((0, 1, 2), (0, 1, 2))
-        gc, pc = cuda.to_device(np.array(gc, np.int64)), cuda.to_device(np.array(pc, np.int64))
-    else:
-        g, p = g.reshape(g.size), p.reshape(p.size)
+    else:  # ids: [N, 1]
+        g, p = g.reshape(g.size, 1), p.reshape(p.size, 1)
+        gc = pc = (0,)
+    gc, pc = cuda.to_device(np.array(gc, np.int64)), cuda.to_device(np.array(pc, np.int64))
     n = g.shape[0]
     if n == 0:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
@@ -152,10 +135,7 @@ def pair_counts(gt, pred, *, image_id=None, channels=None):
         keys = cuda.to_device(np.full(capacity, EMPTY, np.uint64))
         counts = cuda.to_device(np.zeros(capacity, np.int64))
         status = cuda.to_device(np.zeros(1, np.int64))
-        if rgb:
-            _count_rgb[blocks, THREADS](g, p, gc, pc, keys, counts, status)
-        else:
-            _count_ids[blocks, THREADS](g, p, keys, counts, status)
+        _count[blocks, THREADS](g, p, gc, pc, keys, counts, status)
         code = int(status.copy_to_host()[0])
         if code == BAD_ID:
             _raise_bad_id(g.copy_to_host(), p.copy_to_host(), image_id)

@@ -74,6 +74,8 @@ cdef int _add(Table* t, uint64_t key, int64_t n) noexcept nogil:
     """Add ``n`` pixels to pair ``key``; -1 if the table had to grow and could not."""
     cdef Table old
     cdef Py_ssize_t i
+    if n == 0:  # an empty run (a pass over no pixels): a count of 0 would mark an empty slot
+        return 0
     if 2 * (t.used + 1) > t.capacity:
         old = t[0]
         if _allocate(t, 2 * old.capacity) < 0:
@@ -87,43 +89,32 @@ cdef int _add(Table* t, uint64_t key, int64_t n) noexcept nogil:
     return 0
 
 
+cdef struct Run:
+    uint64_t key  # the pair of the current run of equal pixels
+    int64_t length
+
+
+cdef inline int _step(Table* t, Run* run, uint64_t key) noexcept nogil:
+    """One more pixel of pair ``key``: a new run adds the finished one to the table."""
+    if key != run.key:
+        if _add(t, run.key, run.length) < 0:
+            return -1
+        run.key, run.length = key, 0
+    run.length += 1
+    return 0
+
+
 cdef int _count_ids(const uint32_t* gt, const uint32_t* pred, Py_ssize_t n, Table* t) noexcept nogil:
     cdef Py_ssize_t i
-    cdef uint64_t key, run_key = (<uint64_t>gt[0] << 32) | pred[0]
-    cdef int64_t run = 0
+    cdef Run run = Run((<uint64_t>gt[0] << 32) | pred[0], 0)
     for i in range(n):
-        key = (<uint64_t>gt[i] << 32) | pred[i]
-        if key != run_key:
-            if _add(t, run_key, run) < 0:
-                return -1
-            run_key, run = key, 0
-        run += 1
-    return _add(t, run_key, run)
+        if _step(t, &run, (<uint64_t>gt[i] << 32) | pred[i]) < 0:
+            return -1
+    return _add(t, run.key, run.length)
 
 
 cdef inline uint64_t _rgb(const uint8_t* px, Py_ssize_t r, Py_ssize_t g, Py_ssize_t b) noexcept nogil:
     return <uint64_t>px[r] | (<uint64_t>px[g] << 8) | (<uint64_t>px[b] << 16)
-
-
-cdef int _count_rgb(
-    const uint8_t* gt, Py_ssize_t gt_step, const Py_ssize_t* gc,
-    const uint8_t* pred, Py_ssize_t pred_step, const Py_ssize_t* pc,
-    Py_ssize_t n, Table* t,
-) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef uint64_t key
-    cdef uint64_t run_key = (_rgb(gt, gc[0], gc[1], gc[2]) << 32) | _rgb(pred, pc[0], pc[1], pc[2])
-    cdef int64_t run = 0
-    for i in range(n):
-        key = (_rgb(gt, gc[0], gc[1], gc[2]) << 32) | _rgb(pred, pc[0], pc[1], pc[2])
-        gt += gt_step
-        pred += pred_step
-        if key != run_key:
-            if _add(t, run_key, run) < 0:
-                return -1
-            run_key, run = key, 0
-        run += 1
-    return _add(t, run_key, run)
 
 
 cdef inline uint64_t _load24(const uint8_t* px) noexcept nogil:
@@ -134,24 +125,27 @@ cdef inline uint64_t _load24(const uint8_t* px) noexcept nogil:
     return <uint64_t>(v & 0xFFFFFF)
 
 
-cdef int _count_rgb_in_order(
-    const uint8_t* gt, Py_ssize_t gt_step, const uint8_t* pred, Py_ssize_t pred_step,
-    Py_ssize_t n, Table* t,
+cdef int _count_rgb(
+    const uint8_t* gt, Py_ssize_t gt_step, const Py_ssize_t* gc,
+    const uint8_t* pred, Py_ssize_t pred_step, const Py_ssize_t* pc,
+    Py_ssize_t n, bint in_order, Table* t,
 ) noexcept nogil:
-    """:func:`_count_rgb` for R, G, B in channels 0, 1, 2 of n - 1 pixels (little-endian)."""
+    """Pairs of ``n`` RGB pixels (R, G, B at the channel offsets; ``in_order``: at 0, 1, 2, on
+    a little-endian machine, read with 4-byte loads: the last pixel of a map must not be among
+    them)."""
     cdef Py_ssize_t i
-    cdef uint64_t key, run_key = (_load24(gt) << 32) | _load24(pred)
-    cdef int64_t run = 0
+    cdef uint64_t key
+    cdef Run run = Run((_rgb(gt, gc[0], gc[1], gc[2]) << 32) | _rgb(pred, pc[0], pc[1], pc[2]), 0)
     for i in range(n):
-        key = (_load24(gt) << 32) | _load24(pred)
+        if in_order:  # loop-invariant: the compiler hoists it
+            key = (_load24(gt) << 32) | _load24(pred)
+        else:
+            key = (_rgb(gt, gc[0], gc[1], gc[2]) << 32) | _rgb(pred, pc[0], pc[1], pc[2])
         gt += gt_step
         pred += pred_step
-        if key != run_key:
-            if _add(t, run_key, run) < 0:
-                return -1
-            run_key, run = key, 0
-        run += 1
-    return _add(t, run_key, run)
+        if _step(t, &run, key) < 0:
+            return -1
+    return _add(t, run.key, run.length)
 
 
 cdef tuple _collect(Table* t):
@@ -169,6 +163,16 @@ cdef tuple _collect(Table* t):
     return keys[order], counts[order]
 
 
+cdef int _start(Table* t) except -1:
+    if _allocate(t, FIRST_CAPACITY) < 0:
+        raise MemoryError("cannot allocate the pair table")
+    return 0
+
+
+cdef tuple _no_pairs():
+    return np.empty(0, np.uint64), np.empty(0, np.int64)
+
+
 def pair_counts(const uint32_t[::1] gt, const uint32_t[::1] pred):
     """Sorted keys ``gt << 32 | pred`` (uint64) of the pairs present, and their pixel counts.
 
@@ -180,9 +184,8 @@ def pair_counts(const uint32_t[::1] gt, const uint32_t[::1] pred):
     if pred.shape[0] != n:
         raise ValueError(f"id maps of {n} and {pred.shape[0]} pixels")
     if n == 0:
-        return np.empty(0, np.uint64), np.empty(0, np.int64)
-    if _allocate(&t, FIRST_CAPACITY) < 0:
-        raise MemoryError("cannot allocate the pair table")
+        return _no_pairs()
+    _start(&t)
     try:
         with nogil:
             status = _count_ids(&gt[0], &pred[0], n, &t)
@@ -211,19 +214,16 @@ def pair_counts_rgb(const uint8_t[:, ::1] gt, const uint8_t[:, ::1] pred, gt_cha
             raise ValueError(f"channel indices {gt_channels}, {pred_channels} out of range")
     cdef bint in_order = LITTLE_ENDIAN and tuple(gt_channels) == tuple(pred_channels) == (0, 1, 2)
     if n == 0:
-        return np.empty(0, np.uint64), np.empty(0, np.int64)
-    if _allocate(&t, FIRST_CAPACITY) < 0:
-        raise MemoryError("cannot allocate the pair table")
+        return _no_pairs()
+    _start(&t)
     try:
         with nogil:
-            if in_order and n > 1:  # the fast path, then the last pixel on its own
-                status = _count_rgb_in_order(&gt[0, 0], gt.shape[1], &pred[0, 0], pred.shape[1],
-                                             n - 1, &t)
-                if status == 0:
-                    status = _count_rgb(&gt[n - 1, 0], gt.shape[1], gc, &pred[n - 1, 0],
-                                        pred.shape[1], pc, 1, &t)
-            else:
-                status = _count_rgb(&gt[0, 0], gt.shape[1], gc, &pred[0, 0], pred.shape[1], pc, n, &t)
+            # the fast path stops before the last pixel (its loads would read past the map)
+            status = _count_rgb(&gt[0, 0], gt.shape[1], gc, &pred[0, 0], pred.shape[1], pc,
+                                n - 1, in_order, &t)
+            if status == 0:
+                status = _count_rgb(&gt[n - 1, 0], gt.shape[1], gc, &pred[n - 1, 0],
+                                    pred.shape[1], pc, 1, False, &t)
         if status < 0:
             raise MemoryError("cannot grow the pair table")
         return _collect(&t)
@@ -356,7 +356,7 @@ def pair_counts_scanlines(uint8_t[:, ::1] gt, Py_ssize_t gt_bpp, uint8_t[:, ::1]
             or pred.shape[1] != 1 + width * pred_bpp):
         raise ValueError("scanline arrays do not match the image size")
     if height == 0 or width == 0:
-        return np.empty(0, np.uint64), np.empty(0, np.int64)
+        return _no_pairs()
     cdef Lines g, p
     cdef uint8_t* zeros = <uint8_t*>calloc(max(gt.shape[1], pred.shape[1]), 1)
     cdef uint64_t* run_keys = <uint64_t*>calloc(width, sizeof(uint64_t))
@@ -367,8 +367,7 @@ def pair_counts_scanlines(uint8_t[:, ::1] gt, Py_ssize_t gt_bpp, uint8_t[:, ::1]
     try:
         if zeros == NULL or run_keys == NULL or run_lengths == NULL:
             raise MemoryError("cannot allocate line buffers")
-        if _allocate(&t, FIRST_CAPACITY) < 0:
-            raise MemoryError("cannot allocate the pair table")
+        _start(&t)
         with nogil:
             status = _count_scanlines(&g, &p, height, width, run_keys, run_lengths, &t)
         if status == -1:

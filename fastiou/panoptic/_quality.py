@@ -28,12 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-VOID = 0
-ID_LIMIT = (1 << 32) - 1  # ids are below this (the CUDA table uses all ones as "empty")
-
-
-class PanopticDataError(ValueError):
-    """Bad panoptic data: names the image, and the segment or file where there is one."""
+from ._pairs import ID_LIMIT, VOID, PanopticDataError, pair_counts
 
 
 class ImageStats(NamedTuple):
@@ -234,8 +229,6 @@ class PanopticQuality:
         image_id : optional
             Named in errors.
         """
-        from ._api import pair_counts
-
         keys, counts = pair_counts(gt, pred, backend=backend, image_id=image_id)
         self.add(match_image(keys, counts, gt_segments_info, pred_segments_info,
                              self._categories.index, image_id))  # fmt: skip

@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._core.arrays import _library, to_numpy
-from ._api import pair_counts
-from ._quality import ID_LIMIT
+from ._pairs import ID_LIMIT, pair_counts
 
 
 def _colors_to_ids(colors: np.ndarray, continuous: dict[int, int], stuffs: set[int],
