@@ -110,8 +110,11 @@ def _fused(pair: ImagePair, gt_data: bytes, pred_data: bytes):
     or None when a PNG is not 8-bit RGB(A) or the sizes differ (the full decoders report it)."""
     from . import _cython
 
-    gt = _decode(gt_data, _png.scanlines, pair.gt_png, pair.image_id, "ground-truth")
-    pred = _decode(pred_data, _png.scanlines, pair.pred_png, pair.image_id, "predicted")
+    def inflate(slot: int):
+        return lambda data: _png.scanlines(data, slot)  # reused buffers: consumed right here
+
+    gt = _decode(gt_data, inflate(0), pair.gt_png, pair.image_id, "ground-truth")
+    pred = _decode(pred_data, inflate(1), pair.pred_png, pair.image_id, "predicted")
     if gt is None or pred is None or (gt.height, gt.width) != (pred.height, pred.width):
         return None
     try:

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 cdef bint LITTLE_ENDIAN = sys.byteorder == "little"
+cdef Py_ssize_t[3] RGB_ORDER = [0, 1, 2]
 
 cdef enum:
     FIRST_CAPACITY = 256  # slots; a 480x640 COCO image has ~100 pairs
@@ -125,27 +126,82 @@ cdef inline uint64_t _load24(const uint8_t* px) noexcept nogil:
     return <uint64_t>(v & 0xFFFFFF)
 
 
+cdef inline bint _same8(const uint8_t* x, Py_ssize_t bpp) noexcept nogil:
+    """The 8 pixels at ``x`` each equal the pixel to their left: 8 * bpp bytes against the same
+    bytes one pixel earlier, a word at a time (equal bytes, so equal ids, whatever the order)."""
+    cdef uint64_t a, b, d = 0
+    cdef Py_ssize_t k
+    for k in range(bpp):
+        memcpy(&a, x + 8 * k, 8)
+        memcpy(&b, x + 8 * k - bpp, 8)
+        d |= a ^ b
+    return d == 0
+
+
+cdef inline uint64_t _key_at(const uint8_t* g, Py_ssize_t gbpp, const Py_ssize_t* gc,
+                             const uint8_t* p, Py_ssize_t pbpp, const Py_ssize_t* pc,
+                             Py_ssize_t j, bint fast) noexcept nogil:
+    g += j * gbpp
+    p += j * pbpp
+    if fast:  # 4-byte loads: the caller keeps the last pixel of a buffer off this path
+        return (_load24(g) << 32) | _load24(p)
+    return (_rgb(g, gc[0], gc[1], gc[2]) << 32) | _rgb(p, pc[0], pc[1], pc[2])
+
+
+cdef Py_ssize_t _runs(const uint8_t* g, Py_ssize_t gbpp, const Py_ssize_t* gc,
+                      const uint8_t* p, Py_ssize_t pbpp, const Py_ssize_t* pc,
+                      Py_ssize_t n, bint in_order,
+                      uint64_t* run_keys, int64_t* run_lengths) noexcept nogil:
+    """The runs of equal (gt, pred) pairs among ``n >= 1`` consecutive pixels, into
+    ``run_keys``/``run_lengths`` (room for n); returns how many.
+
+    Panoptic maps are piecewise constant: where 8 pixels in both maps repeat their left
+    neighbours (a few word compares) the run grows by 8 without looking at the pixels; after
+    a block that does not, 8 pixels are looked at one by one. ``in_order``: R, G, B at 0, 1, 2
+    on a little-endian machine, read with 4-byte loads except for the last pixel (which would
+    read one byte past it)."""
+    cdef Py_ssize_t j = 1, stop, runs = 0
+    cdef uint64_t key, run_key = _key_at(g, gbpp, gc, p, pbpp, pc, 0, in_order and n > 1)
+    cdef int64_t run = 1
+    while j < n:
+        if j + 8 <= n and _same8(g + j * gbpp, gbpp) and _same8(p + j * pbpp, pbpp):
+            run += 8
+            j += 8
+            continue
+        stop = j + 8 if j + 8 < n else n
+        while j < stop:
+            key = _key_at(g, gbpp, gc, p, pbpp, pc, j, in_order and j < n - 1)
+            if key != run_key:
+                run_keys[runs], run_lengths[runs] = run_key, run
+                runs += 1
+                run_key, run = key, 0
+            run += 1
+            j += 1
+    run_keys[runs], run_lengths[runs] = run_key, run
+    return runs + 1
+
+
+cdef enum:
+    RGB_CHUNK = 4096  # pixels of a decoded map per _runs call
+
+
 cdef int _count_rgb(
     const uint8_t* gt, Py_ssize_t gt_step, const Py_ssize_t* gc,
     const uint8_t* pred, Py_ssize_t pred_step, const Py_ssize_t* pc,
-    Py_ssize_t n, bint in_order, Table* t,
+    Py_ssize_t n, bint in_order, uint64_t* run_keys, int64_t* run_lengths, Table* t,
 ) noexcept nogil:
-    """Pairs of ``n`` RGB pixels (R, G, B at the channel offsets; ``in_order``: at 0, 1, 2, on
-    a little-endian machine, read with 4-byte loads: the last pixel of a map must not be among
-    them)."""
-    cdef Py_ssize_t i
-    cdef uint64_t key
-    cdef Run run = Run((_rgb(gt, gc[0], gc[1], gc[2]) << 32) | _rgb(pred, pc[0], pc[1], pc[2]), 0)
-    for i in range(n):
-        if in_order:  # loop-invariant: the compiler hoists it
-            key = (_load24(gt) << 32) | _load24(pred)
-        else:
-            key = (_rgb(gt, gc[0], gc[1], gc[2]) << 32) | _rgb(pred, pc[0], pc[1], pc[2])
-        gt += gt_step
-        pred += pred_step
-        if _step(t, &run, key) < 0:
-            return -1
-    return _add(t, run.key, run.length)
+    """Pairs of ``n`` RGB pixels (R, G, B at the channel offsets), a chunk of runs at a time."""
+    cdef Py_ssize_t chunk, start, size, r, runs
+    for chunk in range((n + RGB_CHUNK - 1) // RGB_CHUNK):
+        start = chunk * RGB_CHUNK
+        size = RGB_CHUNK if start + RGB_CHUNK < n else n - start
+        # 4-byte loads only where the chunk's last pixel is not the map's last one
+        runs = _runs(gt + start * gt_step, gt_step, gc, pred + start * pred_step, pred_step, pc,
+                     size, in_order and start + size < n, run_keys, run_lengths)
+        for r in range(runs):
+            if _add(t, run_keys[r], run_lengths[r]) < 0:
+                return -1
+    return 0
 
 
 cdef tuple _collect(Table* t):
@@ -216,19 +272,21 @@ def pair_counts_rgb(const uint8_t[:, ::1] gt, const uint8_t[:, ::1] pred, gt_cha
     if n == 0:
         return _no_pairs()
     _start(&t)
+    cdef uint64_t* run_keys = <uint64_t*>calloc(RGB_CHUNK, sizeof(uint64_t))
+    cdef int64_t* run_lengths = <int64_t*>calloc(RGB_CHUNK, sizeof(int64_t))
     try:
+        if run_keys == NULL or run_lengths == NULL:
+            raise MemoryError("cannot allocate run buffers")
         with nogil:
-            # the fast path stops before the last pixel (its loads would read past the map)
             status = _count_rgb(&gt[0, 0], gt.shape[1], gc, &pred[0, 0], pred.shape[1], pc,
-                                n - 1, in_order, &t)
-            if status == 0:
-                status = _count_rgb(&gt[n - 1, 0], gt.shape[1], gc, &pred[n - 1, 0],
-                                    pred.shape[1], pc, 1, False, &t)
+                                n, in_order, run_keys, run_lengths, &t)
         if status < 0:
             raise MemoryError("cannot grow the pair table")
         return _collect(&t)
     finally:
         _release(&t)
+        free(run_keys)
+        free(run_lengths)
 
 
 cdef inline uint8_t _paeth(int a, int b, int c) noexcept nogil:
@@ -240,6 +298,56 @@ cdef inline uint8_t _paeth(int a, int b, int c) noexcept nogil:
     return <uint8_t>(a if ((pa <= pb) & (pa <= pc)) else other)
 
 
+cdef inline void _sub_line(uint8_t* x, Py_ssize_t length, Py_ssize_t bpp) noexcept nogil:
+    # called with a constant bpp (3 or 4): the channel loop unrolls and the left pixel stays in
+    # registers (a store-to-load round trip per byte otherwise)
+    cdef Py_ssize_t j, c
+    cdef uint8_t left[4]
+    for c in range(bpp):
+        left[c] = x[c]
+    j = bpp
+    while j < length:  # (a range with a variable step is a Python range in Cython)
+        for c in range(bpp):
+            left[c] = <uint8_t>(x[j + c] + left[c])
+            x[j + c] = left[c]
+        j += bpp
+
+
+cdef inline void _average_line(uint8_t* x, const uint8_t* up, Py_ssize_t length,
+                               Py_ssize_t bpp) noexcept nogil:
+    cdef Py_ssize_t j, c
+    cdef uint8_t left[4]
+    for c in range(bpp):
+        left[c] = <uint8_t>(x[c] + ((up[c] if up != NULL else 0) >> 1))
+        x[c] = left[c]
+    j = bpp
+    while j < length:  # (a range with a variable step is a Python range in Cython)
+        for c in range(bpp):
+            left[c] = <uint8_t>(x[j + c] + ((left[c] + (up[j + c] if up != NULL else 0)) >> 1))
+            x[j + c] = left[c]
+        j += bpp
+
+
+cdef inline void _paeth_line(uint8_t* x, const uint8_t* up, Py_ssize_t length,
+                             Py_ssize_t bpp) noexcept nogil:
+    cdef Py_ssize_t j, c
+    cdef uint8_t left[4]
+    cdef uint8_t upleft[4]
+    cdef uint8_t above
+    for c in range(bpp):
+        left[c] = <uint8_t>(x[c] + up[c])  # no left neighbour: Paeth picks the one above
+        upleft[c] = up[c]
+        x[c] = left[c]
+    j = bpp
+    while j < length:  # (a range with a variable step is a Python range in Cython)
+        for c in range(bpp):
+            above = up[j + c]
+            left[c] = <uint8_t>(x[j + c] + _paeth(left[c], above, upleft[c]))
+            upleft[c] = above
+            x[j + c] = left[c]
+        j += bpp
+
+
 cdef int _unfilter(uint8_t* row, const uint8_t* prior, Py_ssize_t length, Py_ssize_t bpp) noexcept nogil:
     """Undo the PNG filter of one scanline in place (``row[0]`` is the filter type; ``prior``
     the previous scanline's bytes, already unfiltered, or NULL on the first line)."""
@@ -248,24 +356,29 @@ cdef int _unfilter(uint8_t* row, const uint8_t* prior, Py_ssize_t length, Py_ssi
     cdef uint8_t* x = row + 1
     if kind == 0:
         return 0
-    if kind == 1 or (kind == 4 and prior == NULL):  # Paeth on the first line is Sub
-        for j in range(bpp, length):
-            x[j] = <uint8_t>(x[j] + x[j - bpp])
-    elif kind == 2:
+    if kind == 2:
         if prior != NULL:
             for j in range(length):
                 x[j] = <uint8_t>(x[j] + prior[j])
-    elif kind == 3:
-        for j in range(length):
-            x[j] = <uint8_t>(x[j] + (((x[j - bpp] if j >= bpp else 0)
-                                      + (prior[j] if prior != NULL else 0)) >> 1))
-    elif kind == 4:
-        for j in range(bpp):
-            x[j] = <uint8_t>(x[j] + prior[j])
-        for j in range(bpp, length):
-            x[j] = <uint8_t>(x[j] + _paeth(x[j - bpp], prior[j], prior[j - bpp]))
-    else:
+        return 0
+    if kind > 4:
         return -1
+    if kind == 4 and prior == NULL:  # Paeth on the first line is Sub
+        kind = 1
+    if bpp == 3:  # constant arguments: each call compiles to its own unrolled loop
+        if kind == 1:
+            _sub_line(x, length, 3)
+        elif kind == 3:
+            _average_line(x, prior, length, 3)
+        else:
+            _paeth_line(x, prior, length, 3)
+    else:
+        if kind == 1:
+            _sub_line(x, length, 4)
+        elif kind == 3:
+            _average_line(x, prior, length, 4)
+        else:
+            _paeth_line(x, prior, length, 4)
     return 0
 
 
@@ -295,11 +408,7 @@ cdef int _count_scanlines(Lines* gt, Lines* pred, Py_ssize_t height, Py_ssize_t 
     line equal to the previous one in both images adds the previous line's runs again.
 
     -1: out of memory, -2: a bad ground-truth filter type, -3: a bad predicted one."""
-    cdef Py_ssize_t i, j, r, runs = 0, last
-    cdef const uint8_t* g
-    cdef const uint8_t* p
-    cdef uint64_t key, run_key
-    cdef int64_t run
+    cdef Py_ssize_t i, r, runs = 0
     cdef int same_gt, same_pred
     for i in range(height):
         same_gt = _next_line(gt, i)
@@ -309,29 +418,10 @@ cdef int _count_scanlines(Lines* gt, Lines* pred, Py_ssize_t height, Py_ssize_t 
         if same_pred < 0:
             return -3
         if not (same_gt and same_pred):
-            g, p = gt.line, pred.line
-            runs = 0
-            run_key = (_rgb(g, 0, 1, 2) << 32) | _rgb(p, 0, 1, 2)
-            run = 0
-            # the 4-byte loads read one byte past a pixel: the last pixel of a line takes
-            # byte loads (the last line of an RGB image has nothing after it)
-            last = width - 1
-            for j in range(last):
-                key = (_load24(g) << 32) | _load24(p)
-                g += gt.bpp
-                p += pred.bpp
-                if key != run_key:
-                    run_keys[runs], run_lengths[runs] = run_key, run
-                    runs += 1
-                    run_key, run = key, 0
-                run += 1
-            key = (_rgb(g, 0, 1, 2) << 32) | _rgb(p, 0, 1, 2)
-            if key != run_key:
-                run_keys[runs], run_lengths[runs] = run_key, run
-                runs += 1
-                run_key, run = key, 0
-            run_keys[runs], run_lengths[runs] = run_key, run + 1
-            runs += 1
+            # 4-byte loads but for the last pixel of a line: after the last line of an RGB
+            # image there is nothing to read
+            runs = _runs(gt.line, gt.bpp, RGB_ORDER, pred.line, pred.bpp, RGB_ORDER, width,
+                         True, run_keys, run_lengths)
         for r in range(runs):
             if _add(t, run_keys[r], run_lengths[r]) < 0:
                 return -1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import zlib
 from collections.abc import Callable
 
@@ -94,11 +95,24 @@ class Scanlines:
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _inflate(stream: bytes, size: int) -> np.ndarray | None:
+_scratch = threading.local()
+
+
+def _buffer(slot: int, size: int) -> np.ndarray:
+    """A reused uint8 buffer of at least ``size`` bytes, per thread and slot: a fresh ~1 MB
+    array per PNG costs page faults (and the kernel's memory-map lock, shared by threads)."""
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    buffer = buffers.get(slot)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[slot] = np.empty(size, np.uint8)
+    return buffer[:size]
+
+
+def _inflate(stream: bytes, size: int, slot: int | None) -> np.ndarray | None:
     try:
         import imagecodecs
 
-        out = np.empty(size, np.uint8)
+        out = np.empty(size, np.uint8) if slot is None else _buffer(slot, size)
         got = imagecodecs.deflate_decode(stream, out=out)  # libdeflate; drops the GIL
         return out if len(got) == size else None
     except ImportError:
@@ -106,8 +120,11 @@ def _inflate(stream: bytes, size: int) -> np.ndarray | None:
         return np.frombuffer(data, np.uint8) if len(data) == size else None
 
 
-def scanlines(data: bytes) -> Scanlines | None:
+def scanlines(data: bytes, slot: int | None = None) -> Scanlines | None:
     """The inflated scanlines of an 8-bit, non-interlaced RGB or RGBA PNG, else None.
+
+    ``slot``: inflate into this thread's reused buffer number ``slot`` (valid until the next
+    call with the same slot in the same thread), instead of a new array.
 
     COCO panoptic PNGs are all of that kind; others (palette, grey, 16-bit, interlaced) go to a
     full decoder. Raises ValueError for a truncated or corrupt file.
@@ -135,7 +152,7 @@ def scanlines(data: bytes) -> Scanlines | None:
     if depth != 8 or color not in (2, 6) or compression or filtering or interlace:
         return None
     bpp = 3 if color == 2 else 4
-    raw = _inflate(b"".join(stream), height * (1 + width * bpp))
+    raw = _inflate(b"".join(stream), height * (1 + width * bpp), slot)
     if raw is None:
         raise ValueError("the PNG's image data has the wrong size")
     return Scanlines(raw.reshape(height, 1 + width * bpp), bpp, width, height)
