@@ -338,13 +338,25 @@ cdef inline void _paeth_line(uint8_t* x, const uint8_t* up, Py_ssize_t length,
         left[c] = <uint8_t>(x[c] + up[c])  # no left neighbour: Paeth picks the one above
         upleft[c] = up[c]
         x[c] = left[c]
+    cdef bint flat
     j = bpp
     while j < length:  # (a range with a variable step is a Python range in Cython)
+        # above == upper-left (the line above is flat here, as in most of a panoptic map):
+        # Paeth predicts the left pixel, no need to wait for the full predictor on the chain
+        flat = True
         for c in range(bpp):
-            above = up[j + c]
-            left[c] = <uint8_t>(x[j + c] + _paeth(left[c], above, upleft[c]))
-            upleft[c] = above
-            x[j + c] = left[c]
+            flat = flat & (up[j + c] == up[j + c - bpp])
+        if flat:
+            for c in range(bpp):
+                left[c] = <uint8_t>(x[j + c] + left[c])
+                x[j + c] = left[c]
+                upleft[c] = up[j + c]
+        else:
+            for c in range(bpp):
+                above = up[j + c]
+                left[c] = <uint8_t>(x[j + c] + _paeth(left[c], above, upleft[c]))
+                upleft[c] = above
+                x[j + c] = left[c]
         j += bpp
 
 
