@@ -26,6 +26,9 @@ CYTHON_MAX_WORK = {
     # batched_nms` (1k to 50k boxes): the same algorithm in Cython and numba runs as fast (one
     # class is serial on both), and Cython needs no numba import or JIT warm-up.
     "nms": 1 << 62,
+    # Pixels of a pair of panoptic id maps: always Cython on the CPU (numba has no panoptic
+    # kernel; the entry falls through). `fastiou bench --task panoptic`.
+    "panoptic": 1 << 62,
 }
 
 # Below this many pairs (or boxes) the Cython kernels run on one thread: starting an OpenMP team

@@ -45,6 +45,14 @@ MODULES: dict[str, dict[str, str | None]] = {
         "numba": None,  # the same greedy grid algorithm ran as fast in numba: one copy, Cython's
         "cuda": "fastiou.nms._cuda",
     },
+    # pair areas of panoptic id maps: one serial pass per image (images run in threads), so
+    # numba would run the same loop as Cython: None, it falls through.
+    "panoptic": {
+        "numpy": "fastiou.panoptic._reference",
+        "cython": "fastiou.panoptic._cython",
+        "numba": None,
+        "cuda": "fastiou.panoptic._cuda",
+    },
 }
 FALLBACK = {
     "cuda": ("cuda", "numba", "cython", "numpy"),
@@ -56,6 +64,7 @@ FALLBACK = {
 # not an error and warns nothing; the next backend of its FALLBACK order runs.
 BY_DESIGN = "no kernel of its own (by design): runs the next backend"
 
+BY_DESIGN = "no kernel of its own for this backend"  # a None entry in MODULES: falls through
 _loaded: dict[str, ModuleType | str] = {}  # module name -> module, or why it cannot load
 _lock = threading.Lock()
 _override = threading.local()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from .coco import add_coco
 from .lvis import add_lvis
+from .panoptic import add_panoptic
 from .seg import add_seg
 
 
@@ -75,7 +76,7 @@ def add_backends(sub) -> None:
     p.set_defaults(func=_backends)
 
 
-COMMANDS = [add_bench, add_backends, add_seg, add_coco, add_lvis]
+COMMANDS = [add_bench, add_backends, add_seg, add_coco, add_lvis, add_panoptic]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
