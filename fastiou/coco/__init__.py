@@ -15,6 +15,7 @@ pycocotools: :meth:`COCOeval.per_class`, :meth:`COCOeval.pr_curve` (raw PR and F
 :meth:`COCOeval.counts` (TP/FP/FN at an IoU and score threshold).
 """
 
+from . import mask
 from ._arrays import evaluate_arrays, evaluate_detections
 from ._coco import COCO
 from ._eval import SUMMARY_NAMES, COCOeval, Params, PRCurve
@@ -29,4 +30,5 @@ __all__ = [
     "SUMMARY_NAMES",
     "evaluate_detections",
     "evaluate_arrays",
+    "mask",
 ]

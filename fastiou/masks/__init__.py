@@ -1,0 +1,9 @@
+"""Instance masks: pycocotools' run-length encoding (RLE) on packed arrays of many masks.
+
+:class:`RLEs` holds many masks in four arrays; :func:`iou_groups` is the mask IoU engine of the
+COCO evaluation (many detections x ground-truth groups in one call).
+"""
+
+from ._rles import RLEs, iou_groups, iou_matrix
+
+__all__ = ["RLEs", "iou_groups", "iou_matrix"]

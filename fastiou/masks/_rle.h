@@ -1,0 +1,357 @@
+/* fastiou RLE core: pycocotools' run-length masks, one mask per call, no allocation, no checks.
+ *
+ * A mask of h x w pixels is read in column-major order (pixel y, x at y + h * x) and stored as
+ * runs that alternate background / foreground, starting with background (a first run of 0 when
+ * the first pixel is set). Every function here reproduces what pycocotools' maskApi.c computes,
+ * including its integer types (uint32 arithmetic where it uses `uint`) and the rounding of its
+ * polygon rasteriser. The Cython layer validates everything first (runs summing to h * w,
+ * h * w < 2^32, finite polygon coordinates), so nothing here bounds-checks.
+ */
+#ifndef FASTIOU_RLE_H
+#define FASTIOU_RLE_H
+
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- dense <-> runs ------------------------------------------------------------------------ */
+
+/* Bytes from `j` on that equal `value` (all 8 bytes of `same`), up to n: whole 32- and 8-byte
+ * blocks first, as masks are mostly long runs. */
+static inline int64_t fi_same_run(const uint8_t *px, int64_t j, int64_t n, uint64_t same) {
+    int64_t start = j;
+    while (j + 32 <= n) {
+        uint64_t w[4];
+        memcpy(w, px + j, 32);
+        if (((w[0] ^ same) | (w[1] ^ same) | (w[2] ^ same) | (w[3] ^ same)) != 0) break;
+        j += 32;
+    }
+    while (j + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, px + j, 8);
+        if (w != same) break;
+        j += 8;
+    }
+    uint8_t value = (uint8_t)same;
+    while (j < n && px[j] == value) j++;
+    return j - start;
+}
+
+/* Runs of the `n` bytes at `px` into `runs` (room for n + 1), or only counted when `runs` is
+ * NULL; returns how many. A run ends where the byte VALUE changes (pycocotools compares bytes,
+ * so 1 -> 2 starts a run too); the first run is of zeros. */
+static inline int64_t fi_encode(const uint8_t *px, int64_t n, uint32_t *runs) {
+    int64_t k = 0, j = 0;
+    uint8_t value = 0;
+    for (;;) {
+        int64_t run = fi_same_run(px, j, n, value * 0x0101010101010101ULL);
+        if (runs) runs[k] = (uint32_t)run;
+        k++;
+        j += run;
+        if (j >= n) return k;
+        value = px[j];
+    }
+}
+
+/* Fill `px` with the mask of `m` runs (their sum is the mask's size). */
+static inline void fi_decode(const uint32_t *runs, int64_t m, uint8_t *px) {
+    for (int64_t j = 0; j < m; j++) {
+        memset(px, (int)(j & 1), runs[j]);
+        px += runs[j];
+    }
+}
+
+/* pycocotools' rleArea: the sum of the foreground runs, in uint32. */
+static inline uint32_t fi_area(const uint32_t *runs, int64_t m) {
+    uint32_t a = 0;
+    for (int64_t j = 1; j < m; j += 2) a += runs[j];
+    return a;
+}
+
+/* pycocotools' rleToBbox, [x, y, w, h], with its uint32 arithmetic: an RLE whose foreground runs
+ * are all empty (or that has fewer than two runs) gives what maskApi.c gives. */
+static inline void fi_bbox(const uint32_t *runs, int64_t m, uint32_t h, uint32_t w, double *bb) {
+    int64_t even = (m / 2) * 2;
+    if (even == 0) {
+        bb[0] = bb[1] = bb[2] = bb[3] = 0;
+        return;
+    }
+    uint32_t xs = w, ys = h, xe = 0, ye = 0, pos = 0;
+    for (int64_t j = 0; j < even; j++) {
+        uint32_t start = pos;
+        pos += runs[j];
+        if ((j & 1) == 0 || runs[j] == 0) continue;
+        uint32_t y0 = start % h, x0 = (start - y0) / h;
+        uint32_t y1 = (pos - 1) % h, x1 = (pos - 1 - y1) / h;
+        if (x0 < xs) xs = x0;
+        if (x1 > xe) xe = x1;
+        if (x0 < x1) { /* the run wraps to the next column: every row is covered */
+            ys = 0;
+            ye = h - 1;
+        } else {
+            if (y0 < ys) ys = y0;
+            if (y1 > ye) ye = y1;
+        }
+    }
+    bb[0] = xs;
+    bb[2] = (uint32_t)(xe - xs + 1);
+    bb[1] = ys;
+    bb[3] = (uint32_t)(ye - ys + 1);
+}
+
+/* ---- the compressed string (pycocotools' rleToString / rleFrString) ------------------------ */
+/* Each value is written 5 bits a character, least significant first, as chars 48..111; bit 0x20
+ * says another character follows, bit 0x10 of the last one is the sign. From the fourth value on,
+ * the value written is the difference with the value two places before. */
+
+/* Characters of the string of `m` runs, written to `s` unless it is NULL. */
+static inline int64_t fi_to_string(const uint32_t *runs, int64_t m, char *s) {
+    int64_t p = 0;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t x = (int64_t)runs[i];
+        if (i > 2) x -= (int64_t)runs[i - 2];
+        int more = 1;
+        while (more) {
+            char c = (char)(x & 0x1f);
+            x >>= 5; /* arithmetic shift: the sign stays */
+            more = (c & 0x10) ? x != -1 : x != 0;
+            if (more) c |= 0x20;
+            if (s) s[p] = (char)(c + 48);
+            p++;
+        }
+    }
+    return p;
+}
+
+enum { FI_BAD_CHAR = -1, FI_TRUNCATED = -2, FI_TOO_LONG = -3, FI_OUT_OF_RANGE = -4 };
+
+/* Number of values in the string (the characters without a continuation bit), or an FI_ error. */
+static inline int64_t fi_string_values(const uint8_t *s, int64_t n) {
+    int64_t values = 0, chars = 0;
+    for (int64_t p = 0; p < n; p++) {
+        int c = (int)s[p] - 48;
+        if (c < 0 || c > 63) return FI_BAD_CHAR;
+        if (++chars > 7) return FI_TOO_LONG; /* 35 bits hold any uint32 difference */
+        if (!(c & 0x20)) {
+            values++;
+            chars = 0;
+        }
+    }
+    return chars ? FI_TRUNCATED : values;
+}
+
+/* Decode a string that fi_string_values accepted into `runs`; 0, or FI_OUT_OF_RANGE when a value
+ * falls outside uint32 (pycocotools would wrap it). */
+static inline int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs) {
+    int64_t m = 0, p = 0;
+    while (p < n) {
+        int64_t x = 0;
+        int k = 0, c;
+        do {
+            c = (int)s[p++] - 48;
+            x |= (int64_t)(c & 0x1f) << (5 * k);
+            k++;
+        } while (c & 0x20);
+        if (c & 0x10) x |= (int64_t)(-1) * ((int64_t)1 << (5 * k)); /* sign-extend */
+        if (m > 2) x += (int64_t)runs[m - 2];
+        if (x < 0 || x > (int64_t)UINT32_MAX) return FI_OUT_OF_RANGE;
+        runs[m++] = (uint32_t)x;
+    }
+    return 0;
+}
+
+/* ---- foreground intervals and the IoU of two masks ----------------------------------------- */
+
+/* The non-empty foreground runs as [start, end) pixel intervals; returns how many. */
+static inline int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t *starts,
+                                   uint32_t *ends) {
+    int64_t k = 0;
+    uint32_t pos = 0;
+    for (int64_t j = 0; j < m; j++) {
+        uint32_t next = pos + runs[j];
+        if ((j & 1) && next != pos) {
+            starts[k] = pos;
+            ends[k] = next;
+            k++;
+        }
+        pos = next;
+    }
+    return k;
+}
+
+/* First index whose value is past `pos` (values sorted ascending). */
+static inline int64_t fi_first_above(const uint32_t *values, int64_t n, uint32_t pos) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (values[mid] <= pos) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Pixels in both masks, from their sorted disjoint intervals. Only the intervals inside the span
+ * where both masks have foreground are walked, without branches on the data. */
+static inline uint32_t fi_intersection(const uint32_t *sa, const uint32_t *ea, int64_t na,
+                                       const uint32_t *sb, const uint32_t *eb, int64_t nb) {
+    if (na == 0 || nb == 0) return 0;
+    uint32_t lo = sa[0] > sb[0] ? sa[0] : sb[0];
+    uint32_t hi = ea[na - 1] < eb[nb - 1] ? ea[na - 1] : eb[nb - 1];
+    if (lo >= hi) return 0;
+    int64_t i = fi_first_above(ea, na, lo), j = fi_first_above(eb, nb, lo);
+    int64_t i_end = fi_first_above(sa, na, hi - 1), j_end = fi_first_above(sb, nb, hi - 1);
+    uint32_t inter = 0;
+    while (i < i_end && j < j_end) {
+        uint32_t s = sa[i] > sb[j] ? sa[i] : sb[j];
+        uint32_t e = ea[i] < eb[j] ? ea[i] : eb[j];
+        inter += e > s ? e - s : 0;
+        int64_t a_first = ea[i] < eb[j];
+        i += a_first;
+        j += 1 - a_first;
+    }
+    return inter;
+}
+
+/* pycocotools' bbIou for one pair of [x, y, w, h] boxes; `crowd`: over the first box's area. */
+static inline double fi_box_iou(const double *d, const double *g, int crowd) {
+    double w = fmin(d[2] + d[0], g[2] + g[0]) - fmax(d[0], g[0]);
+    if (w <= 0) return 0;
+    double h = fmin(d[3] + d[1], g[3] + g[1]) - fmax(d[1], g[1]);
+    if (h <= 0) return 0;
+    double i = w * h, da = d[2] * d[3], ga = g[2] * g[3];
+    return i / (crowd ? da : da + ga - i);
+}
+
+/* ---- merge (pycocotools' rleMerge of two masks of one size) -------------------------------- */
+
+/* Union (or intersection) of runs `a` and `b` into `out` (room for ma + mb); returns its length.
+ * The walk emits a run wherever the merged value changes and at the end, as maskApi.c's does, so
+ * the output is the same even for inputs with empty interior runs. */
+static inline int64_t fi_merge2(const uint32_t *a, int64_t ma, const uint32_t *b, int64_t mb,
+                                int intersect, uint32_t *out) {
+    uint32_t ca = a[0], cb = b[0], run = 0, left = 1;
+    int va = 0, vb = 0, v = 0;
+    int64_t ia = 1, ib = 1, m = 0;
+    while (left > 0) {
+        uint32_t c = ca < cb ? ca : cb;
+        run += c;
+        ca -= c;
+        if (!ca && ia < ma) {
+            ca = a[ia++];
+            va = !va;
+        }
+        cb -= c;
+        if (!cb && ib < mb) {
+            cb = b[ib++];
+            vb = !vb;
+        }
+        left = ca + cb;
+        int before = v;
+        v = intersect ? (va && vb) : (va || vb);
+        if (v != before || left == 0) {
+            out[m++] = run;
+            run = 0;
+        }
+    }
+    return m;
+}
+
+/* ---- polygons (pycocotools' rleFrPoly) ----------------------------------------------------- */
+
+static int fi_cmp_u32(const void *p, const void *q) {
+    uint32_t a = *(const uint32_t *)p, b = *(const uint32_t *)q;
+    return a > b ? 1 : a < b ? -1 : 0;
+}
+
+/* Scratch sizes for a polygon of k vertices already scaled by 5 and rounded (x5, y5 of k + 1,
+ * the last repeating the first): the number of boundary points. */
+static inline int64_t fi_poly_points(const int32_t *x5, const int32_t *y5, int64_t k) {
+    int64_t m = 0;
+    for (int64_t j = 0; j < k; j++) {
+        int64_t dx = llabs((int64_t)x5[j] - x5[j + 1]), dy = llabs((int64_t)y5[j] - y5[j + 1]);
+        m += (dx > dy ? dx : dy) + 1;
+    }
+    return m;
+}
+
+/* Rasterise the polygon: x5, y5 as above; u, v scratch of fi_poly_points() ints; cuts scratch of
+ * that + 1 uint32; writes the runs to `runs` (room for that + 1) and returns how many.
+ *
+ * As maskApi.c: walk every edge on the grid upsampled by 5 (one point per step along the longer
+ * axis, the other coordinate rounded half up), keep the points where the upsampled x crosses a
+ * pixel centre, turn each into the first pixel of its column at or below the edge (clamped to the
+ * column), and the sorted pixel indices are the run boundaries. A zero-length edge (a repeated
+ * vertex) puts its point at y = INT_MIN, what x86's conversion of the 0/0 NaN gives there. */
+static inline int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k, uint64_t h,
+                                 uint64_t w, int32_t *u, int32_t *v, uint32_t *cuts,
+                                 uint32_t *runs) {
+    const double scale = 5;
+    int64_t m = 0;
+    for (int64_t j = 0; j < k; j++) {
+        int32_t xs = x5[j], xe = x5[j + 1], ys = y5[j], ye = y5[j + 1];
+        int32_t dx = abs(xe - xs), dy = abs(ys - ye);
+        int flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+        if (flip) {
+            int32_t t = xs;
+            xs = xe;
+            xe = t;
+            t = ys;
+            ys = ye;
+            ye = t;
+        }
+        if (dx >= dy) {
+            double s = dx ? (double)(ye - ys) / dx : 0;
+            for (int32_t d = 0; d <= dx; d++) {
+                int32_t t = flip ? dx - d : d;
+                u[m] = t + xs;
+                v[m] = dx ? (int32_t)(ys + s * t + .5) : INT_MIN;
+                m++;
+            }
+        } else {
+            double s = (double)(xe - xs) / dy;
+            for (int32_t d = 0; d <= dy; d++) {
+                int32_t t = flip ? dy - d : d;
+                v[m] = t + ys;
+                u[m] = (int32_t)(xs + s * t + .5);
+                m++;
+            }
+        }
+    }
+    int64_t n = 0;
+    for (int64_t j = 1; j < m; j++) {
+        if (u[j] == u[j - 1]) continue;
+        double xd = (double)(u[j] < u[j - 1] ? u[j] : u[j] - 1);
+        xd = (xd + .5) / scale - .5;
+        if (floor(xd) != xd || xd < 0 || xd > (double)(w - 1)) continue;
+        double yd = (double)(v[j] < v[j - 1] ? v[j] : v[j - 1]);
+        yd = (yd + .5) / scale - .5;
+        if (yd < 0) yd = 0;
+        else if (yd > (double)h) yd = (double)h;
+        yd = ceil(yd);
+        cuts[n++] = (uint32_t)((int64_t)xd * (int64_t)h + (int64_t)yd); /* mod 2^32, as uint */
+    }
+    cuts[n++] = (uint32_t)(h * w);
+    qsort(cuts, (size_t)n, sizeof(uint32_t), fi_cmp_u32);
+    uint32_t prev = 0;
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t t = cuts[j];
+        cuts[j] -= prev;
+        prev = t;
+    }
+    /* an empty run between two others joins them (it would flip the colour twice) */
+    int64_t r = 0, j = 0;
+    runs[r++] = cuts[j++];
+    while (j < n) {
+        if (cuts[j] > 0) {
+            runs[r++] = cuts[j++];
+        } else {
+            j++;
+            if (j < n) runs[r - 1] += cuts[j++];
+        }
+    }
+    return r;
+}
+
+#endif
