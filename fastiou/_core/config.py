@@ -26,6 +26,10 @@ CYTHON_MAX_WORK = {
     # batched_nms` (1k to 50k boxes): the same algorithm in Cython and numba runs as fast (one
     # class is serial on both), and Cython needs no numba import or JIT warm-up.
     "nms": 1 << 62,
+    # Mask pairs (N x M) of mask_iou on the CPU: always Cython (the masks family has no numba
+    # kernel: `fastiou bench --task mask_iou` shows the run-length Cython kernel far ahead of a
+    # dense bitwise pass, and numba would only add its import).
+    "masks": 1 << 62,
 }
 
 # Below this many pairs (or boxes) the Cython kernels run on one thread: starting an OpenMP team

@@ -43,6 +43,13 @@ MODULES = {
         "numba": "fastiou._kernels.nms_numba",
         "cuda": "fastiou._kernels.nms_cuda",
     },
+    # None: no kernel of its own for that backend; the call falls through to the next one.
+    "masks": {
+        "numpy": "fastiou.masks._reference",
+        "cython": "fastiou.masks._cython_backend",
+        "numba": None,
+        "cuda": "fastiou.masks._cuda",
+    },
 }
 FALLBACK = {
     "cuda": ("cuda", "numba", "cython", "numpy"),
@@ -51,6 +58,7 @@ FALLBACK = {
     "numpy": ("numpy",),
 }
 
+NO_KERNEL = "no kernel of its own (falls through)"
 _loaded: dict[str, ModuleType | str] = {}  # module name -> module, or why it cannot load
 _lock = threading.Lock()
 _override = threading.local()
@@ -63,6 +71,8 @@ class BackendStatus(NamedTuple):
 
 def _load(family: str, backend: str) -> ModuleType | str:
     path = MODULES[family][backend]
+    if path is None:
+        return NO_KERNEL
     with _lock:
         if path not in _loaded:
             try:
@@ -82,7 +92,8 @@ def backends() -> dict[str, BackendStatus]:
     """
     report = {}
     for name in BACKENDS:
-        loaded = {family: _load(family, name) for family in MODULES}
+        families = [family for family in MODULES if MODULES[family][name] is not None]
+        loaded = {family: _load(family, name) for family in families}
         missing = {f: why for f, why in loaded.items() if isinstance(why, str)}
         if missing:
             detail = "; ".join(f"{family}: {why}" for family, why in missing.items())
@@ -128,7 +139,7 @@ def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, Mod
     for candidate in FALLBACK[name]:
         loaded = _load(family, candidate)
         if not isinstance(loaded, str):
-            if asked and candidate != name:
+            if asked and candidate != name and reasons:
                 warnings.warn(
                     f"fastiou backend {name!r} is unavailable ({'; '.join(reasons)}); "
                     f"using {candidate!r}",
@@ -136,5 +147,6 @@ def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, Mod
                     stacklevel=4,
                 )
             return candidate, loaded
-        reasons.append(loaded)
+        if loaded is not NO_KERNEL:  # a backend without a kernel of its own falls through quietly
+            reasons.append(loaded)
     raise AssertionError("unreachable: the numpy backend always loads")
