@@ -11,21 +11,29 @@ summing to each mask's h * w, h * w < 2^32, indices in range; nothing here check
 
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
 
 import numpy as np
 
 cdef extern from "_rle.h" nogil:
-    int64_t fi_encode(const uint8_t *px, int64_t n, uint32_t *runs)
+    int64_t fi_encode_alloc(const uint8_t *px, int64_t n, uint32_t **out)
     void fi_decode(const uint32_t *runs, int64_t m, uint8_t *px)
     uint32_t fi_area(const uint32_t *runs, int64_t m)
     void fi_bbox(const uint32_t *runs, int64_t m, uint32_t h, uint32_t w, double *bb)
     int64_t fi_to_string(const uint32_t *runs, int64_t m, char *s)
     int64_t fi_string_values(const uint8_t *s, int64_t n)
     int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs)
-    int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t *starts, uint32_t *ends)
-    uint32_t fi_intersection(const uint32_t *sa, const uint32_t *ea, int64_t na,
-                             const uint32_t *sb, const uint32_t *eb, int64_t nb)
+    int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t h, uint32_t *starts,
+                         uint32_t *ends)
+    void fi_column_index(const uint32_t *starts, int64_t n, uint32_t h, uint32_t x0,
+                         int64_t ncols, int32_t *first)
+    ctypedef struct fi_mask:
+        const uint32_t *starts
+        const uint32_t *ends
+        const int32_t *first
+        int64_t x0, ncols
+    uint32_t fi_intersection(const fi_mask *a, const fi_mask *b)
     double fi_box_iou(const double *d, const double *g, int crowd)
     int64_t fi_merge2(const uint32_t *a, int64_t ma, const uint32_t *b, int64_t mb,
                       int intersect, uint32_t *out)
@@ -53,39 +61,46 @@ def _offsets(const int64_t[::1] lengths):
 cdef struct Encode:
     const uint8_t *px
     int64_t pixels
-    uint32_t *runs      # NULL in the counting pass
-    const int64_t *at   # where each mask's runs go
-    int64_t *lengths
+    uint32_t **parts    # per mask: its malloc'd runs
+    int64_t *lengths    # per mask: how many, or -1 when malloc failed
 
 cdef void _encode_one(Py_ssize_t i, Encode *e) noexcept nogil:
-    cdef const uint8_t *px = e.px + i * e.pixels
-    if e.runs == NULL:
-        e.lengths[i] = fi_encode(px, e.pixels, NULL)
-    else:
-        fi_encode(px, e.pixels, e.runs + e.at[i])
+    e.lengths[i] = fi_encode_alloc(e.px + i * e.pixels, e.pixels, &e.parts[i])
 
 def encode(const uint8_t[:, ::1] masks, int threads):
     """Runs of each row of ``masks`` [N, P] (P pixels of one mask in column-major order)."""
     cdef Py_ssize_t n = masks.shape[0], i
-    cdef int64_t[::1] lengths = np.empty(n, np.int64)
-    cdef Encode e
-    e.px = &masks[0, 0] if n and masks.shape[1] else NULL
-    e.pixels = masks.shape[1]
-    e.runs = NULL
-    e.lengths = &lengths[0] if n else NULL
-    if e.pixels == 0:  # an empty mask is the one run [0], as pycocotools writes it
+    if masks.shape[1] == 0:  # an empty mask is the one run [0], as pycocotools writes it
         return np.zeros(n, np.uint32), np.arange(n + 1, dtype=np.int64)
-    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-        _encode_one(i, &e)
-    offsets = _offsets(lengths)
-    counts = np.empty(offsets[n], np.uint32)
-    cdef uint32_t[::1] runs = counts
-    cdef const int64_t[::1] at = offsets
-    e.runs = &runs[0] if runs.shape[0] else NULL
-    e.at = &at[0]
-    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-        _encode_one(i, &e)
-    return counts, offsets
+    lengths_array = np.zeros(n, np.int64)
+    cdef int64_t[::1] lengths = lengths_array
+    cdef uint32_t **parts = <uint32_t **>calloc(n + 1, sizeof(uint32_t *))
+    if parts == NULL:
+        raise MemoryError()
+    cdef Encode e
+    e.px = &masks[0, 0] if n else NULL
+    e.pixels = masks.shape[1]
+    e.parts = parts
+    e.lengths = &lengths[0] if n else NULL
+    cdef uint32_t[::1] runs
+    cdef const int64_t[::1] at
+    try:
+        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
+            _encode_one(i, &e)
+        if n and lengths_array.min() < 0:
+            raise MemoryError("not enough memory to encode the masks")
+        offsets = _offsets(lengths)
+        counts = np.empty(offsets[n], np.uint32)
+        runs = counts
+        at = offsets
+        with nogil:
+            for i in range(n):
+                memcpy(&runs[at[i]], parts[i], lengths[i] * sizeof(uint32_t))
+        return counts, offsets
+    finally:
+        for i in range(n):
+            free(parts[i])
+        free(parts)
 
 
 # ---- runs -> dense ----------------------------------------------------------------------------
@@ -203,78 +218,101 @@ def to_strings(const uint32_t[::1] counts, const int64_t[::1] offsets, int threa
 cdef struct Parse:
     const uint8_t *chars
     const int64_t *char_at
-    uint32_t *runs       # NULL in the counting pass
-    const int64_t *at
-    int64_t *status      # values (counting pass) or an FI_ error
+    uint32_t *runs       # string i's values go to runs + char_at[i] (a value takes >= 1 char)
+    int64_t *status      # how many values, or an FI_ error
 
 cdef void _parse_one(Py_ssize_t i, Parse *p) noexcept nogil:
     cdef const uint8_t *s = p.chars + p.char_at[i]
     cdef int64_t n = p.char_at[i + 1] - p.char_at[i]
-    if p.runs == NULL:
-        p.status[i] = fi_string_values(s, n)
-    else:
-        p.status[i] = fi_from_string(s, n, p.runs + p.at[i])
-
-def _check_strings(const int64_t[::1] status, str what):
-    bad = np.flatnonzero(np.asarray(status) < 0)
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"{what} {i}: corrupt compressed RLE string: {STRING_ERRORS[status[i]]}")
+    cdef int64_t values = fi_string_values(s, n)
+    cdef int err
+    if values > 0:
+        err = fi_from_string(s, n, p.runs + p.char_at[i])
+        if err < 0:
+            values = err
+    p.status[i] = values
 
 def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int threads):
     """Runs of each compressed string (``chars[char_offsets[i]:char_offsets[i + 1]]``); a
     ValueError naming the first corrupt one."""
     cdef Py_ssize_t n = char_offsets.shape[0] - 1, i
-    cdef int64_t[::1] status = np.empty(n, np.int64)
+    offsets = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] status = offsets
+    scratch = np.empty(max(chars.shape[0], 1), np.uint32)
+    cdef uint32_t[::1] tmp = scratch
     cdef Parse p
     p.chars = &chars[0] if chars.shape[0] else NULL
     p.char_at = &char_offsets[0]
-    p.runs = NULL
-    p.status = &status[0] if n else NULL
+    p.runs = &tmp[0]
+    p.status = &status[1]
     for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
         _parse_one(i, &p)
-    _check_strings(status, "mask")
-    offsets = _offsets(status)
-    counts = np.empty(offsets[n], np.uint32)
+    cdef int64_t total = 0, k
+    for i in range(n):  # status -> offsets in place, and the first error
+        k = status[i + 1]
+        if k < 0:
+            raise ValueError(f"mask {i}: corrupt compressed RLE string: {STRING_ERRORS[k]}")
+        status[i + 1] = total + k
+        total += k
+    status[0] = 0
+    counts = np.empty(total, np.uint32)
     cdef uint32_t[::1] runs = counts
-    cdef const int64_t[::1] at = offsets
-    if runs.shape[0]:
-        p.runs = &runs[0]
-        p.at = &at[0]
-        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-            _parse_one(i, &p)
-        _check_strings(status, "mask")
+    with nogil:
+        for i in range(n):
+            if status[i + 1] > status[i]:
+                memcpy(&runs[status[i]], &tmp[char_offsets[i]],
+                       (status[i + 1] - status[i]) * sizeof(uint32_t))
     return counts, offsets
 
 
 # ---- IoU --------------------------------------------------------------------------------------
 
-def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets):
-    """Each mask's non-empty foreground runs as [start, end) pixel intervals:
-    (starts uint32, ends uint32, offsets int64 [n + 1])."""
-    cdef Py_ssize_t n = offsets.shape[0] - 1, i, j
-    cdef int64_t[::1] found = np.zeros(n, np.int64)
+def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets,
+              const int64_t[::1] heights):
+    """Each mask's foreground as [start, end) pixel intervals cut at column ends, and a column
+    index: (starts uint32, ends uint32, interval offsets int64 [n + 1], first int32 (per mask,
+    its columns' first interval, relative), column offsets int64 [n + 1], x0 int64 [n])."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    cdef Packed p = _packed(counts, offsets)
+    at_array = np.empty(n + 1, np.int64)
+    col_at_array = np.empty(n + 1, np.int64)
+    x0_array = np.zeros(n, np.int64)
+    cdef int64_t[::1] at = at_array, col_at = col_at_array, x0 = x0_array
+    cdef int64_t found
+    at[0] = 0
     with nogil:
         for i in range(n):
-            for j in range(offsets[i] + 1, offsets[i + 1], 2):
-                found[i] += counts[j] != 0
-    at_array = _offsets(found)
-    starts = np.empty(at_array[n], np.uint32)
-    ends = np.empty(at_array[n], np.uint32)
+            at[i + 1] = at[i] + fi_intervals(_runs(&p, i), _len(&p, i), <uint32_t>heights[i],
+                                             NULL, NULL)
+    starts = np.empty(at[n], np.uint32)
+    ends = np.empty(at[n], np.uint32)
     cdef uint32_t[::1] s = starts, e = ends
-    cdef const int64_t[::1] at = at_array
-    cdef Packed p = _packed(counts, offsets)
+    col_at[0] = 0
+    with nogil:
+        for i in range(n):
+            found = at[i + 1] - at[i]
+            col_at[i + 1] = col_at[i]
+            if found:
+                fi_intervals(_runs(&p, i), _len(&p, i), <uint32_t>heights[i], &s[at[i]], &e[at[i]])
+                x0[i] = s[at[i]] // heights[i]
+                col_at[i + 1] += (e[at[i + 1] - 1] - 1) // heights[i] - x0[i] + 2
+    first = np.empty(col_at[n], np.int32)
+    cdef int32_t[::1] f = first
     with nogil:
         for i in range(n):
             if at[i + 1] > at[i]:
-                fi_intervals(_runs(&p, i), _len(&p, i), &s[at[i]], &e[at[i]])
-    return starts, ends, at_array
+                fi_column_index(&s[at[i]], at[i + 1] - at[i], <uint32_t>heights[i],
+                                <uint32_t>x0[i], col_at[i + 1] - col_at[i] - 1, &f[col_at[i]])
+    return starts, ends, at_array, first, col_at_array, x0_array
 
 
 cdef struct Side:
     const uint32_t *starts
     const uint32_t *ends
     const int64_t *at
+    const int32_t *first
+    const int64_t *col_at
+    const int64_t *x0
     const uint32_t *areas
     const double *boxes
     const int64_t *heights
@@ -293,6 +331,15 @@ cdef struct Groups:
     const int64_t *out_at     # where each group's D x G block starts
     double *out
 
+cdef inline fi_mask _mask(const Side *s, int64_t i) noexcept nogil:
+    cdef fi_mask m
+    m.starts = s.starts + s.at[i]
+    m.ends = s.ends + s.at[i]
+    m.first = s.first + s.col_at[i]
+    m.x0 = s.x0[i]
+    m.ncols = s.col_at[i + 1] - s.col_at[i] - 1 if s.col_at[i + 1] > s.col_at[i] else 0
+    return m
+
 cdef inline double _pair(const Groups *q, int64_t d, int64_t g, int crowd) noexcept nogil:
     # pycocotools' rleIou for one pair: the box IoU first, then the runs where it is positive.
     cdef double box = fi_box_iou(q.dt.boxes + 4 * d, q.gt.boxes + 4 * g, crowd)
@@ -300,9 +347,8 @@ cdef inline double _pair(const Groups *q, int64_t d, int64_t g, int crowd) noexc
         return 0.0
     if q.dt.heights[d] != q.gt.heights[g] or q.dt.widths[d] != q.gt.widths[g]:
         return -1.0
-    cdef uint32_t inter = fi_intersection(
-        q.dt.starts + q.dt.at[d], q.dt.ends + q.dt.at[d], q.dt.at[d + 1] - q.dt.at[d],
-        q.gt.starts + q.gt.at[g], q.gt.ends + q.gt.at[g], q.gt.at[g + 1] - q.gt.at[g])
+    cdef fi_mask a = _mask(&q.dt, d), b = _mask(&q.gt, g)
+    cdef uint32_t inter = fi_intersection(&a, &b)
     if inter == 0:
         return 0.0
     cdef uint32_t union = q.dt.areas[d] if crowd else q.dt.areas[d] + q.gt.areas[g] - inter
@@ -317,13 +363,17 @@ cdef void _iou_row(Py_ssize_t r, Groups *q) noexcept nogil:
 
 cdef Side _side(tuple prepared, const int64_t[::1] heights, const int64_t[::1] widths,
                 const int64_t[::1] index):
-    cdef const uint32_t[::1] starts = prepared[0], ends = prepared[1], areas = prepared[3]
-    cdef const int64_t[::1] at = prepared[2]
-    cdef const double[:, ::1] bb = prepared[4]
+    cdef const uint32_t[::1] starts = prepared[0], ends = prepared[1], areas = prepared[6]
+    cdef const int64_t[::1] at = prepared[2], col_at = prepared[4], x0 = prepared[5]
+    cdef const int32_t[::1] first = prepared[3]
+    cdef const double[:, ::1] bb = prepared[7]
     cdef Side s
     s.starts = &starts[0] if starts.shape[0] else NULL
     s.ends = &ends[0] if ends.shape[0] else NULL
     s.at = &at[0]
+    s.first = &first[0] if first.shape[0] else NULL
+    s.col_at = &col_at[0]
+    s.x0 = &x0[0] if x0.shape[0] else NULL
     s.areas = &areas[0] if areas.shape[0] else NULL
     s.boxes = &bb[0, 0] if bb.shape[0] else NULL
     s.heights = &heights[0] if heights.shape[0] else NULL
@@ -339,7 +389,7 @@ def iou_groups(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_wi
                const int64_t[::1] row_first, const int64_t[::1] out_at, double[::1] out,
                int threads):
     """Fill ``out`` with every group's D x G IoU block (see ``_rles.iou_groups``). ``dt`` and
-    ``gt`` are (starts, ends, interval offsets, areas, boxes) of every mask of each side."""
+    ``gt`` are ``intervals()`` + (areas, boxes) of every mask of each side."""
     cdef Py_ssize_t rows = row_group.shape[0], r
     if rows == 0 or out.shape[0] == 0:
         return

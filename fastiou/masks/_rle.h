@@ -39,20 +39,34 @@ static inline int64_t fi_same_run(const uint8_t *px, int64_t j, int64_t n, uint6
     return j - start;
 }
 
-/* Runs of the `n` bytes at `px` into `runs` (room for n + 1), or only counted when `runs` is
- * NULL; returns how many. A run ends where the byte VALUE changes (pycocotools compares bytes,
- * so 1 -> 2 starts a run too); the first run is of zeros. */
-static inline int64_t fi_encode(const uint8_t *px, int64_t n, uint32_t *runs) {
-    int64_t k = 0, j = 0;
+/* Runs of the `n` bytes at `px`, in one pass, into a malloc'd buffer that grows as needed: the
+ * runs in *out (free() them), their number returned; -1 when malloc fails. A run ends where the
+ * byte VALUE changes (pycocotools compares bytes, so 1 -> 2 starts a run too); the first run is
+ * of zeros. */
+static inline int64_t fi_encode_alloc(const uint8_t *px, int64_t n, uint32_t **out) {
+    int64_t k = 0, j = 0, room = 256;
+    uint32_t *runs = (uint32_t *)malloc(sizeof(uint32_t) * room);
     uint8_t value = 0;
+    *out = NULL;
+    if (!runs) return -1;
     for (;;) {
         int64_t run = fi_same_run(px, j, n, value * 0x0101010101010101ULL);
-        if (runs) runs[k] = (uint32_t)run;
-        k++;
+        if (k == room) {
+            uint32_t *bigger = (uint32_t *)realloc(runs, sizeof(uint32_t) * room * 2);
+            if (!bigger) {
+                free(runs);
+                return -1;
+            }
+            runs = bigger;
+            room *= 2;
+        }
+        runs[k++] = (uint32_t)run;
         j += run;
-        if (j >= n) return k;
+        if (j >= n) break;
         value = px[j];
     }
+    *out = runs;
+    return k;
 }
 
 /* Fill `px` with the mask of `m` runs (their sum is the mask's size). */
@@ -164,52 +178,72 @@ static inline int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs) {
 
 /* ---- foreground intervals and the IoU of two masks ----------------------------------------- */
 
-/* The non-empty foreground runs as [start, end) pixel intervals; returns how many. */
-static inline int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t *starts,
+/* The foreground as [start, end) pixel intervals cut at column ends (each lies in one column
+ * of height h); written unless `starts` is NULL; returns how many. */
+static inline int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t h, uint32_t *starts,
                                    uint32_t *ends) {
     int64_t k = 0;
     uint32_t pos = 0;
     for (int64_t j = 0; j < m; j++) {
         uint32_t next = pos + runs[j];
-        if ((j & 1) && next != pos) {
-            starts[k] = pos;
-            ends[k] = next;
-            k++;
+        if (j & 1) {
+            for (uint32_t s = pos; s < next; k++) {
+                uint32_t column_end = (s / h + 1) * h;
+                uint32_t e = next < column_end ? next : column_end;
+                if (starts) {
+                    starts[k] = s;
+                    ends[k] = e;
+                }
+                s = e;
+            }
         }
         pos = next;
     }
     return k;
 }
 
-/* First index whose value is past `pos` (values sorted ascending). */
-static inline int64_t fi_first_above(const uint32_t *values, int64_t n, uint32_t pos) {
-    int64_t lo = 0, hi = n;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (values[mid] <= pos) lo = mid + 1;
-        else hi = mid;
+/* Where each column's intervals begin: first[c] for columns x0 + c, c = 0 .. ncols (the last
+ * entry is n). */
+static inline void fi_column_index(const uint32_t *starts, int64_t n, uint32_t h, uint32_t x0,
+                                   int64_t ncols, int32_t *first) {
+    int64_t k = 0;
+    for (int64_t c = 0; c <= ncols; c++) {
+        while (k < n && starts[k] / h < x0 + c) k++;
+        first[c] = (int32_t)k;
     }
-    return lo;
 }
 
-/* Pixels in both masks, from their sorted disjoint intervals. Only the intervals inside the span
- * where both masks have foreground are walked, without branches on the data. */
-static inline uint32_t fi_intersection(const uint32_t *sa, const uint32_t *ea, int64_t na,
-                                       const uint32_t *sb, const uint32_t *eb, int64_t nb) {
-    if (na == 0 || nb == 0) return 0;
-    uint32_t lo = sa[0] > sb[0] ? sa[0] : sb[0];
-    uint32_t hi = ea[na - 1] < eb[nb - 1] ? ea[na - 1] : eb[nb - 1];
-    if (lo >= hi) return 0;
-    int64_t i = fi_first_above(ea, na, lo), j = fi_first_above(eb, nb, lo);
-    int64_t i_end = fi_first_above(sa, na, hi - 1), j_end = fi_first_above(sb, nb, hi - 1);
+/* One mask's intervals and their column index, as the IoU walk reads them. */
+typedef struct {
+    const uint32_t *starts, *ends; /* its intervals */
+    const int32_t *first;          /* its column index (ncols + 1 entries) */
+    int64_t x0, ncols;             /* first column with foreground, number of columns */
+} fi_mask;
+
+/* Pixels in both masks (of one height). Column by column over the columns both cover: one
+ * interval each (the common case) is a min / max; otherwise a merge of that column's intervals. */
+static inline uint32_t fi_intersection(const fi_mask *a, const fi_mask *b) {
+    int64_t x = a->x0 > b->x0 ? a->x0 : b->x0;
+    int64_t xa_end = a->x0 + a->ncols, xb_end = b->x0 + b->ncols;
+    int64_t x_end = xa_end < xb_end ? xa_end : xb_end;
     uint32_t inter = 0;
-    while (i < i_end && j < j_end) {
-        uint32_t s = sa[i] > sb[j] ? sa[i] : sb[j];
-        uint32_t e = ea[i] < eb[j] ? ea[i] : eb[j];
-        inter += e > s ? e - s : 0;
-        int64_t a_first = ea[i] < eb[j];
-        i += a_first;
-        j += 1 - a_first;
+    for (; x < x_end; x++) {
+        int64_t i = a->first[x - a->x0], i_end = a->first[x - a->x0 + 1];
+        int64_t j = b->first[x - b->x0], j_end = b->first[x - b->x0 + 1];
+        if (i_end - i == 1 && j_end - j == 1) {
+            uint32_t s = a->starts[i] > b->starts[j] ? a->starts[i] : b->starts[j];
+            uint32_t e = a->ends[i] < b->ends[j] ? a->ends[i] : b->ends[j];
+            inter += e > s ? e - s : 0;
+            continue;
+        }
+        while (i < i_end && j < j_end) {
+            uint32_t s = a->starts[i] > b->starts[j] ? a->starts[i] : b->starts[j];
+            uint32_t e = a->ends[i] < b->ends[j] ? a->ends[i] : b->ends[j];
+            inter += e > s ? e - s : 0;
+            int64_t a_first = a->ends[i] < b->ends[j];
+            i += a_first;
+            j += 1 - a_first;
+        }
     }
     return inter;
 }

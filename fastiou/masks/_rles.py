@@ -68,13 +68,13 @@ def _sizes(sizes: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_sizes(heights: np.ndarray, widths: np.ndarray) -> None:
-    bad = np.flatnonzero((heights < 0) | (widths < 0))
-    if bad.size:
-        i = bad[0]
+    negative = (heights < 0) | (widths < 0)
+    if negative.any():
+        i = np.flatnonzero(negative)[0]
         raise ValueError(f"mask {i}: negative size {heights[i]} x {widths[i]}")
-    bad = np.flatnonzero(heights.astype(np.uint64) * widths.astype(np.uint64) > MAX_PIXELS)
-    if bad.size:
-        i = bad[0]
+    big = heights.astype(np.uint64) * widths.astype(np.uint64) > MAX_PIXELS
+    if big.any():
+        i = np.flatnonzero(big)[0]
         raise ValueError(
             f"mask {i}: {heights[i]} x {widths[i]} has 2^32 pixels or more (RLE counts are uint32)"
         )
@@ -172,9 +172,9 @@ class RLEs:
         """Raise ValueError unless every mask's runs sum to its h * w."""
         sums = _ext.run_sums(self.counts, self.offsets)
         pixels = self.heights.astype(np.uint64) * self.widths.astype(np.uint64)
-        bad = np.flatnonzero(sums != pixels)
-        if bad.size:
-            i = bad[0]
+        wrong = sums != pixels
+        if wrong.any():
+            i = np.flatnonzero(wrong)[0]
             raise ValueError(
                 f"mask {i}: its runs sum to {sums[i]} but its size {self.heights[i]} x "
                 f"{self.widths[i]} has {pixels[i]} pixels (corrupt RLE)"
@@ -210,7 +210,7 @@ class RLEs:
                         raise ValueError(f"mask {i}: the RLE dict has no {key!r}") from None
             raise
         heights, widths = _sizes(sizes, len(objs))
-        if all(type(c) is bytes for c in counts):
+        if set(map(type, counts)) <= {bytes}:
             runs, offsets = _parse_strings(counts)
         else:
             runs, offsets = cls._mixed(counts)
@@ -334,8 +334,8 @@ class RLEs:
 
     def _iou_side(self) -> tuple:
         def compute():
-            starts, ends, at = _ext.intervals(self.counts, self.offsets)
-            return (starts, ends, at, self.areas(), self.boxes())
+            index = _ext.intervals(self.counts, self.offsets, self.heights)
+            return (*index, self.areas(), self.boxes())
 
         return self._cached("iou", compute)
 
@@ -460,10 +460,24 @@ def iou_groups(
 
 
 def iou_matrix(dt: RLEs, gt: RLEs, iscrowd: Any, threads: int | None = None) -> np.ndarray:
-    """pycocotools' mask.iou of every dt mask with every gt mask: float64 [len(dt), len(gt)]."""
+    """pycocotools' mask.iou of every dt mask with every gt mask: float64 [len(dt), len(gt)].
+
+    One group of :func:`iou_groups`, without its index checks (every mask, in order)."""
     n, m = len(dt), len(gt)
-    values, _ = iou_groups(dt, np.arange(n), [0], [n], gt, np.arange(m), [0], [m], iscrowd, threads)
-    return values.reshape(n, m)
+    crowd = np.ascontiguousarray(np.asarray(iscrowd).reshape(-1) != 0, dtype=np.uint8)
+    if crowd.shape[0] != m:
+        raise ValueError(f"iscrowd has {crowd.shape[0]} entries but gt has {m} masks")
+    out = np.empty(n * m, np.float64)
+    if n and m:
+        rows, cols = np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
+        zero = np.zeros(1, np.int64)
+        _ext.iou_groups(
+            dt._iou_side(), dt.heights, dt.widths, rows, zero,
+            gt._iou_side(), gt.heights, gt.widths, cols, zero, np.array([m], np.int64),
+            crowd, np.zeros(n, np.int64), rows, np.array([0, n * m], np.int64), out,
+            threads_for(n * m) if threads is None else int(threads),
+        )  # fmt: skip
+    return out.reshape(n, m)
 
 
 def polygon_runs(
