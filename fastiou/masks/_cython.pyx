@@ -26,15 +26,20 @@ cdef extern from "_rle.h" nogil:
     int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs)
     int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t h, uint32_t *starts,
                          uint32_t *ends)
-    void fi_column_index(const uint32_t *starts, int64_t n, uint32_t h, uint32_t x0,
-                         int64_t ncols, int32_t *first)
+    int64_t fi_column_index(const uint32_t *starts, const uint32_t *ends, int64_t n, uint32_t h,
+                            uint32_t x0, int64_t ncols, int32_t *first, int32_t *y0, int32_t *y1,
+                            int32_t *multi)
     ctypedef struct fi_mask:
         const uint32_t *starts
         const uint32_t *ends
         const int32_t *first
-        int64_t x0, ncols
+        const int32_t *y0
+        const int32_t *y1
+        const int32_t *multi
+        int64_t x0, ncols, nmulti
     uint32_t fi_intersection(const fi_mask *a, const fi_mask *b)
     double fi_box_iou(const double *d, const double *g, int crowd)
+    int fi_boxes_overlap(const double *d, const double *g)
     int64_t fi_merge2(const uint32_t *a, int64_t ma, const uint32_t *b, int64_t mb,
                       int intersect, uint32_t *out)
     int64_t fi_poly_points(const int32_t *x5, const int32_t *y5, int64_t k)
@@ -297,13 +302,20 @@ def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets,
                 x0[i] = s[at[i]] // heights[i]
                 col_at[i + 1] += (e[at[i + 1] - 1] - 1) // heights[i] - x0[i] + 2
     first = np.empty(col_at[n], np.int32)
-    cdef int32_t[::1] f = first
+    y0 = np.zeros(col_at[n], np.int32)
+    y1 = np.zeros(col_at[n], np.int32)
+    multi = np.empty(col_at[n], np.int32)  # listed at col_at[i], nmulti[i] of them
+    nmulti_array = np.zeros(n, np.int64)
+    cdef int32_t[::1] f = first, fy0 = y0, fy1 = y1, fm = multi
+    cdef int64_t[::1] nmulti = nmulti_array
     with nogil:
         for i in range(n):
             if at[i + 1] > at[i]:
-                fi_column_index(&s[at[i]], at[i + 1] - at[i], <uint32_t>heights[i],
-                                <uint32_t>x0[i], col_at[i + 1] - col_at[i] - 1, &f[col_at[i]])
-    return starts, ends, at_array, first, col_at_array, x0_array
+                nmulti[i] = fi_column_index(
+                    &s[at[i]], &e[at[i]], at[i + 1] - at[i], <uint32_t>heights[i],
+                    <uint32_t>x0[i], col_at[i + 1] - col_at[i] - 1, &f[col_at[i]], &fy0[col_at[i]],
+                    &fy1[col_at[i]], &fm[col_at[i]])
+    return starts, ends, at_array, first, col_at_array, x0_array, y0, y1, multi, nmulti_array
 
 
 cdef struct Side:
@@ -311,6 +323,10 @@ cdef struct Side:
     const uint32_t *ends
     const int64_t *at
     const int32_t *first
+    const int32_t *y0
+    const int32_t *y1
+    const int32_t *multi
+    const int64_t *nmulti
     const int64_t *col_at
     const int64_t *x0
     const uint32_t *areas
@@ -336,19 +352,23 @@ cdef inline fi_mask _mask(const Side *s, int64_t i) noexcept nogil:
     m.starts = s.starts + s.at[i]
     m.ends = s.ends + s.at[i]
     m.first = s.first + s.col_at[i]
+    m.y0 = s.y0 + s.col_at[i]
+    m.y1 = s.y1 + s.col_at[i]
+    m.multi = s.multi + s.col_at[i]
+    m.nmulti = s.nmulti[i]
     m.x0 = s.x0[i]
     m.ncols = s.col_at[i + 1] - s.col_at[i] - 1 if s.col_at[i + 1] > s.col_at[i] else 0
     return m
 
-cdef inline double _pair(const Groups *q, int64_t d, int64_t g, int crowd) noexcept nogil:
-    # pycocotools' rleIou for one pair: the box IoU first, then the runs where it is positive.
-    cdef double box = fi_box_iou(q.dt.boxes + 4 * d, q.gt.boxes + 4 * g, crowd)
-    if box <= 0:
+cdef inline double _pair(const Groups *q, const fi_mask *a, int64_t d, int64_t g,
+                         int crowd) noexcept nogil:
+    # pycocotools' rleIou for one pair: the boxes first, then the runs where they overlap.
+    if not fi_boxes_overlap(q.dt.boxes + 4 * d, q.gt.boxes + 4 * g):
         return 0.0
     if q.dt.heights[d] != q.gt.heights[g] or q.dt.widths[d] != q.gt.widths[g]:
         return -1.0
-    cdef fi_mask a = _mask(&q.dt, d), b = _mask(&q.gt, g)
-    cdef uint32_t inter = fi_intersection(&a, &b)
+    cdef fi_mask b = _mask(&q.gt, g)
+    cdef uint32_t inter = fi_intersection(a, &b)
     if inter == 0:
         return 0.0
     cdef uint32_t union = q.dt.areas[d] if crowd else q.dt.areas[d] + q.gt.areas[g] - inter
@@ -358,20 +378,27 @@ cdef void _iou_row(Py_ssize_t r, Groups *q) noexcept nogil:
     cdef int64_t j = q.row_group[r], pos = q.row_first[r] - q.d_start[j]
     cdef int64_t d = q.dt.index[q.row_first[r]], c, width = q.g_end[j] - q.g_start[j]
     cdef double *out = q.out + q.out_at[j] + pos * width
+    cdef fi_mask a = _mask(&q.dt, d)
     for c in range(width):
-        out[c] = _pair(q, d, q.gt.index[q.g_start[j] + c], q.crowd[q.g_start[j] + c] != 0)
+        out[c] = _pair(q, &a, d, q.gt.index[q.g_start[j] + c], q.crowd[q.g_start[j] + c] != 0)
 
 cdef Side _side(tuple prepared, const int64_t[::1] heights, const int64_t[::1] widths,
                 const int64_t[::1] index):
-    cdef const uint32_t[::1] starts = prepared[0], ends = prepared[1], areas = prepared[6]
+    cdef const uint32_t[::1] starts = prepared[0], ends = prepared[1], areas = prepared[10]
     cdef const int64_t[::1] at = prepared[2], col_at = prepared[4], x0 = prepared[5]
-    cdef const int32_t[::1] first = prepared[3]
-    cdef const double[:, ::1] bb = prepared[7]
+    cdef const int64_t[::1] nmulti = prepared[9]
+    cdef const int32_t[::1] first = prepared[3], y0 = prepared[6], y1 = prepared[7]
+    cdef const int32_t[::1] multi = prepared[8]
+    cdef const double[:, ::1] bb = prepared[11]
     cdef Side s
     s.starts = &starts[0] if starts.shape[0] else NULL
     s.ends = &ends[0] if ends.shape[0] else NULL
     s.at = &at[0]
     s.first = &first[0] if first.shape[0] else NULL
+    s.y0 = &y0[0] if y0.shape[0] else NULL
+    s.y1 = &y1[0] if y1.shape[0] else NULL
+    s.multi = &multi[0] if multi.shape[0] else NULL
+    s.nmulti = &nmulti[0] if nmulti.shape[0] else NULL
     s.col_at = &col_at[0]
     s.x0 = &x0[0] if x0.shape[0] else NULL
     s.areas = &areas[0] if areas.shape[0] else NULL

@@ -16,6 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* a / h for a, h < 2^32 (h > 0), through a double reciprocal and one correction: exact, and much
+ * cheaper than an integer division (the per-run column arithmetic is otherwise dominated by it). */
+static inline uint32_t fi_div(uint32_t a, uint32_t h, double inv_h) {
+    uint64_t q = (uint64_t)((double)a * inv_h);
+    if (q * h > a) q--;
+    else if ((q + 1) * h <= a) q++;
+    return (uint32_t)q;
+}
+
 /* ---- dense <-> runs ------------------------------------------------------------------------ */
 
 /* Bytes from `j` on that equal `value` (all 8 bytes of `same`), up to n: whole 32- and 8-byte
@@ -93,12 +102,13 @@ static inline void fi_bbox(const uint32_t *runs, int64_t m, uint32_t h, uint32_t
         return;
     }
     uint32_t xs = w, ys = h, xe = 0, ye = 0, pos = 0;
+    double inv_h = 1.0 / h;
     for (int64_t j = 0; j < even; j++) {
         uint32_t start = pos;
         pos += runs[j];
         if ((j & 1) == 0 || runs[j] == 0) continue;
-        uint32_t y0 = start % h, x0 = (start - y0) / h;
-        uint32_t y1 = (pos - 1) % h, x1 = (pos - 1 - y1) / h;
+        uint32_t x0 = fi_div(start, h, inv_h), y0 = start - x0 * h;
+        uint32_t x1 = fi_div(pos - 1, h, inv_h), y1 = pos - 1 - x1 * h;
         if (x0 < xs) xs = x0;
         if (x1 > xe) xe = x1;
         if (x0 < x1) { /* the run wraps to the next column: every row is covered */
@@ -184,12 +194,13 @@ static inline int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t h, 
                                    uint32_t *ends) {
     int64_t k = 0;
     uint32_t pos = 0;
+    double inv_h = 1.0 / h;
     for (int64_t j = 0; j < m; j++) {
         uint32_t next = pos + runs[j];
-        if (j & 1) {
-            for (uint32_t s = pos; s < next; k++) {
-                uint32_t column_end = (s / h + 1) * h;
-                uint32_t e = next < column_end ? next : column_end;
+        if ((j & 1) && next > pos) {
+            uint64_t column_end = ((uint64_t)fi_div(pos, h, inv_h) + 1) * h;
+            for (uint32_t s = pos; s < next; k++, column_end += h) {
+                uint32_t e = next < column_end ? next : (uint32_t)column_end;
                 if (starts) {
                     starts[k] = s;
                     ends[k] = e;
@@ -202,50 +213,103 @@ static inline int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t h, 
     return k;
 }
 
-/* Where each column's intervals begin: first[c] for columns x0 + c, c = 0 .. ncols (the last
- * entry is n). */
-static inline void fi_column_index(const uint32_t *starts, int64_t n, uint32_t h, uint32_t x0,
-                                   int64_t ncols, int32_t *first) {
-    int64_t k = 0;
-    for (int64_t c = 0; c <= ncols; c++) {
-        while (k < n && starts[k] / h < x0 + c) k++;
+/* The column index of one mask whose n intervals (cut at column ends) start in column x0 and
+ * span ncols columns: first[c] (c = 0 .. ncols) where column x0 + c's intervals begin; y0[c],
+ * y1[c] the rows [y0, y1) of its interval when it has exactly one (else 0, 0); the columns with
+ * two or more in `multi` (absolute), their number returned. Masks taller than 2^31 - 1 rows list
+ * every column there, as their rows do not fit y0 / y1. */
+static inline int64_t fi_column_index(const uint32_t *starts, const uint32_t *ends, int64_t n,
+                                      uint32_t h, uint32_t x0, int64_t ncols, int32_t *first,
+                                      int32_t *y0, int32_t *y1, int32_t *multi) {
+    int64_t k = 0, nmulti = 0;
+    int tall = h > (uint32_t)INT32_MAX;
+    uint64_t column_start = (uint64_t)x0 * h;
+    for (int64_t c = 0; c <= ncols; c++, column_start += h) {
+        while (k < n && starts[k] < column_start) k++;  /* intervals never straddle columns */
         first[c] = (int32_t)k;
     }
+    for (int64_t c = 0; c < ncols; c++) {
+        int64_t count = first[c + 1] - first[c];
+        uint32_t top = (x0 + (uint32_t)c) * h;
+        y0[c] = y1[c] = 0;
+        if (count == 1 && !tall) {
+            y0[c] = (int32_t)(starts[first[c]] - top);
+            y1[c] = (int32_t)(ends[first[c]] - top);
+        } else if (count > 1 || (count == 1 && tall)) {
+            multi[nmulti++] = (int32_t)(x0 + c);
+        }
+    }
+    return nmulti;
 }
 
 /* One mask's intervals and their column index, as the IoU walk reads them. */
 typedef struct {
     const uint32_t *starts, *ends; /* its intervals */
-    const int32_t *first;          /* its column index (ncols + 1 entries) */
-    int64_t x0, ncols;             /* first column with foreground, number of columns */
+    const int32_t *first, *y0, *y1; /* its column index (see fi_column_index) */
+    const int32_t *multi;
+    int64_t x0, ncols, nmulti;
 } fi_mask;
 
-/* Pixels in both masks (of one height). Column by column over the columns both cover: one
- * interval each (the common case) is a min / max; otherwise a merge of that column's intervals. */
+/* Common pixels of the two masks in column x (both cover it): merge its intervals. */
+static inline uint32_t fi_column_merge(const fi_mask *a, const fi_mask *b, int64_t x) {
+    int64_t i = a->first[x - a->x0], i_end = a->first[x - a->x0 + 1];
+    int64_t j = b->first[x - b->x0], j_end = b->first[x - b->x0 + 1];
+    uint32_t inter = 0;
+    while (i < i_end && j < j_end) {
+        uint32_t s = a->starts[i] > b->starts[j] ? a->starts[i] : b->starts[j];
+        uint32_t e = a->ends[i] < b->ends[j] ? a->ends[i] : b->ends[j];
+        inter += e > s ? e - s : 0;
+        int64_t a_first = a->ends[i] < b->ends[j];
+        i += a_first;
+        j += 1 - a_first;
+    }
+    return inter;
+}
+
+static inline int64_t fi_lower_bound(const int32_t *v, int64_t n, int64_t x) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Pixels in both masks (of one height), over the columns both cover: first every column as if
+ * each mask had one interval there (a loop the compiler vectorises; columns with several count 0
+ * in it), then the columns where either has several, merged. */
 static inline uint32_t fi_intersection(const fi_mask *a, const fi_mask *b) {
     int64_t x = a->x0 > b->x0 ? a->x0 : b->x0;
     int64_t xa_end = a->x0 + a->ncols, xb_end = b->x0 + b->ncols;
     int64_t x_end = xa_end < xb_end ? xa_end : xb_end;
+    if (x >= x_end) return 0;
+    const int32_t *ay0 = a->y0 + (x - a->x0), *ay1 = a->y1 + (x - a->x0);
+    const int32_t *by0 = b->y0 + (x - b->x0), *by1 = b->y1 + (x - b->x0);
     uint32_t inter = 0;
-    for (; x < x_end; x++) {
-        int64_t i = a->first[x - a->x0], i_end = a->first[x - a->x0 + 1];
-        int64_t j = b->first[x - b->x0], j_end = b->first[x - b->x0 + 1];
-        if (i_end - i == 1 && j_end - j == 1) {
-            uint32_t s = a->starts[i] > b->starts[j] ? a->starts[i] : b->starts[j];
-            uint32_t e = a->ends[i] < b->ends[j] ? a->ends[i] : b->ends[j];
-            inter += e > s ? e - s : 0;
-            continue;
-        }
-        while (i < i_end && j < j_end) {
-            uint32_t s = a->starts[i] > b->starts[j] ? a->starts[i] : b->starts[j];
-            uint32_t e = a->ends[i] < b->ends[j] ? a->ends[i] : b->ends[j];
-            inter += e > s ? e - s : 0;
-            int64_t a_first = a->ends[i] < b->ends[j];
-            i += a_first;
-            j += 1 - a_first;
-        }
+    for (int64_t k = 0; k < x_end - x; k++) {
+        int32_t s = ay0[k] > by0[k] ? ay0[k] : by0[k];
+        int32_t e = ay1[k] < by1[k] ? ay1[k] : by1[k];
+        inter += (uint32_t)(e > s ? e - s : 0);
+    }
+    int64_t i = fi_lower_bound(a->multi, a->nmulti, x), j = fi_lower_bound(b->multi, b->nmulti, x);
+    for (;;) {
+        int64_t ca = i < a->nmulti && a->multi[i] < x_end ? a->multi[i] : x_end;
+        int64_t cb = j < b->nmulti && b->multi[j] < x_end ? b->multi[j] : x_end;
+        int64_t c = ca < cb ? ca : cb;
+        if (c == x_end) break;
+        inter += fi_column_merge(a, b, c);
+        i += ca == c;
+        j += cb == c;
     }
     return inter;
+}
+
+/* Whether pycocotools' bbIou of two toBbox boxes is positive: their overlap has positive width
+ * and height (for such boxes, non-negative integers, that makes the ratio positive). */
+static inline int fi_boxes_overlap(const double *d, const double *g) {
+    return fmin(d[2] + d[0], g[2] + g[0]) - fmax(d[0], g[0]) > 0 &&
+           fmin(d[3] + d[1], g[3] + g[1]) - fmax(d[1], g[1]) > 0;
 }
 
 /* pycocotools' bbIou for one pair of [x, y, w, h] boxes; `crowd`: over the first box's area. */
