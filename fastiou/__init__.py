@@ -16,6 +16,7 @@ from .boxes import (
     distance_box_iou,
     generalized_box_iou,
 )
+from .masks import mask_iou
 from .nms import batched_nms, nms, soft_nms
 from .semantic import (
     ConfusionMatrix,
@@ -39,6 +40,7 @@ __all__ = [
     "confusion_matrix",
     "distance_box_iou",
     "generalized_box_iou",
+    "mask_iou",
     "multilabel_confusion_matrix",
     "nms",
     "segmentation_metrics",

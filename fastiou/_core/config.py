@@ -29,6 +29,10 @@ CYTHON_MAX_WORK = {
     # Pixels of a pair of panoptic id maps: always Cython on the CPU (numba has no panoptic
     # kernel; the entry falls through). `fastiou bench --task panoptic`.
     "panoptic": 1 << 62,
+    # Mask pairs (N x M) of mask_iou on the CPU: always Cython (the masks family has no numba
+    # kernel: `fastiou bench --task mask_iou` shows the run-length Cython kernel far ahead of a
+    # dense bitwise pass, and numba would only add its import).
+    "masks": 1 << 62,
 }
 
 # Below this many pairs (or boxes) the Cython kernels run on one thread: starting an OpenMP team

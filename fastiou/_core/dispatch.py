@@ -53,6 +53,13 @@ MODULES: dict[str, dict[str, str | None]] = {
         "numba": None,
         "cuda": "fastiou.panoptic._cuda",
     },
+    # None: no kernel of its own for that backend; the call falls through to the next one.
+    "masks": {
+        "numpy": "fastiou.masks._reference",
+        "cython": "fastiou.masks._cython_backend",
+        "numba": None,
+        "cuda": "fastiou.masks._cuda",
+    },
 }
 FALLBACK = {
     "cuda": ("cuda", "numba", "cython", "numpy"),
@@ -63,8 +70,6 @@ FALLBACK = {
 # A backend a family registers as None has no kernel of its own by design: asking for it is
 # not an error and warns nothing; the next backend of its FALLBACK order runs.
 BY_DESIGN = "no kernel of its own (by design): runs the next backend"
-
-BY_DESIGN = "no kernel of its own for this backend"  # a None entry in MODULES: falls through
 _loaded: dict[str, ModuleType | str] = {}  # module name -> module, or why it cannot load
 _lock = threading.Lock()
 _override = threading.local()

@@ -1,7 +1,7 @@
 """The benchmark registry and its workloads: what ``fastiou bench`` and the pytest-benchmark suite
 in ``bench/`` time. Importing this package registers every family's workloads."""
 
-from . import boxes, coco, lvis, nms, panoptic, semantic  # noqa: F401 - each module registers its workloads
+from . import boxes, coco, lvis, masks, nms, panoptic, semantic  # noqa: F401 - registers workloads
 from ._registry import (
     IMPLEMENTATIONS,
     WORKLOADS,

@@ -16,6 +16,7 @@ pycocotools: :meth:`COCOeval.per_class`, :meth:`COCOeval.pr_curve` (raw PR and F
 :func:`install_pycocotools_shim` routes ``import pycocotools...`` to these.
 """
 
+from . import mask
 from ._arrays import evaluate_arrays, evaluate_detections
 from ._coco import COCO
 from ._eval import KEYPOINT_SUMMARY_NAMES, SUMMARY_NAMES, COCOeval, Params, PRCurve
@@ -34,4 +35,5 @@ __all__ = [
     "PycocotoolsShim",
     "evaluate_detections",
     "evaluate_arrays",
+    "mask",
 ]

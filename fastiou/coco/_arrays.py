@@ -61,7 +61,7 @@ def _run(
     coco_gt = COCO._from_table(gt, images, categories, results=False)
     coco_dt = COCO._from_table(dt, images, categories, results=True)
     if masks is not None:  # the RLEs of every row, as the segm evaluation reads them
-        from ._segm_seam import RLEs
+        from ..masks import RLEs
 
         coco_gt._rles_cache, coco_dt._rles_cache = (RLEs.from_coco(m) for m in masks)
     E = COCOeval(coco_gt, coco_dt, iou_type, verbose=False)

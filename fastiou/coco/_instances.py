@@ -60,7 +60,7 @@ def _annotations(coco: COCO) -> list:
 
 def rles(coco: COCO) -> Any:
     """Every annotation's RLE (cached on ``coco``), packed for ``iou_groups``."""
-    from ._segm_seam import RLEs
+    from ..masks import RLEs
 
     cached = getattr(coco, "_rles_cache", None)
     if cached is None:
@@ -229,8 +229,8 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
 
 
 def segm_overlaps(gt: COCO, dt: COCO):
-    """The engine's ``overlaps`` for "segm": mask IoU per group through the masks seam."""
-    from ._segm_seam import iou_groups
+    """The engine's ``overlaps`` for "segm": mask IoU per group (fastiou.masks.iou_groups)."""
+    from ..masks import iou_groups
 
     gt_rles, dt_rles = rles(gt), rles(dt)
 

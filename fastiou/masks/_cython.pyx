@@ -1,0 +1,548 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Cython kernels of the masks family: pycocotools' RLE on packed arrays of many masks.
+
+Masks travel packed (see ``_rles.RLEs``): ``counts`` (uint32, the runs of every mask one after
+another) and ``offsets`` (int64 [n + 1]). The per-mask work lives in ``_rle.h``; here are the
+loops over masks (OpenMP ``prange`` when built with it, each body one call of a ``noexcept nogil``
+function of the item index) and their allocation. Callers validate first (``_rles.py``): runs
+summing to each mask's h * w, h * w < 2^32, indices in range; nothing here checks bounds.
+"""
+
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
+
+import numpy as np
+
+cdef extern from "_rle.h" nogil:
+    int64_t fi_encode_alloc(const uint8_t *px, int64_t n, uint32_t **out)
+    void fi_decode(const uint32_t *runs, int64_t m, uint8_t *px)
+    uint32_t fi_area(const uint32_t *runs, int64_t m)
+    void fi_bbox(const uint32_t *runs, int64_t m, uint32_t h, uint32_t w, double *bb)
+    int64_t fi_to_string(const uint32_t *runs, int64_t m, char *s)
+    int64_t fi_string_values(const uint8_t *s, int64_t n)
+    int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs)
+    int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t h, uint32_t *starts,
+                         uint32_t *ends)
+    int64_t fi_column_index(const uint32_t *starts, const uint32_t *ends, int64_t n, uint32_t h,
+                            uint32_t x0, int64_t ncols, int32_t *first, int32_t *y0, int32_t *y1,
+                            int32_t *multi)
+    ctypedef struct fi_mask:
+        const uint32_t *starts
+        const uint32_t *ends
+        const int32_t *first
+        const int32_t *y0
+        const int32_t *y1
+        const int32_t *multi
+        int64_t x0, ncols, nmulti
+    uint32_t fi_intersection(const fi_mask *a, const fi_mask *b)
+    double fi_box_iou(const double *d, const double *g, int crowd)
+    int fi_boxes_overlap(const double *d, const double *g)
+    int64_t fi_merge2(const uint32_t *a, int64_t ma, const uint32_t *b, int64_t mb,
+                      int intersect, uint32_t *out)
+    int64_t fi_poly_points(const int32_t *x5, const int32_t *y5, int64_t k)
+    int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k, uint64_t h, uint64_t w,
+                       int32_t *u, int32_t *v, uint32_t *cuts, uint32_t *runs)
+    int FI_BAD_CHAR, FI_TRUNCATED, FI_TOO_LONG, FI_OUT_OF_RANGE
+
+STRING_ERRORS = {
+    FI_BAD_CHAR: "a character outside pycocotools' alphabet '0'..'o'",
+    FI_TRUNCATED: "the string ends inside a value",
+    FI_TOO_LONG: "a value longer than 7 characters (more than 32 bits)",
+    FI_OUT_OF_RANGE: "a run outside 0..2^32-1",
+}
+
+
+def _offsets(const int64_t[::1] lengths):
+    out = np.zeros(lengths.shape[0] + 1, np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out
+
+
+# ---- dense -> runs ----------------------------------------------------------------------------
+
+cdef struct Encode:
+    const uint8_t *px
+    int64_t pixels
+    uint32_t **parts    # per mask: its malloc'd runs
+    int64_t *lengths    # per mask: how many, or -1 when malloc failed
+
+cdef void _encode_one(Py_ssize_t i, Encode *e) noexcept nogil:
+    e.lengths[i] = fi_encode_alloc(e.px + i * e.pixels, e.pixels, &e.parts[i])
+
+def encode(const uint8_t[:, ::1] masks, int threads):
+    """Runs of each row of ``masks`` [N, P] (P pixels of one mask in column-major order)."""
+    cdef Py_ssize_t n = masks.shape[0], i
+    if masks.shape[1] == 0:  # an empty mask is the one run [0], as pycocotools writes it
+        return np.zeros(n, np.uint32), np.arange(n + 1, dtype=np.int64)
+    lengths_array = np.zeros(n, np.int64)
+    cdef int64_t[::1] lengths = lengths_array
+    cdef uint32_t **parts = <uint32_t **>calloc(n + 1, sizeof(uint32_t *))
+    if parts == NULL:
+        raise MemoryError()
+    cdef Encode e
+    e.px = &masks[0, 0] if n else NULL
+    e.pixels = masks.shape[1]
+    e.parts = parts
+    e.lengths = &lengths[0] if n else NULL
+    cdef uint32_t[::1] runs
+    cdef const int64_t[::1] at
+    try:
+        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
+            _encode_one(i, &e)
+        if n and lengths_array.min() < 0:
+            raise MemoryError("not enough memory to encode the masks")
+        offsets = _offsets(lengths)
+        counts = np.empty(offsets[n], np.uint32)
+        runs = counts
+        at = offsets
+        with nogil:
+            for i in range(n):
+                memcpy(&runs[at[i]], parts[i], lengths[i] * sizeof(uint32_t))
+        return counts, offsets
+    finally:
+        for i in range(n):
+            free(parts[i])
+        free(parts)
+
+
+# ---- runs -> dense ----------------------------------------------------------------------------
+
+cdef struct Packed:
+    const uint32_t *counts
+    const int64_t *offsets
+
+cdef inline const uint32_t *_runs(const Packed *p, Py_ssize_t i) noexcept nogil:
+    return p.counts + p.offsets[i]
+
+cdef inline int64_t _len(const Packed *p, Py_ssize_t i) noexcept nogil:
+    return p.offsets[i + 1] - p.offsets[i]
+
+cdef Packed _packed(const uint32_t[::1] counts, const int64_t[::1] offsets):
+    cdef Packed p
+    p.counts = &counts[0] if counts.shape[0] else NULL
+    p.offsets = &offsets[0]
+    return p
+
+cdef struct Decode:
+    Packed rles
+    uint8_t *out
+    int64_t pixels
+
+cdef void _decode_one(Py_ssize_t i, Decode *d) noexcept nogil:
+    fi_decode(_runs(&d.rles, i), _len(&d.rles, i), d.out + i * d.pixels)
+
+def decode(const uint32_t[::1] counts, const int64_t[::1] offsets, uint8_t[:, ::1] out,
+           int threads):
+    """Write mask i into row i of ``out`` [N, P] (column-major pixels)."""
+    cdef Py_ssize_t n = out.shape[0], i
+    if n == 0 or out.shape[1] == 0:
+        return
+    cdef Decode d
+    d.rles = _packed(counts, offsets)
+    d.out = &out[0, 0]
+    d.pixels = out.shape[1]
+    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
+        _decode_one(i, &d)
+
+
+# ---- per-mask numbers -------------------------------------------------------------------------
+
+def run_sums(const uint32_t[::1] counts, const int64_t[::1] offsets):
+    """The sum of each mask's runs (its pixel count when valid), uint64."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i, j
+    sums = np.zeros(n, np.uint64)
+    cdef uint64_t[::1] s = sums
+    for i in range(n):
+        for j in range(offsets[i], offsets[i + 1]):
+            s[i] += counts[j]
+    return sums
+
+def areas(const uint32_t[::1] counts, const int64_t[::1] offsets):
+    """pycocotools' area of each mask, uint32."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    out = np.empty(n, np.uint32)
+    cdef uint32_t[::1] a = out
+    cdef Packed p = _packed(counts, offsets)
+    with nogil:
+        for i in range(n):
+            a[i] = fi_area(_runs(&p, i), _len(&p, i))
+    return out
+
+def boxes(const uint32_t[::1] counts, const int64_t[::1] offsets, const int64_t[::1] heights,
+          const int64_t[::1] widths):
+    """pycocotools' toBbox of each mask, float64 [N, 4] xywh."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    out = np.empty((n, 4), np.float64)
+    cdef double[:, ::1] bb = out
+    cdef Packed p = _packed(counts, offsets)
+    with nogil:
+        for i in range(n):
+            fi_bbox(_runs(&p, i), _len(&p, i), <uint32_t>heights[i], <uint32_t>widths[i],
+                    &bb[i, 0])
+    return out
+
+
+# ---- the compressed strings -------------------------------------------------------------------
+
+cdef struct Strings:
+    Packed rles
+    char *chars          # NULL in the sizing pass
+    const int64_t *at
+    int64_t *lengths
+
+cdef void _to_string_one(Py_ssize_t i, Strings *s) noexcept nogil:
+    cdef char *dst = s.chars + s.at[i] if s.chars != NULL else NULL
+    cdef int64_t k = fi_to_string(_runs(&s.rles, i), _len(&s.rles, i), dst)
+    if dst == NULL:
+        s.lengths[i] = k
+
+def to_strings(const uint32_t[::1] counts, const int64_t[::1] offsets, int threads):
+    """The compressed string of every mask, concatenated: (uint8 chars, int64 offsets)."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    cdef int64_t[::1] lengths = np.empty(n, np.int64)
+    cdef Strings s
+    s.rles = _packed(counts, offsets)
+    s.chars = NULL
+    s.lengths = &lengths[0] if n else NULL
+    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
+        _to_string_one(i, &s)
+    at_array = _offsets(lengths)
+    chars = np.empty(at_array[n], np.uint8)
+    cdef uint8_t[::1] c = chars
+    cdef const int64_t[::1] at = at_array
+    if c.shape[0]:
+        s.chars = <char *>&c[0]
+        s.at = &at[0]
+        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
+            _to_string_one(i, &s)
+    return chars, at_array
+
+cdef struct Parse:
+    const uint8_t *chars
+    const int64_t *char_at
+    uint32_t *runs       # string i's values go to runs + char_at[i] (a value takes >= 1 char)
+    int64_t *status      # how many values, or an FI_ error
+
+cdef void _parse_one(Py_ssize_t i, Parse *p) noexcept nogil:
+    cdef const uint8_t *s = p.chars + p.char_at[i]
+    cdef int64_t n = p.char_at[i + 1] - p.char_at[i]
+    cdef int64_t values = fi_string_values(s, n)
+    cdef int err
+    if values > 0:
+        err = fi_from_string(s, n, p.runs + p.char_at[i])
+        if err < 0:
+            values = err
+    p.status[i] = values
+
+def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int threads):
+    """Runs of each compressed string (``chars[char_offsets[i]:char_offsets[i + 1]]``); a
+    ValueError naming the first corrupt one."""
+    cdef Py_ssize_t n = char_offsets.shape[0] - 1, i
+    offsets = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] status = offsets
+    scratch = np.empty(max(chars.shape[0], 1), np.uint32)
+    cdef uint32_t[::1] tmp = scratch
+    cdef Parse p
+    p.chars = &chars[0] if chars.shape[0] else NULL
+    p.char_at = &char_offsets[0]
+    p.runs = &tmp[0]
+    p.status = &status[1]
+    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
+        _parse_one(i, &p)
+    cdef int64_t total = 0, k
+    for i in range(n):  # status -> offsets in place, and the first error
+        k = status[i + 1]
+        if k < 0:
+            raise ValueError(f"mask {i}: corrupt compressed RLE string: {STRING_ERRORS[k]}")
+        status[i + 1] = total + k
+        total += k
+    status[0] = 0
+    counts = np.empty(total, np.uint32)
+    cdef uint32_t[::1] runs = counts
+    with nogil:
+        for i in range(n):
+            if status[i + 1] > status[i]:
+                memcpy(&runs[status[i]], &tmp[char_offsets[i]],
+                       (status[i + 1] - status[i]) * sizeof(uint32_t))
+    return counts, offsets
+
+
+# ---- IoU --------------------------------------------------------------------------------------
+
+def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets,
+              const int64_t[::1] heights):
+    """Each mask's foreground as [start, end) pixel intervals cut at column ends, and a column
+    index: (starts uint32, ends uint32, interval offsets int64 [n + 1], first int32 (per mask,
+    its columns' first interval, relative), column offsets int64 [n + 1], x0 int64 [n])."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    cdef Packed p = _packed(counts, offsets)
+    at_array = np.empty(n + 1, np.int64)
+    col_at_array = np.empty(n + 1, np.int64)
+    x0_array = np.zeros(n, np.int64)
+    cdef int64_t[::1] at = at_array, col_at = col_at_array, x0 = x0_array
+    cdef int64_t found
+    at[0] = 0
+    with nogil:
+        for i in range(n):
+            at[i + 1] = at[i] + fi_intervals(_runs(&p, i), _len(&p, i), <uint32_t>heights[i],
+                                             NULL, NULL)
+    starts = np.empty(at[n], np.uint32)
+    ends = np.empty(at[n], np.uint32)
+    cdef uint32_t[::1] s = starts, e = ends
+    col_at[0] = 0
+    with nogil:
+        for i in range(n):
+            found = at[i + 1] - at[i]
+            col_at[i + 1] = col_at[i]
+            if found:
+                fi_intervals(_runs(&p, i), _len(&p, i), <uint32_t>heights[i], &s[at[i]], &e[at[i]])
+                x0[i] = s[at[i]] // heights[i]
+                col_at[i + 1] += (e[at[i + 1] - 1] - 1) // heights[i] - x0[i] + 2
+    first = np.empty(col_at[n], np.int32)
+    y0 = np.zeros(col_at[n], np.int32)
+    y1 = np.zeros(col_at[n], np.int32)
+    multi = np.empty(col_at[n], np.int32)  # listed at col_at[i], nmulti[i] of them
+    nmulti_array = np.zeros(n, np.int64)
+    cdef int32_t[::1] f = first, fy0 = y0, fy1 = y1, fm = multi
+    cdef int64_t[::1] nmulti = nmulti_array
+    with nogil:
+        for i in range(n):
+            if at[i + 1] > at[i]:
+                nmulti[i] = fi_column_index(
+                    &s[at[i]], &e[at[i]], at[i + 1] - at[i], <uint32_t>heights[i],
+                    <uint32_t>x0[i], col_at[i + 1] - col_at[i] - 1, &f[col_at[i]], &fy0[col_at[i]],
+                    &fy1[col_at[i]], &fm[col_at[i]])
+    return starts, ends, at_array, first, col_at_array, x0_array, y0, y1, multi, nmulti_array
+
+
+cdef struct Side:
+    const uint32_t *starts
+    const uint32_t *ends
+    const int64_t *at
+    const int32_t *first
+    const int32_t *y0
+    const int32_t *y1
+    const int32_t *multi
+    const int64_t *nmulti
+    const int64_t *col_at
+    const int64_t *x0
+    const uint32_t *areas
+    const double *boxes
+    const int64_t *heights
+    const int64_t *widths
+    const int64_t *index    # which mask each row (dt) / column (gt) is
+
+cdef struct Groups:
+    Side dt
+    Side gt
+    const uint8_t *crowd    # aligned with gt.index
+    const int64_t *row_group
+    const int64_t *row_first  # the row's position in dt.index
+    const int64_t *g_start
+    const int64_t *g_end
+    const int64_t *d_start
+    const int64_t *out_at     # where each group's D x G block starts
+    double *out
+
+cdef inline fi_mask _mask(const Side *s, int64_t i) noexcept nogil:
+    cdef fi_mask m
+    m.starts = s.starts + s.at[i]
+    m.ends = s.ends + s.at[i]
+    m.first = s.first + s.col_at[i]
+    m.y0 = s.y0 + s.col_at[i]
+    m.y1 = s.y1 + s.col_at[i]
+    m.multi = s.multi + s.col_at[i]
+    m.nmulti = s.nmulti[i]
+    m.x0 = s.x0[i]
+    m.ncols = s.col_at[i + 1] - s.col_at[i] - 1 if s.col_at[i + 1] > s.col_at[i] else 0
+    return m
+
+cdef inline double _pair(const Groups *q, const fi_mask *a, int64_t d, int64_t g,
+                         int crowd) noexcept nogil:
+    # pycocotools' rleIou for one pair: the boxes first, then the runs where they overlap.
+    if not fi_boxes_overlap(q.dt.boxes + 4 * d, q.gt.boxes + 4 * g):
+        return 0.0
+    if q.dt.heights[d] != q.gt.heights[g] or q.dt.widths[d] != q.gt.widths[g]:
+        return -1.0
+    cdef fi_mask b = _mask(&q.gt, g)
+    cdef uint32_t inter = fi_intersection(a, &b)
+    if inter == 0:
+        return 0.0
+    cdef uint32_t union = q.dt.areas[d] if crowd else q.dt.areas[d] + q.gt.areas[g] - inter
+    return <double>inter / <double>union
+
+cdef void _iou_row(Py_ssize_t r, Groups *q) noexcept nogil:
+    cdef int64_t j = q.row_group[r], pos = q.row_first[r] - q.d_start[j]
+    cdef int64_t d = q.dt.index[q.row_first[r]], c, width = q.g_end[j] - q.g_start[j]
+    cdef double *out = q.out + q.out_at[j] + pos * width
+    cdef fi_mask a = _mask(&q.dt, d)
+    for c in range(width):
+        out[c] = _pair(q, &a, d, q.gt.index[q.g_start[j] + c], q.crowd[q.g_start[j] + c] != 0)
+
+cdef Side _side(tuple prepared, const int64_t[::1] heights, const int64_t[::1] widths,
+                const int64_t[::1] index):
+    cdef const uint32_t[::1] starts = prepared[0], ends = prepared[1], areas = prepared[10]
+    cdef const int64_t[::1] at = prepared[2], col_at = prepared[4], x0 = prepared[5]
+    cdef const int64_t[::1] nmulti = prepared[9]
+    cdef const int32_t[::1] first = prepared[3], y0 = prepared[6], y1 = prepared[7]
+    cdef const int32_t[::1] multi = prepared[8]
+    cdef const double[:, ::1] bb = prepared[11]
+    cdef Side s
+    s.starts = &starts[0] if starts.shape[0] else NULL
+    s.ends = &ends[0] if ends.shape[0] else NULL
+    s.at = &at[0]
+    s.first = &first[0] if first.shape[0] else NULL
+    s.y0 = &y0[0] if y0.shape[0] else NULL
+    s.y1 = &y1[0] if y1.shape[0] else NULL
+    s.multi = &multi[0] if multi.shape[0] else NULL
+    s.nmulti = &nmulti[0] if nmulti.shape[0] else NULL
+    s.col_at = &col_at[0]
+    s.x0 = &x0[0] if x0.shape[0] else NULL
+    s.areas = &areas[0] if areas.shape[0] else NULL
+    s.boxes = &bb[0, 0] if bb.shape[0] else NULL
+    s.heights = &heights[0] if heights.shape[0] else NULL
+    s.widths = &widths[0] if widths.shape[0] else NULL
+    s.index = &index[0] if index.shape[0] else NULL
+    return s
+
+def iou_groups(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_widths,
+               const int64_t[::1] dt_index, const int64_t[::1] d_start,
+               tuple gt, const int64_t[::1] gt_heights, const int64_t[::1] gt_widths,
+               const int64_t[::1] gt_index, const int64_t[::1] g_start, const int64_t[::1] g_end,
+               const uint8_t[::1] gt_iscrowd, const int64_t[::1] row_group,
+               const int64_t[::1] row_first, const int64_t[::1] out_at, double[::1] out,
+               int threads):
+    """Fill ``out`` with every group's D x G IoU block (see ``_rles.iou_groups``). ``dt`` and
+    ``gt`` are ``intervals()`` + (areas, boxes) of every mask of each side."""
+    cdef Py_ssize_t rows = row_group.shape[0], r
+    if rows == 0 or out.shape[0] == 0:
+        return
+    cdef Groups q
+    q.dt = _side(dt, dt_heights, dt_widths, dt_index)
+    q.gt = _side(gt, gt_heights, gt_widths, gt_index)
+    q.crowd = &gt_iscrowd[0] if gt_iscrowd.shape[0] else NULL
+    q.row_group = &row_group[0]
+    q.row_first = &row_first[0]
+    q.d_start = &d_start[0]
+    q.g_start = &g_start[0]
+    q.g_end = &g_end[0]
+    q.out_at = &out_at[0]
+    q.out = &out[0]
+    for r in prange(rows, nogil=True, schedule="dynamic", num_threads=threads):
+        _iou_row(r, &q)
+
+cdef struct BoxIou:
+    const double *dt
+    const double *gt
+    const uint8_t *crowd
+    double *out
+    Py_ssize_t m
+
+cdef void _box_row(Py_ssize_t d, BoxIou *b) noexcept nogil:
+    cdef Py_ssize_t g
+    for g in range(b.m):
+        b.out[d * b.m + g] = fi_box_iou(b.dt + 4 * d, b.gt + 4 * g, b.crowd[g] != 0)
+
+def box_iou(const double[:, ::1] dt, const double[:, ::1] gt, const uint8_t[::1] crowd,
+            double[:, ::1] out, int threads):
+    """pycocotools' bbIou: ``out[d, g]`` for xywh boxes, crowd gt over the detection's area."""
+    cdef BoxIou b
+    if dt.shape[0] == 0 or gt.shape[0] == 0:
+        return
+    b.dt = &dt[0, 0]
+    b.gt = &gt[0, 0]
+    b.crowd = &crowd[0]
+    b.out = &out[0, 0]
+    b.m = gt.shape[0]
+    cdef Py_ssize_t d
+    for d in prange(dt.shape[0], nogil=True, schedule="dynamic", num_threads=threads):
+        _box_row(d, &b)
+
+
+# ---- merge ------------------------------------------------------------------------------------
+
+def merge(const uint32_t[::1] counts, const int64_t[::1] offsets, bint intersect):
+    """pycocotools' rleMerge of all the masks (one size, at least two): the runs, uint32."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    cdef Packed p = _packed(counts, offsets)
+    cdef int64_t total = offsets[n], m = _len(&p, 0)
+    acc_array = np.empty(total + 1, np.uint32)
+    tmp_array = np.empty(total + 1, np.uint32)
+    cdef uint32_t[::1] acc = acc_array, tmp = tmp_array, swap
+    acc[:m] = counts[:m]
+    with nogil:
+        for i in range(1, n):
+            m = fi_merge2(&acc[0], m, _runs(&p, i), _len(&p, i), intersect, &tmp[0])
+            swap = acc
+            acc = tmp
+            tmp = swap
+    return np.asarray(acc)[:m].copy()
+
+
+# ---- polygons ---------------------------------------------------------------------------------
+
+cdef struct Polygons:
+    const int32_t *x5       # every polygon's scaled vertices, each closed by repeating vertex 0
+    const int32_t *y5
+    const int64_t *at       # polygon i's vertices: at[i] .. at[i + 1] - 1 (incl. the repeat)
+    const int64_t *heights
+    const int64_t *widths
+    uint32_t **parts        # per polygon: malloc'd runs (freed by the caller)
+    int64_t *lengths        # per polygon: how many, or -1 when malloc failed
+
+cdef void _polygon_one(Py_ssize_t i, Polygons *p) noexcept nogil:
+    cdef int64_t k = p.at[i + 1] - p.at[i] - 1
+    cdef uint64_t h = p.heights[i], w = p.widths[i]
+    cdef const int32_t *x5 = p.x5 + p.at[i]
+    cdef const int32_t *y5 = p.y5 + p.at[i]
+    cdef int64_t points = fi_poly_points(x5, y5, k) if k > 0 else 0
+    cdef int32_t *uv = <int32_t *>malloc(sizeof(int32_t) * (2 * points + 1))
+    cdef uint32_t *cuts = <uint32_t *>malloc(sizeof(uint32_t) * (points + 1))
+    cdef uint32_t *runs = <uint32_t *>malloc(sizeof(uint32_t) * (points + 1))
+    if uv == NULL or cuts == NULL or runs == NULL:
+        free(uv)
+        free(cuts)
+        free(runs)
+        p.lengths[i] = -1
+        return
+    p.lengths[i] = fi_polygon(x5, y5, k, h, w, uv, uv + points, cuts, runs)
+    p.parts[i] = runs
+    free(uv)
+    free(cuts)
+
+def polygons(const int32_t[::1] x5, const int32_t[::1] y5, const int64_t[::1] vertex_offsets,
+             const int64_t[::1] heights, const int64_t[::1] widths, int threads):
+    """pycocotools' rleFrPoly of each polygon (vertices already scaled by 5 and rounded as it
+    does, each polygon closed): (counts uint32, offsets int64)."""
+    cdef Py_ssize_t n = vertex_offsets.shape[0] - 1, i
+    cdef int64_t[::1] lengths = np.zeros(n, np.int64)
+    cdef uint32_t **parts = <uint32_t **>malloc(sizeof(uint32_t *) * (n + 1))
+    if parts == NULL:
+        raise MemoryError()
+    cdef Polygons p
+    p.x5 = &x5[0] if x5.shape[0] else NULL
+    p.y5 = &y5[0] if y5.shape[0] else NULL
+    p.at = &vertex_offsets[0]
+    p.heights = &heights[0] if n else NULL
+    p.widths = &widths[0] if n else NULL
+    p.parts = parts
+    p.lengths = &lengths[0] if n else NULL
+    for i in range(n):
+        parts[i] = NULL
+    try:
+        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
+            _polygon_one(i, &p)
+        if n and np.min(lengths) < 0:
+            raise MemoryError("not enough memory to rasterise a polygon")
+        offsets = _offsets(lengths)
+        counts = np.empty(offsets[n], np.uint32)
+        for i in range(n):
+            counts[offsets[i]:offsets[i + 1]] = <uint32_t[:lengths[i]]>parts[i]
+        return counts, offsets
+    finally:
+        for i in range(n):
+            free(parts[i])
+        free(parts)

@@ -1,0 +1,455 @@
+/* fastiou RLE core: pycocotools' run-length masks, one mask per call, no allocation, no checks.
+ *
+ * A mask of h x w pixels is read in column-major order (pixel y, x at y + h * x) and stored as
+ * runs that alternate background / foreground, starting with background (a first run of 0 when
+ * the first pixel is set). Every function here reproduces what pycocotools' maskApi.c computes,
+ * including its integer types (uint32 arithmetic where it uses `uint`) and the rounding of its
+ * polygon rasteriser. The Cython layer validates everything first (runs summing to h * w,
+ * h * w < 2^32, finite polygon coordinates), so nothing here bounds-checks.
+ */
+#ifndef FASTIOU_RLE_H
+#define FASTIOU_RLE_H
+
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* a / h for a, h < 2^32 (h > 0), through a double reciprocal and one correction: exact, and much
+ * cheaper than an integer division (the per-run column arithmetic is otherwise dominated by it). */
+static inline uint32_t fi_div(uint32_t a, uint32_t h, double inv_h) {
+    uint64_t q = (uint64_t)((double)a * inv_h);
+    if (q * h > a) q--;
+    else if ((q + 1) * h <= a) q++;
+    return (uint32_t)q;
+}
+
+/* ---- dense <-> runs ------------------------------------------------------------------------ */
+
+/* Bytes from `j` on that equal `value` (all 8 bytes of `same`), up to n: whole 32- and 8-byte
+ * blocks first, as masks are mostly long runs. */
+static inline int64_t fi_same_run(const uint8_t *px, int64_t j, int64_t n, uint64_t same) {
+    int64_t start = j;
+    while (j + 32 <= n) {
+        uint64_t w[4];
+        memcpy(w, px + j, 32);
+        if (((w[0] ^ same) | (w[1] ^ same) | (w[2] ^ same) | (w[3] ^ same)) != 0) break;
+        j += 32;
+    }
+    while (j + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, px + j, 8);
+        if (w != same) break;
+        j += 8;
+    }
+    uint8_t value = (uint8_t)same;
+    while (j < n && px[j] == value) j++;
+    return j - start;
+}
+
+/* Runs of the `n` bytes at `px`, in one pass, into a malloc'd buffer that grows as needed: the
+ * runs in *out (free() them), their number returned; -1 when malloc fails. A run ends where the
+ * byte VALUE changes (pycocotools compares bytes, so 1 -> 2 starts a run too); the first run is
+ * of zeros. */
+static inline int64_t fi_encode_alloc(const uint8_t *px, int64_t n, uint32_t **out) {
+    int64_t k = 0, j = 0, room = 256;
+    uint32_t *runs = (uint32_t *)malloc(sizeof(uint32_t) * room);
+    uint8_t value = 0;
+    *out = NULL;
+    if (!runs) return -1;
+    for (;;) {
+        int64_t run = fi_same_run(px, j, n, value * 0x0101010101010101ULL);
+        if (k == room) {
+            uint32_t *bigger = (uint32_t *)realloc(runs, sizeof(uint32_t) * room * 2);
+            if (!bigger) {
+                free(runs);
+                return -1;
+            }
+            runs = bigger;
+            room *= 2;
+        }
+        runs[k++] = (uint32_t)run;
+        j += run;
+        if (j >= n) break;
+        value = px[j];
+    }
+    *out = runs;
+    return k;
+}
+
+/* Fill `px` with the mask of `m` runs (their sum is the mask's size). */
+static inline void fi_decode(const uint32_t *runs, int64_t m, uint8_t *px) {
+    for (int64_t j = 0; j < m; j++) {
+        memset(px, (int)(j & 1), runs[j]);
+        px += runs[j];
+    }
+}
+
+/* pycocotools' rleArea: the sum of the foreground runs, in uint32. */
+static inline uint32_t fi_area(const uint32_t *runs, int64_t m) {
+    uint32_t a = 0;
+    for (int64_t j = 1; j < m; j += 2) a += runs[j];
+    return a;
+}
+
+/* pycocotools' rleToBbox, [x, y, w, h], with its uint32 arithmetic: an RLE whose foreground runs
+ * are all empty (or that has fewer than two runs) gives what maskApi.c gives. */
+static inline void fi_bbox(const uint32_t *runs, int64_t m, uint32_t h, uint32_t w, double *bb) {
+    int64_t even = (m / 2) * 2;
+    if (even == 0) {
+        bb[0] = bb[1] = bb[2] = bb[3] = 0;
+        return;
+    }
+    uint32_t xs = w, ys = h, xe = 0, ye = 0, pos = 0;
+    double inv_h = 1.0 / h;
+    for (int64_t j = 0; j < even; j++) {
+        uint32_t start = pos;
+        pos += runs[j];
+        if ((j & 1) == 0 || runs[j] == 0) continue;
+        uint32_t x0 = fi_div(start, h, inv_h), y0 = start - x0 * h;
+        uint32_t x1 = fi_div(pos - 1, h, inv_h), y1 = pos - 1 - x1 * h;
+        if (x0 < xs) xs = x0;
+        if (x1 > xe) xe = x1;
+        if (x0 < x1) { /* the run wraps to the next column: every row is covered */
+            ys = 0;
+            ye = h - 1;
+        } else {
+            if (y0 < ys) ys = y0;
+            if (y1 > ye) ye = y1;
+        }
+    }
+    bb[0] = xs;
+    bb[2] = (uint32_t)(xe - xs + 1);
+    bb[1] = ys;
+    bb[3] = (uint32_t)(ye - ys + 1);
+}
+
+/* ---- the compressed string (pycocotools' rleToString / rleFrString) ------------------------ */
+/* Each value is written 5 bits a character, least significant first, as chars 48..111; bit 0x20
+ * says another character follows, bit 0x10 of the last one is the sign. From the fourth value on,
+ * the value written is the difference with the value two places before. */
+
+/* Characters of the string of `m` runs, written to `s` unless it is NULL. */
+static inline int64_t fi_to_string(const uint32_t *runs, int64_t m, char *s) {
+    int64_t p = 0;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t x = (int64_t)runs[i];
+        if (i > 2) x -= (int64_t)runs[i - 2];
+        int more = 1;
+        while (more) {
+            char c = (char)(x & 0x1f);
+            x >>= 5; /* arithmetic shift: the sign stays */
+            more = (c & 0x10) ? x != -1 : x != 0;
+            if (more) c |= 0x20;
+            if (s) s[p] = (char)(c + 48);
+            p++;
+        }
+    }
+    return p;
+}
+
+enum { FI_BAD_CHAR = -1, FI_TRUNCATED = -2, FI_TOO_LONG = -3, FI_OUT_OF_RANGE = -4 };
+
+/* Number of values in the string (the characters without a continuation bit), or an FI_ error. */
+static inline int64_t fi_string_values(const uint8_t *s, int64_t n) {
+    int64_t values = 0, chars = 0;
+    for (int64_t p = 0; p < n; p++) {
+        int c = (int)s[p] - 48;
+        if (c < 0 || c > 63) return FI_BAD_CHAR;
+        if (++chars > 7) return FI_TOO_LONG; /* 35 bits hold any uint32 difference */
+        if (!(c & 0x20)) {
+            values++;
+            chars = 0;
+        }
+    }
+    return chars ? FI_TRUNCATED : values;
+}
+
+/* Decode a string that fi_string_values accepted into `runs`; 0, or FI_OUT_OF_RANGE when a value
+ * falls outside uint32 (pycocotools would wrap it). */
+static inline int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs) {
+    int64_t m = 0, p = 0;
+    while (p < n) {
+        int64_t x = 0;
+        int k = 0, c;
+        do {
+            c = (int)s[p++] - 48;
+            x |= (int64_t)(c & 0x1f) << (5 * k);
+            k++;
+        } while (c & 0x20);
+        if (c & 0x10) x |= (int64_t)(-1) * ((int64_t)1 << (5 * k)); /* sign-extend */
+        if (m > 2) x += (int64_t)runs[m - 2];
+        if (x < 0 || x > (int64_t)UINT32_MAX) return FI_OUT_OF_RANGE;
+        runs[m++] = (uint32_t)x;
+    }
+    return 0;
+}
+
+/* ---- foreground intervals and the IoU of two masks ----------------------------------------- */
+
+/* The foreground as [start, end) pixel intervals cut at column ends (each lies in one column
+ * of height h); written unless `starts` is NULL; returns how many. */
+static inline int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t h, uint32_t *starts,
+                                   uint32_t *ends) {
+    int64_t k = 0;
+    uint32_t pos = 0;
+    double inv_h = 1.0 / h;
+    for (int64_t j = 0; j < m; j++) {
+        uint32_t next = pos + runs[j];
+        if ((j & 1) && next > pos) {
+            uint64_t column_end = ((uint64_t)fi_div(pos, h, inv_h) + 1) * h;
+            for (uint32_t s = pos; s < next; k++, column_end += h) {
+                uint32_t e = next < column_end ? next : (uint32_t)column_end;
+                if (starts) {
+                    starts[k] = s;
+                    ends[k] = e;
+                }
+                s = e;
+            }
+        }
+        pos = next;
+    }
+    return k;
+}
+
+/* The column index of one mask whose n intervals (cut at column ends) start in column x0 and
+ * span ncols columns: first[c] (c = 0 .. ncols) where column x0 + c's intervals begin; y0[c],
+ * y1[c] the rows [y0, y1) of its interval when it has exactly one (else 0, 0); the columns with
+ * two or more in `multi` (absolute), their number returned. Masks taller than 2^31 - 1 rows list
+ * every column there, as their rows do not fit y0 / y1. */
+static inline int64_t fi_column_index(const uint32_t *starts, const uint32_t *ends, int64_t n,
+                                      uint32_t h, uint32_t x0, int64_t ncols, int32_t *first,
+                                      int32_t *y0, int32_t *y1, int32_t *multi) {
+    int64_t k = 0, nmulti = 0;
+    int tall = h > (uint32_t)INT32_MAX;
+    uint64_t column_start = (uint64_t)x0 * h;
+    for (int64_t c = 0; c <= ncols; c++, column_start += h) {
+        while (k < n && starts[k] < column_start) k++;  /* intervals never straddle columns */
+        first[c] = (int32_t)k;
+    }
+    for (int64_t c = 0; c < ncols; c++) {
+        int64_t count = first[c + 1] - first[c];
+        uint32_t top = (x0 + (uint32_t)c) * h;
+        y0[c] = y1[c] = 0;
+        if (count == 1 && !tall) {
+            y0[c] = (int32_t)(starts[first[c]] - top);
+            y1[c] = (int32_t)(ends[first[c]] - top);
+        } else if (count > 1 || (count == 1 && tall)) {
+            multi[nmulti++] = (int32_t)(x0 + c);
+        }
+    }
+    return nmulti;
+}
+
+/* One mask's intervals and their column index, as the IoU walk reads them. */
+typedef struct {
+    const uint32_t *starts, *ends; /* its intervals */
+    const int32_t *first, *y0, *y1; /* its column index (see fi_column_index) */
+    const int32_t *multi;
+    int64_t x0, ncols, nmulti;
+} fi_mask;
+
+/* Common pixels of the two masks in column x (both cover it): merge its intervals. */
+static inline uint32_t fi_column_merge(const fi_mask *a, const fi_mask *b, int64_t x) {
+    int64_t i = a->first[x - a->x0], i_end = a->first[x - a->x0 + 1];
+    int64_t j = b->first[x - b->x0], j_end = b->first[x - b->x0 + 1];
+    uint32_t inter = 0;
+    while (i < i_end && j < j_end) {
+        uint32_t s = a->starts[i] > b->starts[j] ? a->starts[i] : b->starts[j];
+        uint32_t e = a->ends[i] < b->ends[j] ? a->ends[i] : b->ends[j];
+        inter += e > s ? e - s : 0;
+        int64_t a_first = a->ends[i] < b->ends[j];
+        i += a_first;
+        j += 1 - a_first;
+    }
+    return inter;
+}
+
+static inline int64_t fi_lower_bound(const int32_t *v, int64_t n, int64_t x) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Pixels in both masks (of one height), over the columns both cover: first every column as if
+ * each mask had one interval there (a loop the compiler vectorises; columns with several count 0
+ * in it), then the columns where either has several, merged. */
+static inline uint32_t fi_intersection(const fi_mask *a, const fi_mask *b) {
+    int64_t x = a->x0 > b->x0 ? a->x0 : b->x0;
+    int64_t xa_end = a->x0 + a->ncols, xb_end = b->x0 + b->ncols;
+    int64_t x_end = xa_end < xb_end ? xa_end : xb_end;
+    if (x >= x_end) return 0;
+    const int32_t *ay0 = a->y0 + (x - a->x0), *ay1 = a->y1 + (x - a->x0);
+    const int32_t *by0 = b->y0 + (x - b->x0), *by1 = b->y1 + (x - b->x0);
+    uint32_t inter = 0;
+    for (int64_t k = 0; k < x_end - x; k++) {
+        int32_t s = ay0[k] > by0[k] ? ay0[k] : by0[k];
+        int32_t e = ay1[k] < by1[k] ? ay1[k] : by1[k];
+        inter += (uint32_t)(e > s ? e - s : 0);
+    }
+    int64_t i = fi_lower_bound(a->multi, a->nmulti, x), j = fi_lower_bound(b->multi, b->nmulti, x);
+    for (;;) {
+        int64_t ca = i < a->nmulti && a->multi[i] < x_end ? a->multi[i] : x_end;
+        int64_t cb = j < b->nmulti && b->multi[j] < x_end ? b->multi[j] : x_end;
+        int64_t c = ca < cb ? ca : cb;
+        if (c == x_end) break;
+        inter += fi_column_merge(a, b, c);
+        i += ca == c;
+        j += cb == c;
+    }
+    return inter;
+}
+
+/* Whether pycocotools' bbIou of two toBbox boxes is positive: their overlap has positive width
+ * and height (for such boxes, non-negative integers, that makes the ratio positive). */
+static inline int fi_boxes_overlap(const double *d, const double *g) {
+    return fmin(d[2] + d[0], g[2] + g[0]) - fmax(d[0], g[0]) > 0 &&
+           fmin(d[3] + d[1], g[3] + g[1]) - fmax(d[1], g[1]) > 0;
+}
+
+/* pycocotools' bbIou for one pair of [x, y, w, h] boxes; `crowd`: over the first box's area. */
+static inline double fi_box_iou(const double *d, const double *g, int crowd) {
+    double w = fmin(d[2] + d[0], g[2] + g[0]) - fmax(d[0], g[0]);
+    if (w <= 0) return 0;
+    double h = fmin(d[3] + d[1], g[3] + g[1]) - fmax(d[1], g[1]);
+    if (h <= 0) return 0;
+    double i = w * h, da = d[2] * d[3], ga = g[2] * g[3];
+    return i / (crowd ? da : da + ga - i);
+}
+
+/* ---- merge (pycocotools' rleMerge of two masks of one size) -------------------------------- */
+
+/* Union (or intersection) of runs `a` and `b` into `out` (room for ma + mb); returns its length.
+ * The walk emits a run wherever the merged value changes and at the end, as maskApi.c's does, so
+ * the output is the same even for inputs with empty interior runs. */
+static inline int64_t fi_merge2(const uint32_t *a, int64_t ma, const uint32_t *b, int64_t mb,
+                                int intersect, uint32_t *out) {
+    uint32_t ca = a[0], cb = b[0], run = 0, left = 1;
+    int va = 0, vb = 0, v = 0;
+    int64_t ia = 1, ib = 1, m = 0;
+    while (left > 0) {
+        uint32_t c = ca < cb ? ca : cb;
+        run += c;
+        ca -= c;
+        if (!ca && ia < ma) {
+            ca = a[ia++];
+            va = !va;
+        }
+        cb -= c;
+        if (!cb && ib < mb) {
+            cb = b[ib++];
+            vb = !vb;
+        }
+        left = ca + cb;
+        int before = v;
+        v = intersect ? (va && vb) : (va || vb);
+        if (v != before || left == 0) {
+            out[m++] = run;
+            run = 0;
+        }
+    }
+    return m;
+}
+
+/* ---- polygons (pycocotools' rleFrPoly) ----------------------------------------------------- */
+
+static int fi_cmp_u32(const void *p, const void *q) {
+    uint32_t a = *(const uint32_t *)p, b = *(const uint32_t *)q;
+    return a > b ? 1 : a < b ? -1 : 0;
+}
+
+/* Scratch sizes for a polygon of k vertices already scaled by 5 and rounded (x5, y5 of k + 1,
+ * the last repeating the first): the number of boundary points. */
+static inline int64_t fi_poly_points(const int32_t *x5, const int32_t *y5, int64_t k) {
+    int64_t m = 0;
+    for (int64_t j = 0; j < k; j++) {
+        int64_t dx = llabs((int64_t)x5[j] - x5[j + 1]), dy = llabs((int64_t)y5[j] - y5[j + 1]);
+        m += (dx > dy ? dx : dy) + 1;
+    }
+    return m;
+}
+
+/* Rasterise the polygon: x5, y5 as above; u, v scratch of fi_poly_points() ints; cuts scratch of
+ * that + 1 uint32; writes the runs to `runs` (room for that + 1) and returns how many.
+ *
+ * As maskApi.c: walk every edge on the grid upsampled by 5 (one point per step along the longer
+ * axis, the other coordinate rounded half up), keep the points where the upsampled x crosses a
+ * pixel centre, turn each into the first pixel of its column at or below the edge (clamped to the
+ * column), and the sorted pixel indices are the run boundaries. A zero-length edge (a repeated
+ * vertex) puts its point at y = INT_MIN, what x86's conversion of the 0/0 NaN gives there. */
+static inline int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k, uint64_t h,
+                                 uint64_t w, int32_t *u, int32_t *v, uint32_t *cuts,
+                                 uint32_t *runs) {
+    const double scale = 5;
+    int64_t m = 0;
+    for (int64_t j = 0; j < k; j++) {
+        int32_t xs = x5[j], xe = x5[j + 1], ys = y5[j], ye = y5[j + 1];
+        int32_t dx = abs(xe - xs), dy = abs(ys - ye);
+        int flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+        if (flip) {
+            int32_t t = xs;
+            xs = xe;
+            xe = t;
+            t = ys;
+            ys = ye;
+            ye = t;
+        }
+        if (dx >= dy) {
+            double s = dx ? (double)(ye - ys) / dx : 0;
+            for (int32_t d = 0; d <= dx; d++) {
+                int32_t t = flip ? dx - d : d;
+                u[m] = t + xs;
+                v[m] = dx ? (int32_t)(ys + s * t + .5) : INT_MIN;
+                m++;
+            }
+        } else {
+            double s = (double)(xe - xs) / dy;
+            for (int32_t d = 0; d <= dy; d++) {
+                int32_t t = flip ? dy - d : d;
+                v[m] = t + ys;
+                u[m] = (int32_t)(xs + s * t + .5);
+                m++;
+            }
+        }
+    }
+    int64_t n = 0;
+    for (int64_t j = 1; j < m; j++) {
+        if (u[j] == u[j - 1]) continue;
+        double xd = (double)(u[j] < u[j - 1] ? u[j] : u[j] - 1);
+        xd = (xd + .5) / scale - .5;
+        if (floor(xd) != xd || xd < 0 || xd > (double)(w - 1)) continue;
+        double yd = (double)(v[j] < v[j - 1] ? v[j] : v[j - 1]);
+        yd = (yd + .5) / scale - .5;
+        if (yd < 0) yd = 0;
+        else if (yd > (double)h) yd = (double)h;
+        yd = ceil(yd);
+        cuts[n++] = (uint32_t)((int64_t)xd * (int64_t)h + (int64_t)yd); /* mod 2^32, as uint */
+    }
+    cuts[n++] = (uint32_t)(h * w);
+    qsort(cuts, (size_t)n, sizeof(uint32_t), fi_cmp_u32);
+    uint32_t prev = 0;
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t t = cuts[j];
+        cuts[j] -= prev;
+        prev = t;
+    }
+    /* an empty run between two others joins them (it would flip the colour twice) */
+    int64_t r = 0, j = 0;
+    runs[r++] = cuts[j++];
+    while (j < n) {
+        if (cuts[j] > 0) {
+            runs[r++] = cuts[j++];
+        } else {
+            j++;
+            if (j < n) runs[r - 1] += cuts[j++];
+        }
+    }
+    return r;
+}
+
+#endif

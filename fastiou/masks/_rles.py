@@ -1,0 +1,521 @@
+"""Many pycocotools RLE masks packed in four arrays, their validation, and the IoU engine seam.
+
+pycocotools' RLE: a mask of h x w pixels read in column-major order (down each column, then the
+next column) as runs that alternate background / foreground, starting with background (a first
+run of 0 when the first pixel is set). :class:`RLEs` packs n of them::
+
+    counts   uint32 [sum of runs]  every mask's runs, one mask after another
+    offsets  int64  [n + 1]        mask i's runs are counts[offsets[i]:offsets[i + 1]]
+    heights  int64  [n]
+    widths   int64  [n]
+
+Every constructor validates before a kernel reads: sizes are non-negative with h * w < 2^32
+(pycocotools counts in uint32), each mask's runs sum to its h * w, compressed strings are well
+formed. Anything else is a ValueError (or a TypeError for the wrong kind of object) naming the
+mask. The arrays are read-only, so what is computed from them (areas, boxes) is cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._core import config as _config
+from . import _cython as _ext
+
+MAX_PIXELS = 2**32 - 1  # pycocotools' run lengths and areas are uint32
+# Pixels per call below which the Cython kernels run on one thread (waking a thread team costs
+# more than it saves on a few small masks).
+PARALLEL_MIN_PIXELS = 1 << 20
+
+
+def threads_for(work: int, threshold: int = _config.PARALLEL_MIN_WORK) -> int:
+    """One thread for small work, else the configured thread count."""
+    return 1 if work < threshold else _config.num_threads()
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _index_array(x: Any, name: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+    if a.size and a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, not {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _sizes(sizes: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """[n, 2] (h, w) -> int64 heights, widths, checked."""
+    try:
+        a = np.asarray(sizes) if n else np.zeros((0, 2), np.int64)
+    except ValueError:
+        a = None
+    if a is None or a.shape != (n, 2) or a.dtype.kind not in "iu":
+        for i, size in enumerate(sizes):
+            s = np.asarray(size)
+            if s.shape != (2,) or s.dtype.kind not in "iu":
+                raise ValueError(f"mask {i}: 'size' must be [height, width] integers, not {size!r}")
+        raise ValueError("'size' must be [height, width] integers")  # pragma: no cover
+    a = a.astype(np.int64)
+    check_sizes(a[:, 0], a[:, 1])
+    return np.ascontiguousarray(a[:, 0]), np.ascontiguousarray(a[:, 1])
+
+
+def check_sizes(heights: np.ndarray, widths: np.ndarray) -> None:
+    negative = (heights < 0) | (widths < 0)
+    if negative.any():
+        i = np.flatnonzero(negative)[0]
+        raise ValueError(f"mask {i}: negative size {heights[i]} x {widths[i]}")
+    big = heights.astype(np.uint64) * widths.astype(np.uint64) > MAX_PIXELS
+    if big.any():
+        i = np.flatnonzero(big)[0]
+        raise ValueError(
+            f"mask {i}: {heights[i]} x {widths[i]} has 2^32 pixels or more (RLE counts are uint32)"
+        )
+
+
+def _uncompressed(counts: Any, i: int) -> np.ndarray:
+    a = np.asarray(counts)
+    if a.ndim != 1:
+        raise ValueError(f"mask {i}: uncompressed 'counts' must be a flat list of run lengths")
+    if a.size == 0:
+        return np.zeros(0, np.uint32)
+    if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+        a = a.astype(np.int64)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"mask {i}: run lengths must be integers, not {a.dtype}")
+    if a.min() < 0 or a.max() > MAX_PIXELS:
+        raise ValueError(f"mask {i}: run lengths must lie in 0 .. 2^32 - 1")
+    return a.astype(np.uint32)
+
+
+def _string(counts: bytes | str, i: int) -> bytes:
+    if isinstance(counts, str):
+        try:
+            return counts.encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError(f"mask {i}: corrupt compressed RLE string (not ASCII)") from None
+    return counts
+
+
+def _parse_strings(strings: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.fromiter(map(len, strings), np.int64, len(strings))
+    char_offsets = np.zeros(len(strings) + 1, np.int64)
+    np.cumsum(lengths, out=char_offsets[1:])
+    chars = np.frombuffer(b"".join(strings), np.uint8)
+    threads = threads_for(int(char_offsets[-1]), PARALLEL_MIN_PIXELS)
+    return _ext.from_strings(chars, char_offsets, threads)
+
+
+class RLEs:
+    """n pycocotools RLE masks in four arrays (see the module docstring).
+
+    Parameters
+    ----------
+    counts : array of uint32 (or integers in 0 .. 2^32 - 1)
+        Every mask's runs, concatenated.
+    offsets : int array [n + 1]
+        Mask i's runs are ``counts[offsets[i]:offsets[i + 1]]``.
+    heights, widths : int arrays [n]
+
+    Raises
+    ------
+    ValueError
+        When the arrays disagree or a mask's runs do not sum to its h * w.
+    """
+
+    __slots__ = ("counts", "offsets", "heights", "widths", "_cache")
+
+    def __init__(self, counts: Any, offsets: Any, heights: Any, widths: Any):
+        counts = np.asarray(counts)
+        if counts.ndim != 1 or (counts.size and counts.dtype.kind not in "iu"):
+            raise ValueError("counts must be a one-dimensional array of run lengths")
+        if counts.size and counts.dtype != np.uint32:
+            if counts.min() < 0 or counts.max() > MAX_PIXELS:
+                raise ValueError("run lengths must lie in 0 .. 2^32 - 1")
+        offsets = _index_array(offsets, "offsets")
+        heights = _index_array(heights, "heights")
+        widths = _index_array(widths, "widths")
+        n = heights.shape[0]
+        if widths.shape[0] != n or offsets.shape[0] != n + 1:
+            raise ValueError(
+                f"offsets must have n + 1 entries and heights, widths n: got {offsets.shape[0]}, "
+                f"{n}, {widths.shape[0]}"
+            )
+        if offsets[0] != 0 or offsets[-1] != counts.shape[0] or np.any(np.diff(offsets) < 0):
+            raise ValueError("offsets must rise from 0 to len(counts)")
+        check_sizes(heights, widths)
+        self._set(np.ascontiguousarray(counts, np.uint32), offsets, heights, widths)
+        self.check_runs()
+
+    def _set(self, counts, offsets, heights, widths) -> None:
+        self.counts = _readonly(counts)
+        self.offsets = _readonly(offsets)
+        self.heights = _readonly(heights)
+        self.widths = _readonly(widths)
+        self._cache: dict[str, Any] = {}
+
+    @classmethod
+    def _trusted(cls, counts, offsets, heights, widths) -> RLEs:
+        """From arrays a kernel just made (valid by construction): no checks."""
+        self = cls.__new__(cls)
+        self._set(counts, offsets, heights, widths)
+        return self
+
+    def check_runs(self) -> None:
+        """Raise ValueError unless every mask's runs sum to its h * w."""
+        sums = _ext.run_sums(self.counts, self.offsets)
+        pixels = self.heights.astype(np.uint64) * self.widths.astype(np.uint64)
+        wrong = sums != pixels
+        if wrong.any():
+            i = np.flatnonzero(wrong)[0]
+            raise ValueError(
+                f"mask {i}: its runs sum to {sums[i]} but its size {self.heights[i]} x "
+                f"{self.widths[i]} has {pixels[i]} pixels (corrupt RLE)"
+            )
+
+    def __len__(self) -> int:
+        return self.heights.shape[0]
+
+    def __repr__(self) -> str:
+        return f"RLEs({len(self)} masks, {self.counts.shape[0]} runs)"
+
+    # ---- conversions ------------------------------------------------------------------------
+
+    @classmethod
+    def from_coco(cls, objs: Sequence[dict]) -> RLEs:
+        """Pack pycocotools-style RLE dicts ``{"size": [h, w], "counts": ...}``; counts may be
+        the compressed string (bytes or str) or the list of runs (uncompressed RLE)."""
+        if isinstance(objs, dict):
+            raise TypeError("expected a list of RLE dicts, got one dict")
+        objs = list(objs)
+        try:
+            sizes = [obj["size"] for obj in objs]
+            counts = [obj["counts"] for obj in objs]
+        except (KeyError, TypeError, IndexError):
+            for i, obj in enumerate(objs):
+                if not isinstance(obj, dict):
+                    raise TypeError(
+                        f"mask {i}: an RLE must be a dict with 'size' and 'counts', "
+                        f"not {type(obj).__name__}"
+                    ) from None
+                for key in ("size", "counts"):
+                    if key not in obj:
+                        raise ValueError(f"mask {i}: the RLE dict has no {key!r}") from None
+            raise
+        heights, widths = _sizes(sizes, len(objs))
+        if set(map(type, counts)) <= {bytes}:
+            runs, offsets = _parse_strings(counts)
+        else:
+            runs, offsets = cls._mixed(counts)
+        return cls._checked(runs, offsets, heights, widths)
+
+    @staticmethod
+    def _mixed(counts: list) -> tuple[np.ndarray, np.ndarray]:
+        """Runs of a mix of compressed strings and run lists."""
+        strings, where, parts = [], [], [None] * len(counts)
+        for i, c in enumerate(counts):
+            if isinstance(c, (bytes, str)):
+                strings.append(_string(c, i))
+                where.append(i)
+            elif isinstance(c, (list, tuple, np.ndarray)):
+                parts[i] = _uncompressed(c, i)
+            else:
+                raise TypeError(
+                    f"mask {i}: 'counts' must be a compressed string (bytes/str) or a list of "
+                    f"run lengths, not {type(c).__name__}"
+                )
+        if strings:
+            try:
+                runs, offs = _parse_strings(strings)
+            except ValueError as e:  # name the mask in the caller's list
+                j = int(str(e).split()[1].rstrip(":"))
+                raise ValueError(str(e).replace(f"mask {j}", f"mask {where[j]}", 1)) from None
+            for k, i in enumerate(where):
+                parts[i] = runs[offs[k] : offs[k + 1]]
+        lengths = np.fromiter(map(len, parts), np.int64, len(parts))
+        offsets = np.zeros(len(parts) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        runs = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
+        return runs.astype(np.uint32, copy=False), offsets
+
+    @classmethod
+    def _checked(cls, counts, offsets, heights, widths) -> RLEs:
+        self = cls._trusted(counts, offsets, heights, widths)
+        self.check_runs()
+        return self
+
+    def to_coco(self) -> list[dict]:
+        """pycocotools' compressed RLE dicts: ``{"size": [h, w], "counts": bytes}``."""
+        chars, at = self.strings()
+        data = chars.tobytes()
+        at = at.tolist()
+        sizes = zip(self.heights.tolist(), self.widths.tolist(), at[:-1], at[1:], strict=True)
+        return [{"size": [h, w], "counts": data[a:b]} for h, w, a, b in sizes]
+
+    def strings(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every mask's compressed string, concatenated: (uint8 chars, int64 offsets [n + 1])."""
+        return _ext.to_strings(self.counts, self.offsets, threads_for(self.counts.shape[0]))
+
+    @classmethod
+    def from_dense(cls, masks: Any) -> RLEs:
+        """Encode ``masks`` [H, W, N] (pycocotools' layout; any memory order) of uint8 or bool.
+
+        As pycocotools, a run ends where the byte value changes: a uint8 mask holding values
+        other than 0 and 1 encodes (and decodes) differently from its boolean version.
+        """
+        masks = np.asarray(masks)
+        if masks.ndim != 3:
+            raise ValueError(f"masks must be [H, W, N], got shape {masks.shape}")
+        if masks.dtype not in (np.uint8, np.bool_, np.int8):
+            raise TypeError(f"masks must be uint8 or bool, not {masks.dtype}")
+        h, w, n = masks.shape
+        check_sizes(np.array([h]), np.array([w]))
+        # [N, W, H] C-contiguous = each mask's column-major pixels (a view of Fortran input)
+        flat = np.ascontiguousarray(masks.transpose(2, 1, 0)).view(np.uint8).reshape(n, w * h)
+        return cls.from_pixels(flat, h, w)
+
+    @classmethod
+    def from_pixels(cls, flat: np.ndarray, h: int, w: int) -> RLEs:
+        """Encode C-contiguous uint8 rows [N, h * w], each a mask's column-major pixels."""
+        n = flat.shape[0]
+        counts, offsets = _ext.encode(flat, threads_for(flat.size, PARALLEL_MIN_PIXELS))
+        return cls._trusted(counts, offsets, np.full(n, h, np.int64), np.full(n, w, np.int64))
+
+    def common_size(self, what: str = "decode") -> tuple[int, int]:
+        """(h, w) shared by every mask; ValueError when they differ."""
+        if len(self) == 0:
+            return 0, 0
+        h, w = int(self.heights[0]), int(self.widths[0])
+        bad = np.flatnonzero((self.heights != h) | (self.widths != w))
+        if bad.size:
+            i = bad[0]
+            raise ValueError(
+                f"{what} needs masks of one size: mask 0 is {h} x {w}, mask {i} is "
+                f"{self.heights[i]} x {self.widths[i]}"
+            )
+        return h, w
+
+    def to_pixels(self) -> np.ndarray:
+        """uint8 [N, h * w]: each mask's column-major pixels (masks of one size)."""
+        h, w = self.common_size()
+        out = np.empty((len(self), h * w), np.uint8)
+        _ext.decode(self.counts, self.offsets, out, threads_for(out.size, PARALLEL_MIN_PIXELS))
+        return out
+
+    def to_dense(self) -> np.ndarray:
+        """uint8 [H, W, N] in Fortran order, as pycocotools' decode."""
+        h, w = self.common_size()
+        return self.to_pixels().reshape(len(self), w, h).transpose(2, 1, 0)
+
+    # ---- per-mask numbers -------------------------------------------------------------------
+
+    def _cached(self, key: str, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def areas(self) -> np.ndarray:
+        """Foreground pixels of each mask, uint32 (pycocotools' area)."""
+        return self._cached("areas", lambda: _readonly(_ext.areas(self.counts, self.offsets)))
+
+    def boxes(self) -> np.ndarray:
+        """pycocotools' toBbox: float64 [N, 4] xywh."""
+        return self._cached(
+            "boxes",
+            lambda: _readonly(_ext.boxes(self.counts, self.offsets, self.heights, self.widths)),
+        )
+
+    def _iou_side(self) -> tuple:
+        def compute():
+            index = _ext.intervals(self.counts, self.offsets, self.heights)
+            return (*index, self.areas(), self.boxes())
+
+        return self._cached("iou", compute)
+
+    def subset(self, index: Any) -> RLEs:
+        """The masks at ``index`` (an int array), in that order."""
+        index = _index_array(index, "index")
+        _check_index(index, len(self), "index")
+        lengths = np.diff(self.offsets)[index]
+        offsets = np.zeros(index.shape[0] + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if index.size:
+            starts = self.offsets[index]
+            pos = np.arange(offsets[-1]) - np.repeat(offsets[:-1] - starts, lengths)
+            counts = self.counts[pos]
+        else:
+            counts = np.zeros(0, np.uint32)
+        return RLEs._trusted(counts, offsets, self.heights[index], self.widths[index])
+
+    def merge(self, intersect: bool = False) -> RLEs:
+        """pycocotools' merge of all the masks into one: union, or intersection."""
+        n = len(self)
+        if n == 0:
+            zero = np.zeros(1, np.int64)  # pycocotools: a 0 x 0 mask of no runs
+            return RLEs._trusted(np.zeros(0, np.uint32), np.zeros(2, np.int64), zero, zero.copy())
+        h, w = self.common_size("merge")
+        if n == 1:
+            return self
+        if h * w == 0:
+            counts = np.zeros(1, np.uint32)
+        else:
+            counts = _ext.merge(self.counts, self.offsets, bool(intersect))
+        one = np.ones(1, np.int64)
+        return RLEs._trusted(counts, np.array([0, counts.shape[0]], np.int64), one * h, one * w)
+
+
+def _check_index(index: np.ndarray, n: int, name: str) -> None:
+    if index.size and (index.min() < 0 or index.max() >= n):
+        raise ValueError(f"{name} holds mask indices outside 0 .. {n - 1}")
+
+
+def _check_groups(start: np.ndarray, end: np.ndarray, length: int, name: str) -> None:
+    if np.any(start < 0) or np.any(end < start) or np.any(end > length):
+        raise ValueError(f"{name} groups must satisfy 0 <= start <= end <= len(index)")
+
+
+def iou_groups(
+    dt: RLEs,
+    dt_index: Any,
+    d_start: Any,
+    d_end: Any,
+    gt: RLEs,
+    gt_index: Any,
+    g_start: Any,
+    g_end: Any,
+    gt_iscrowd: Any,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """pycocotools' mask IoU for many (detections x ground truth) groups at once.
+
+    Group j pairs the detections ``dt_index[d_start[j]:d_end[j]]`` (rows) with the ground-truth
+    masks ``gt_index[g_start[j]:g_end[j]]`` (columns); ``gt_iscrowd`` is aligned with
+    ``gt_index``. ``values[offsets[j]:offsets[j + 1]].reshape(D_j, G_j)`` equals
+    ``pycocotools.mask.iou(dt_rles, gt_rles, iscrowd)`` bit for bit: intersection over union,
+    over the detection's area for a crowd column, 0 where the masks' boxes do not overlap, and
+    -1 for a pair of masks of different sizes whose boxes overlap (pycocotools' marker).
+
+    Parameters
+    ----------
+    dt, gt : RLEs
+    dt_index, gt_index : int arrays
+        Indices into ``dt`` / ``gt``, grouped.
+    d_start, d_end, g_start, g_end : int arrays [n_groups]
+        Each group's slice of ``dt_index`` / ``gt_index``.
+    gt_iscrowd : array [len(gt_index)]
+        Nonzero for a crowd region.
+    threads : int, optional
+        Threads for the Cython kernel; default one for small work, else ``num_threads()``.
+
+    Returns
+    -------
+    values : float64 [sum of D_j * G_j]
+    offsets : int64 [n_groups + 1]
+    """
+    if not isinstance(dt, RLEs) or not isinstance(gt, RLEs):
+        raise TypeError("dt and gt must be RLEs")
+    dt_index = _index_array(dt_index, "dt_index")
+    gt_index = _index_array(gt_index, "gt_index")
+    d_start, d_end = _index_array(d_start, "d_start"), _index_array(d_end, "d_end")
+    g_start, g_end = _index_array(g_start, "g_start"), _index_array(g_end, "g_end")
+    n_groups = d_start.shape[0]
+    if not (d_end.shape[0] == g_start.shape[0] == g_end.shape[0] == n_groups):
+        raise ValueError("d_start, d_end, g_start and g_end must have one entry per group")
+    _check_index(dt_index, len(dt), "dt_index")
+    _check_index(gt_index, len(gt), "gt_index")
+    _check_groups(d_start, d_end, dt_index.shape[0], "dt")
+    _check_groups(g_start, g_end, gt_index.shape[0], "gt")
+    crowd = np.asarray(gt_iscrowd)
+    if crowd.shape != gt_index.shape:
+        raise ValueError(
+            f"gt_iscrowd must be aligned with gt_index: shape {crowd.shape} vs {gt_index.shape}"
+        )
+    crowd = np.ascontiguousarray(crowd != 0, dtype=np.uint8)
+    rows_per_group = d_end - d_start
+    cols_per_group = g_end - g_start
+    offsets = np.zeros(n_groups + 1, np.int64)
+    np.cumsum(rows_per_group * cols_per_group, out=offsets[1:])
+    values = np.empty(offsets[-1], np.float64)
+    if values.size == 0:
+        return values, offsets
+    row_group = np.repeat(np.arange(n_groups, dtype=np.int64), rows_per_group)
+    row_start = np.zeros(n_groups, np.int64)
+    np.cumsum(rows_per_group[:-1], out=row_start[1:])
+    row_first = d_start[row_group] + np.arange(row_group.shape[0]) - row_start[row_group]
+    if threads is None:
+        threads = threads_for(values.shape[0])
+    _ext.iou_groups(
+        dt._iou_side(), dt.heights, dt.widths, dt_index, d_start,
+        gt._iou_side(), gt.heights, gt.widths, gt_index, g_start, g_end,
+        crowd, row_group, row_first, offsets, values, int(threads),
+    )  # fmt: skip
+    return values, offsets
+
+
+def iou_matrix(dt: RLEs, gt: RLEs, iscrowd: Any, threads: int | None = None) -> np.ndarray:
+    """pycocotools' mask.iou of every dt mask with every gt mask: float64 [len(dt), len(gt)].
+
+    One group of :func:`iou_groups`, without its index checks (every mask, in order)."""
+    n, m = len(dt), len(gt)
+    crowd = np.ascontiguousarray(np.asarray(iscrowd).reshape(-1) != 0, dtype=np.uint8)
+    if crowd.shape[0] != m:
+        raise ValueError(f"iscrowd has {crowd.shape[0]} entries but gt has {m} masks")
+    out = np.empty(n * m, np.float64)
+    if n and m:
+        rows, cols = np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
+        zero = np.zeros(1, np.int64)
+        _ext.iou_groups(
+            dt._iou_side(), dt.heights, dt.widths, rows, zero,
+            gt._iou_side(), gt.heights, gt.widths, cols, zero, np.array([m], np.int64),
+            crowd, np.zeros(n, np.int64), rows, np.array([0, n * m], np.int64), out,
+            threads_for(n * m) if threads is None else int(threads),
+        )  # fmt: skip
+    return out.reshape(n, m)
+
+
+def polygon_runs(
+    polygons: Sequence[Any], heights: Any, widths: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """pycocotools' rleFrPoly of each flat [x0, y0, x1, y1, ...] polygon, with its own h, w:
+    (counts, offsets). An odd trailing coordinate is ignored, as pycocotools does."""
+    n = len(polygons)
+    heights = _index_array(heights, "heights")
+    widths = _index_array(widths, "widths")
+    check_sizes(heights, widths)
+    arrays = []
+    for i, p in enumerate(polygons):
+        try:
+            a = np.asarray(p, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"polygon {i} must be a flat list of numbers") from None
+        arrays.append(a[: (a.shape[0] // 2) * 2])
+    vertices = np.fromiter((a.shape[0] // 2 for a in arrays), np.int64, n)
+    closed = np.where(vertices > 0, vertices + 1, 0)  # each polygon repeats its first vertex
+    at = np.zeros(n + 1, np.int64)
+    np.cumsum(closed, out=at[1:])
+    xy = np.concatenate(arrays) if n else np.zeros(0)
+    if xy.size and not np.all(np.isfinite(xy)):
+        bad = next(i for i, a in enumerate(arrays) if not np.all(np.isfinite(a)))
+        raise ValueError(f"polygon {bad} has a coordinate that is not finite")
+    # pycocotools' (int)(5 x + .5): C truncates toward zero
+    scaled = np.trunc(xy * 5 + 0.5)
+    if scaled.size and np.abs(scaled).max() >= 2**30:
+        raise ValueError("polygon coordinates must lie within +-2^30 / 5 (about 2e8)")
+    x5 = np.zeros(at[-1], np.int32)
+    y5 = np.zeros(at[-1], np.int32)
+    first = at[:-1][vertices > 0]
+    nv = vertices[vertices > 0]
+    pos = np.arange(int(nv.sum())) + np.repeat(first - np.cumsum(np.r_[0, nv[:-1]]), nv)
+    x5[pos] = scaled[0::2]
+    y5[pos] = scaled[1::2]
+    x5[first + nv] = x5[first]  # close each polygon
+    y5[first + nv] = y5[first]
+    work = int(vertices.sum())
+    return _ext.polygons(x5, y5, at, heights, widths, threads_for(work, 1 << 12))
