@@ -186,8 +186,8 @@ def load_results(path: str | os.PathLike) -> tuple[Annotations, list | None]:
 def load_dataset(path: str | os.PathLike) -> tuple[dict[str, Any], Any, bool]:
     """A ground-truth file: ``(dataset, annotations, complete)``.
 
-    On the fast path ``dataset`` holds every top-level key except "annotations" (parsed by
-    Python's json, they are small), ``annotations`` is the scanner's columns (validated later,
+    On the fast path ``dataset`` holds every top-level key except "annotations" (parsed into
+    Python values, they are small), ``annotations`` is the scanner's columns (validated later,
     when evaluation needs them) and ``complete`` is False. On the fallback path ``dataset`` is
     the whole parsed file, ``annotations`` its list and ``complete`` True.
     """
