@@ -10,13 +10,15 @@ instead, slower but with the same values, and for invalid JSON an AnnotationErro
 byte offset (json's own message).
 
 Which parser where, measured in one run (``fastiou bench --task coco_load --task
-coco_load_dicts``; numbers in bench/README.md): into columns, the scanner is clearly faster
+coco_load_dicts``; numbers in bench/README.md): into columns, the scanner is 13-23x faster
 than json, orjson or msgspec followed by the table code (they build a dict per annotation
 first), so it stays. For dicts (``COCO.dataset``, the fallback, the small top-level values)
-msgspec, where installed (optional: ``pip install fastiou[json]``), is faster than json and
-gives json's values where it accepts a document; where it does not (NaN, Infinity, numbers
-beyond float, lone surrogate escapes, invalid JSON) json reads the document or names the error.
-orjson is not used: it turns integers beyond 64 bits into floats silently.
+msgspec, where installed, is 1.3x-2x faster than json and gives json's values where it accepts
+a document; where it does not (NaN, Infinity, numbers beyond float, lone surrogate escapes,
+invalid JSON) json reads the document or names the error. An optional dependency
+(``pip install fastiou[json]``), not a hard one: the gain is modest and only where dicts are
+built; evaluation never needs them. orjson is not used: it reads integers beyond 64 bits as
+floats, silently.
 """
 
 from __future__ import annotations
@@ -112,8 +114,8 @@ def _msgspec_decode() -> Callable[[bytes], Any] | None:
 
 
 def _loads(raw: bytes) -> Any:
-    """``json.loads`` of UTF-8 bytes; through msgspec where installed (about 2x faster on COCO
-    files, `fastiou bench --task coco_load_dicts`). Where msgspec reads a document it gives
+    """``json.loads`` of UTF-8 bytes; through msgspec where installed (1.3x to 2x faster on
+    COCO files, ``fastiou bench --task coco_load_dicts``). Where msgspec reads a document it gives
     json's values (tests/coco/test_json_fuzz.py); it rejects all json rejects, and also NaN,
     Infinity, numbers beyond float and lone surrogate escapes, which json reads: so on any
     msgspec error json reads the document, or raises its own error."""
@@ -187,8 +189,8 @@ def load_results(path: str | os.PathLike) -> tuple[Annotations, list | None]:
 def load_dataset(path: str | os.PathLike) -> tuple[dict[str, Any], Any, bool]:
     """A ground-truth file: ``(dataset, annotations, complete)``.
 
-    On the fast path ``dataset`` holds every top-level key except "annotations" (parsed by
-    Python's json, they are small), ``annotations`` is the scanner's columns (validated later,
+    On the fast path ``dataset`` holds every top-level key except "annotations" (parsed into
+    Python values, they are small), ``annotations`` is the scanner's columns (validated later,
     when evaluation needs them) and ``complete`` is False. On the fallback path ``dataset`` is
     the whole parsed file, ``annotations`` its list and ``complete`` True.
     """

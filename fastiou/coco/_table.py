@@ -184,15 +184,6 @@ def _int_column(values: Sequence[Any], key: str, source: str) -> np.ndarray:
     return out
 
 
-def _is_int(v: Any) -> bool:
-    if isinstance(v, (bool, np.bool_)):
-        return False
-    try:
-        return int(v) == v
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
 def from_dicts(
     anns: Sequence[Mapping[str, Any]], results: bool, source: str, scored: bool = False
 ) -> Annotations:
