@@ -743,7 +743,7 @@ cdef const char *_annotation_array(const char *p, const char *end) noexcept nogi
             return NULL
         p = fi_ws(p, end)
         if p < end and p[0] == b'}':
-            return found
+            return found if fi_ws(p + 1, end) == end else NULL
         if p >= end or p[0] != b',':
             return NULL
         p = fi_ws(p + 1, end)
@@ -883,6 +883,8 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
                 break
     if not first_only and (p == NULL or p >= end or p[0] != b']'):
         return None
+    if not first_only and start == fi_ws(b, end) and fi_ws(p + 1, end) != end:
+        return None  # a top-level array with bytes after it
     chunk_row[filled] = n
     columns = _keypoint_columns(n, k3)
     keypoints, count, num_keypoints, flags, numbers = columns
