@@ -751,7 +751,7 @@ cdef const char *_annotation_array(const char *p, const char *end) noexcept nogi
             return NULL
         p = fi_ws(p, end)
         if p < end and p[0] == b'}':
-            return found
+            return found if fi_ws(p + 1, end) == end else NULL
         if p >= end or p[0] != b',':
             return NULL
         p = fi_ws(p + 1, end)
@@ -850,14 +850,16 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     ``image_id``, ``category_id``, ``score`` float64 (NaN: absent) and ``flags`` uint8
     (1 "bbox", 2 "segmentation", 4 "bbox" is []). None where the scanner declines (the caller
     reads the file with Python's json). ``first_only``: read only the first object (a peek at
-    what the file holds). A counting pass (skipping values) splits the objects into up to
-    ``nthreads`` chunks of bytes, parsed in parallel. ``min_object_bytes`` > 0 (a lower bound
-    on every object's size, e.g. from its keypoints): one serial pass instead, into columns
-    sized by it (declining if the bound is broken)."""
+    what the file holds). ``min_object_bytes`` > 0 (a lower bound on every object's size, e.g.
+    from its keypoints): one serial pass over the file into columns sized by that bound
+    (declining if it is broken). Else a counting pass (skipping values) splits the objects into
+    up to ``nthreads`` chunks of bytes, parsed in parallel."""
     if buf.shape[0] == 0 or k3 < 0:
         return None
     cdef const char *b = <const char *> &buf[0]
     cdef const char *end = b + buf.shape[0]
+    if min_object_bytes > 0 and not first_only:
+        return _scan_single_pass(b, end, &pow5[0], k3, buf.shape[0] // min_object_bytes + 1)
     cdef const char *start = _annotation_array(b, end)
     cdef const char *p
     cdef Py_ssize_t n = 0, c, n_chunks = max(1, nthreads), filled = 1
@@ -871,10 +873,8 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     chunk_at[0] = p - b
     if first_only:
         n = 0 if (p < end and p[0] == b']') else 1
-    elif min_object_bytes > 0:
-        n = total // min_object_bytes + 1  # capacity; the objects are counted while parsed
     with nogil:  # count the objects, noting where each chunk of bytes starts
-        if not first_only and min_object_bytes <= 0 and p < end and p[0] != b']':
+        if not first_only and p < end and p[0] != b']':
             while True:
                 if filled < n_chunks and p - start >= total * filled // n_chunks:
                     chunk_row[filled] = n
@@ -889,43 +889,109 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
                     p = fi_ws(p + 1, end)
                     continue
                 break
-    if not first_only and min_object_bytes <= 0 and (p == NULL or p >= end or p[0] != b']'):
+    if not first_only and (p == NULL or p >= end or p[0] != b']'):
         return None
+    if not first_only and start == fi_ws(b, end) and fi_ws(p + 1, end) != end:
+        return None  # a top-level array with bytes after it
     chunk_row[filled] = n
-    keypoints = np.zeros((n, max(k3, 1)), np.float64)
-    count = np.empty(n, np.int32)
-    num_keypoints = np.empty(n, np.float64)
-    flags = np.empty(n, np.uint8)
-    numbers = np.empty((n, 3), np.float64)
+    columns = _keypoint_columns(n, k3)
+    keypoints, count, num_keypoints, flags, numbers = columns
     status_arr = np.zeros(filled, np.int32)
     cdef double[:, ::1] kp = keypoints, nums = numbers
     cdef int32_t[::1] kc = count, status = status_arr
     cdef double[::1] nkp = num_keypoints
     cdef uint8_t[::1] fl = flags
-    if min_object_bytes > 0 and not first_only:
-        n = _scan_serial(b + chunk_at[0], end, &pow5[0], k3, n, kp, kc, nkp, fl, nums)
-        if n < 0:
-            return None
-        keypoints, count, num_keypoints = keypoints[:n], count[:n], num_keypoints[:n]
-        flags, numbers = flags[:n], numbers[:n]
-    else:
-        for c in prange(filled, nogil=True, schedule="dynamic", num_threads=filled):
-            _scan_chunk(c, b, end, &pow5[0], k3, chunk_row, chunk_at, kp, kc, nkp, fl, nums,
-                        status)
-        if np.any(status_arr < 0):
-            return None
+    for c in prange(filled, nogil=True, schedule="dynamic", num_threads=filled):
+        _scan_chunk(c, b, end, &pow5[0], k3, chunk_row, chunk_at, kp, kc, nkp, fl, nums,
+                    status)
+    if np.any(status_arr < 0):
+        return None
+    return _keypoint_result(columns, n, k3)
+
+
+cdef tuple _keypoint_columns(Py_ssize_t n, Py_ssize_t k3):
+    return (np.zeros((n, max(k3, 1)), np.float64), np.empty(n, np.int32),
+            np.empty(n, np.float64), np.empty(n, np.uint8), np.empty((n, 3), np.float64))
+
+
+cdef dict _keypoint_result(tuple columns, Py_ssize_t n, Py_ssize_t k3):
+    keypoints, count, num_keypoints, flags, numbers = (c[:n] for c in columns)
     return {"keypoints": keypoints[:, :k3], "count": count, "num_keypoints": num_keypoints,
             "flags": flags, "image_id": numbers[:, 0], "category_id": numbers[:, 1],
             "score": numbers[:, 2]}
 
 
+cdef _scan_single_pass(const char *b, const char *end, const uint64_t *pow5, Py_ssize_t k3,
+                       Py_ssize_t cap):
+    """scan_keypoints in one pass: the top-level array, or the top-level object's
+    "annotations" (once, no escaped key), parsed where it stands; the file checked to its end."""
+    columns = _keypoint_columns(cap, k3)
+    keypoints, count, num_keypoints, flags, numbers = columns
+    cdef double[:, ::1] kp = keypoints, nums = numbers
+    cdef int32_t[::1] kc = count
+    cdef double[::1] nkp = num_keypoints
+    cdef uint8_t[::1] fl = flags
+    cdef const char *p = fi_ws(b, end)
+    cdef const char *q
+    cdef Py_ssize_t n = -1
+    cdef bint is_ann
+    with nogil:
+        if p < end and p[0] == b'[':
+            n = _scan_serial(fi_ws(p + 1, end), end, pow5, k3, cap, kp, kc, nkp, fl, nums, &p)
+            if n >= 0 and fi_ws(p, end) != end:
+                n = -1
+        elif p < end and p[0] == b'{':
+            p = fi_ws(p + 1, end)
+            while True:
+                if p >= end or p[0] != b'"':
+                    n = -1
+                    break
+                q = fi_skip_string(p, end)
+                if q == NULL or memchr(p, b'\\', q - p) != NULL:
+                    n = -1
+                    break
+                is_ann = _key_is(p, q, "annotations", 11)
+                p = fi_ws(q, end)
+                if p >= end or p[0] != b':':
+                    n = -1
+                    break
+                p = fi_ws(p + 1, end)
+                if is_ann:
+                    if n >= 0 or p >= end or p[0] != b'[':  # a second "annotations"
+                        n = -1
+                        break
+                    n = _scan_serial(fi_ws(p + 1, end), end, pow5, k3, cap, kp, kc, nkp, fl,
+                                     nums, &p)
+                    if n < 0:
+                        break
+                else:
+                    p = fi_skip_value(p, end, 1)
+                    if p == NULL:
+                        n = -1
+                        break
+                p = fi_ws(p, end)
+                if p < end and p[0] == b'}':
+                    if fi_ws(p + 1, end) != end:
+                        n = -1
+                    break
+                if p >= end or p[0] != b',':
+                    n = -1
+                    break
+                p = fi_ws(p + 1, end)
+    if n < 0:
+        return None
+    return _keypoint_result(columns, n, k3)
+
+
 cdef Py_ssize_t _scan_serial(const char *p, const char *end, const uint64_t *pow5,
                              Py_ssize_t k3, Py_ssize_t cap, double[:, ::1] kp, int32_t[::1] kc,
-                             double[::1] nkp, uint8_t[::1] fl,
-                             double[:, ::1] nums) noexcept nogil:
-    """Parse the array's objects from p (after '[') to its ']': their count, or -1."""
+                             double[::1] nkp, uint8_t[::1] fl, double[:, ::1] nums,
+                             const char **after) noexcept nogil:
+    """Parse the array's objects from p (after '[') to its ']' (after: past it): their count,
+    or -1."""
     cdef Py_ssize_t r = 0
     if p < end and p[0] == b']':
+        after[0] = p + 1
         return 0
     while True:
         if r >= cap or p >= end or p[0] != b'{' or _scan_object(
@@ -936,6 +1002,7 @@ cdef Py_ssize_t _scan_serial(const char *p, const char *end, const uint64_t *pow
         if p < end and p[0] == b',':
             p = fi_ws(p + 1, end)
         elif p < end and p[0] == b']':
+            after[0] = p + 1
             return r
         else:
             return -1

@@ -43,7 +43,8 @@ FI_EXACT_FN void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, 
                     b = D3[3 * k + 1] - y1;
                     dy = (a != a || a > 0 ? a : 0.0) + (b != b || b > 0 ? b : 0.0);
                 }
-                double v = (dx * dx + dy * dy) / vars[k] / scale / 2;
+                /* "/ 2" as "* 0.5": both are the correctly rounded x / 2, bit for bit */
+                double v = (dx * dx + dy * dy) / vars[k] / scale * 0.5;
                 /* exp(-v) is 0 for v >= 746 (below half the smallest subnormal): marked -1,
                  * so that numpy's exp (slow where it underflows) gets a cheap value there */
                 out[q++] = v >= 746.0 ? -1.0 : v;

@@ -174,3 +174,40 @@ def test_keypoints_from_files(tmp_path, variant):
         return
     ours = fastiou_run(coco, str(tmp_path / "dt.json"), "keypoints")
     assert_same(ours, pycocotools_run(gt, dt, "keypoints"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'[{"keypoints": [1, 2, 2]}] x',  # trailing bytes
+        b'{"annotations": [], "annotations": [{"keypoints": [1, 2, 2]}]}',  # twice: json's last
+        b'{"images": []}',  # no annotations
+        b'[{"keypoints": [1, null, 2]}]',  # not a number
+        b'[{"keyp\\u006fints": [1, 2, 2]}]',  # an escaped key
+        b'[{"keypoints": [1, 2, 2]}',  # truncated
+    ],
+)
+def test_keypoint_scanner_declines(text):
+    """Where the scanner is not sure to read what Python's json reads, it declines (the caller
+    then parses with json), in both of its modes."""
+    from fastiou.coco._ext import kernels
+    from fastiou.coco._json import pow5_table
+
+    buf = np.frombuffer(text, np.uint8)
+    assert kernels().scan_keypoints(buf, pow5_table(), 3, False, 2) is None
+    assert kernels().scan_keypoints(buf, pow5_table(), 3, False, 1, 5) is None
+
+
+def test_keypoint_scanner_reads_what_json_reads():
+    import json
+
+    from fastiou.coco._ext import kernels
+    from fastiou.coco._json import pow5_table
+
+    gt, _ = random_keypoints(2)
+    text = json.dumps(gt, indent=1).encode()
+    want = np.array([a["keypoints"] for a in gt["annotations"]], float)
+    for args in ((False, 2), (False, 1, 100)):
+        got = kernels().scan_keypoints(np.frombuffer(text, np.uint8), pow5_table(), 51, *args)
+        assert np.array_equal(got["keypoints"], want)
+        assert np.array_equal(got["num_keypoints"], [a["num_keypoints"] for a in gt["annotations"]])

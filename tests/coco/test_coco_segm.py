@@ -124,3 +124,12 @@ def test_segm_errors():
     with pytest.raises(AnnotationError, match="RLE"):
         coco.loadRes([{"image_id": gt["images"][0]["id"], "category_id": 1, "score": 0.5,
                        "segmentation": {"counts": "x"}}])  # fmt: skip
+
+
+def test_box_results_evaluated_as_masks():
+    """Box results evaluated with "segm" (pycocotools' default): loadRes gives each a box
+    polygon, rasterised as the detection's mask."""
+    from coco_sets import random_coco
+
+    gt, dt = random_coco(4, n_images=10)
+    assert_same(fastiou_run(gt, dt, "segm"), pycocotools_run(gt, dt, "segm"))
