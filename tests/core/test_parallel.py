@@ -126,11 +126,19 @@ def _coco_stats(_=None) -> list[float]:
     return [float(x) for x in ev._stats(echo=False)]
 
 
+def _mask_iou(_=None) -> list:
+    """mask_iou of random dense masks, big enough for the parallel kernel (still OpenMP)."""
+    rng = np.random.default_rng(5)
+    masks = rng.random((40, 120, 160)) < 0.3
+    return fastiou.mask_iou(masks, masks[:30]).tolist()
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_coco_in_children_after_a_parallel_call(method):
-    want = _coco_stats()
+@pytest.mark.parametrize("work", [_coco_stats, _mask_iou])
+def test_coco_and_masks_in_children_after_a_parallel_call(method, work):
+    want = work()
     with mp.get_context(method).Pool(2) as pool:
-        assert pool.map_async(_coco_stats, range(2)).get(TIMEOUT) == [want, want]
+        assert pool.map_async(work, range(2)).get(TIMEOUT) == [want, want]
 
 
 def _run(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
