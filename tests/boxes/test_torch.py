@@ -4,13 +4,13 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import ensure_available, max_boxes, random_boxes
+from conftest import ensure_available, max_boxes, random_boxes, require_peer
 
 import fastiou
 from fastiou._core import dispatch as _dispatch
 
-torch = pytest.importorskip("torch", reason="torch is not installed")
-tv_ops = pytest.importorskip("torchvision.ops", reason="torchvision is not installed")
+torch = require_peer("torch", reason="torch is not installed")
+tv_ops = require_peer("torchvision.ops", reason="torchvision is not installed")
 
 PEERS = [
     (fastiou.box_iou, tv_ops.box_iou),

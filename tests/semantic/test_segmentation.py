@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import require_peer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -401,7 +402,7 @@ def test_big_endian_input(seg_backend):
 
 
 def test_torch_tensors(seg_backend):
-    torch = pytest.importorskip("torch")
+    torch = require_peer("torch")
     target = labels(small(seg_backend, (2, 3, 4)), 3, np.int64, seed=22, extra=[255])
     scores = np.random.default_rng(23).standard_normal((target.shape[0], 3) + target.shape[1:])
     got = fastiou.confusion_matrix(
