@@ -581,21 +581,29 @@ def test_box_area_hand_values():
 
 
 @pytest.mark.parametrize(
-    "dtype, result",
+    "dtype, area_dtype, halves_dtype",
     [
-        (np.float32, np.float32),
-        (np.float64, np.float64),
-        (np.int64, np.float32),
-        (np.float16, np.float32),
+        (np.float32, np.float32, np.float32),
+        (np.float64, np.float64, np.float64),
+        (np.int64, np.int64, np.float32),
+        (np.int32, np.int32, np.float32),
+        (np.uint8, np.int32, np.float32),
+        (np.float16, np.float32, np.float16),
     ],
     ids=lambda d: np.dtype(d).name,
 )
-def test_box_area_and_convert_dtypes(dtype, result):
+def test_box_area_and_convert_dtypes(dtype, area_dtype, halves_dtype):
+    """torchvision's dtypes (checked against torchvision itself in test_autograd_and_dtypes.py):
+    box_area upcasts narrow types (int32, float32), box_convert keeps the dtype except for the
+    halves of cxcywh, which make integers float32."""
     boxes = random_boxes(6, np.float64, 71, integer=True).astype(dtype)
     area = fastiou.box_area(boxes)
-    assert area.dtype == result and area.shape == (6,)
+    assert area.dtype == area_dtype and area.shape == (6,)
+    w, h = boxes[:, 2].astype(float) - boxes[:, 0], boxes[:, 3].astype(float) - boxes[:, 1]
+    np.testing.assert_allclose(area, w * h, rtol=1e-3)
     converted = fastiou.box_convert(boxes, "xyxy", "cxcywh")
-    assert converted.dtype == result and converted.shape == (6, 4)
+    assert converted.dtype == halves_dtype and converted.shape == (6, 4)
+    assert fastiou.box_convert(boxes, "xyxy", "xywh").dtype == dtype
 
 
 def test_box_area_batched():
