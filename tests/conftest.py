@@ -4,8 +4,11 @@ The ``cuda`` backend runs under numba's CUDA simulator unless ``FASTIOU_TEST_REA
 must be decided before anything imports numba, hence the environment set-up at the top.
 ``FASTIOU_REQUIRE_BACKENDS=numpy,cython,...`` turns "backend unavailable" from a skip into a
 failure for the backends it names (CI uses it to prove the Cython extension was built).
+``FASTIOU_REQUIRE_PEERS=torch,torchvision,...`` does the same for the peer libraries of the parity
+tests (see :func:`require_peer`), so that a CI run cannot pass by skipping its peer checks.
 """
 
+import importlib
 import os
 
 if os.environ.get("FASTIOU_TEST_REAL_GPU") != "1":
@@ -32,6 +35,41 @@ def required_backends() -> set[str]:
     return {name.strip().lower() for name in names.split(",") if name.strip()}
 
 
+def required_peers() -> set[str]:
+    """The peers (top-level module names, lower case) FASTIOU_REQUIRE_PEERS says must import."""
+    names = os.environ.get("FASTIOU_REQUIRE_PEERS", "")
+    return {name.strip().lower() for name in names.split(",") if name.strip()}
+
+
+def require_peer(module: str, reason: str | None = None) -> Any:
+    """Import and return ``module`` of a peer library for a parity test, or skip the test.
+
+    Use this instead of ``pytest.importorskip`` in every test that checks fastiou against a
+    peer (torch, torchvision, cython_bbox, pycocotools, lvis, panopticapi, torchmetrics...):
+    when the peer's top-level module name (``"torchvision"`` for ``"torchvision.ops"``, ``"PIL"``
+    for Pillow) is listed in ``FASTIOU_REQUIRE_PEERS`` (comma-separated, case-insensitive), a
+    failed import fails the test instead of skipping it. CI sets it for the peers it installs.
+
+    Parameters
+    ----------
+    module : str
+        The module to import, e.g. ``"torchvision.ops"``.
+    reason : str, optional
+        The skip message when the peer is missing (default: "<module> is not installed").
+    """
+    peer = module.partition(".")[0]
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        if peer.lower() in required_peers():
+            pytest.fail(
+                f"peer {peer!r} is required (FASTIOU_REQUIRE_PEERS) but {module} does not "
+                f"import: {e}",
+                pytrace=False,
+            )
+        pytest.skip(reason or f"{module} is not installed ({e})", allow_module_level=True)
+
+
 def pytest_configure(config):
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         # The simulator runs each CUDA thread as a Python thread, outside the np.errstate that
@@ -47,7 +85,8 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    lines = [f"fastiou backends (required: {sorted(required_backends()) or 'none'}):"]
+    lines = [f"fastiou parity peers required: {sorted(required_peers()) or 'none'}"]
+    lines.append(f"fastiou backends (required: {sorted(required_backends()) or 'none'}):")
     for name, status in fastiou.backends().items():
         state = "available" if status.available else "UNAVAILABLE"
         lines.append(f"  {name}: {state} - {status.detail}")

@@ -42,10 +42,38 @@ def _torch_dtype(dtype: np.dtype):
     return torch.float64 if dtype == np.float64 else torch.float32
 
 
-class Operand:
-    """One input array: checked and described at once, converted for a kernel on demand."""
+def _refuse_autograd(x: Any, name: str, caller: str) -> None:
+    """Raise TypeError if torch tensor ``x`` would need a gradient that fastiou cannot give."""
+    import torch
 
-    def __init__(self, x: Any, name: str):
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return
+    if caller == "soft_nms":
+        instead = "to keep the graph, index your own tensors with the kept indices (scores[keep])"
+    else:
+        instead = (
+            "for a loss use torchvision.ops (generalized_box_iou_loss, distance_box_iou_loss, "
+            "complete_box_iou_loss, or box_iou and generalized_box_iou on tensors)"
+        )
+    raise TypeError(
+        f"{caller}: {name} requires grad, but fastiou's {caller} is not differentiable (its "
+        f"kernels compute values only: the result would be cut from the autograd graph); "
+        f"{instead}. To compute values only, pass {name}.detach() or call it under "
+        "torch.no_grad()."
+    )
+
+
+class Operand:
+    """One input array: checked and described at once, converted for a kernel on demand.
+
+    A torch tensor that requires grad (with grad mode on) is refused with a TypeError naming
+    ``caller`` when ``autograd="raise"`` (results that users differentiate: box overlaps), and
+    detached silently when ``autograd="detach"`` (results that carry no gradient in torch either,
+    such as the int64 indices of NMS, as torchvision.ops.nms), and kept as it is, graph and all,
+    when ``autograd="keep"`` (for callers that compute with torch itself).
+    """
+
+    def __init__(self, x: Any, name: str, *, caller: str = "fastiou", autograd: str = "raise"):
         self.name = name
         self.library = _library(x)
         if self.library == "numpy" and not isinstance(x, np.ndarray):
@@ -57,7 +85,10 @@ class Operand:
         if self.library == "torch":
             import torch
 
-            x = x.detach()
+            if autograd == "raise":
+                _refuse_autograd(x, name, caller)
+            if autograd != "keep":
+                x = x.detach()
             self.device = x.device
             self.on_gpu = x.device.type != "cpu"
             real = x.dtype != torch.bool and not x.is_complex()

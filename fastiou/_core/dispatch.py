@@ -18,6 +18,7 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
@@ -71,6 +72,7 @@ FALLBACK = {
 # not an error and warns nothing; the next backend of its FALLBACK order runs.
 BY_DESIGN = "no kernel of its own (by design): runs the next backend"
 _loaded: dict[str, ModuleType | str] = {}  # module name -> module, or why it cannot load
+_source_tree_warned = False
 _lock = threading.Lock()
 _override = threading.local()
 
@@ -91,8 +93,34 @@ def _load(family: str, backend: str) -> ModuleType | str:
                 reason = getattr(module, "unavailable_reason", lambda: None)()
                 _loaded[path] = module if reason is None else reason
             except ImportError as e:
-                _loaded[path] = f"cannot import {path}: {e}"
+                _loaded[path] = f"cannot import {path}: {e}{_source_tree_hint()}"
         return _loaded[path]
+
+
+def _source_tree_hint() -> str:
+    """Why a backend module may fail to import here: this fastiou is a source checkout (a
+    setup.py beside the package, typically the current directory shadowing an installed
+    fastiou) whose compiled extensions were never built in place."""
+    package = Path(__file__).resolve().parents[1]
+    root = package.parent
+    if not (root / "setup.py").is_file():
+        return ""
+    unbuilt = [
+        pyx
+        for pyx in package.rglob("*.pyx")
+        if not any(pyx.parent.glob(f"{pyx.stem}.*.so"))
+        and not any(pyx.parent.glob(f"{pyx.stem}.*.pyd"))
+    ]
+    if not unbuilt:
+        return ""
+    return (
+        f" ({SOURCE_TREE}: fastiou is imported from the source tree {root}, whose compiled "
+        "extensions are not built; run `pip install .` and import fastiou from elsewhere, or, "
+        "for development, build them in place with `python setup.py build_ext --inplace`)"
+    )
+
+
+SOURCE_TREE = "source tree without compiled extensions"
 
 
 def backends() -> dict[str, BackendStatus]:
@@ -151,7 +179,9 @@ def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, Mod
         if candidate == "numba" and not isinstance(loaded, str):
             loaded = parallel.numba_unusable() or loaded  # e.g. in a fork child
         if not isinstance(loaded, str):
-            if asked and candidate != name and any(r != BY_DESIGN for r in reasons):
+            if candidate != name and any(SOURCE_TREE in r for r in reasons):
+                _warn_source_tree(name, candidate, reasons)
+            elif asked and candidate != name and any(r != BY_DESIGN for r in reasons):
                 warnings.warn(
                     f"fastiou backend {name!r} is unavailable ({'; '.join(reasons)}); "
                     f"using {candidate!r}",
@@ -161,3 +191,18 @@ def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, Mod
             return candidate, loaded
         reasons.append(loaded)
     raise AssertionError("unreachable: the numpy backend always loads")
+
+
+def _warn_source_tree(name: str, candidate: str, reasons: list[str]) -> None:
+    """Warn once per process, even under "auto": running without the compiled kernels from a
+    source checkout is a set-up mistake, not a choice (the numbers are right, only slower)."""
+    global _source_tree_warned
+    if _source_tree_warned:
+        return
+    _source_tree_warned = True
+    why = next(r for r in reasons if SOURCE_TREE in r)
+    warnings.warn(
+        f"fastiou backend {name!r} is unavailable ({why}); using {candidate!r}",
+        RuntimeWarning,
+        stacklevel=5,  # the caller of the public function (this, select, its helper, it)
+    )

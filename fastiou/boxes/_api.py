@@ -31,6 +31,14 @@ from .._core import dispatch as _dispatch
 Format = Literal["xyxy", "xywh", "cxcywh"]
 _FORMATS = {"xyxy": 0, "xywh": 1, "cxcywh": 2}  # the codes of _formulas.FORMATS
 _DEGENERATE = {"nan": False, "zero": True}
+_CALLERS = {
+    "iou": "box_iou",
+    "giou": "generalized_box_iou",
+    "diou": "distance_box_iou",
+    "ciou": "complete_box_iou",
+    "ioa1": "box_ioa",
+    "ioa2": "box_ioa",
+}
 
 
 def _format_code(fmt: str, name: str = "fmt") -> int:
@@ -64,7 +72,8 @@ def _overlap(
         raise ValueError(f"degenerate must be 'nan' or 'zero', got {degenerate!r}")
     if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    a, b = _arrays.Operand(boxes1, "boxes1"), _arrays.Operand(boxes2, "boxes2")
+    a = _arrays.Operand(boxes1, "boxes1", caller=_CALLERS[op])
+    b = _arrays.Operand(boxes2, "boxes2", caller=_CALLERS[op])
     _check_boxes(a)
     _check_boxes(b)
     if a.on_gpu != b.on_gpu:
@@ -255,17 +264,34 @@ def _namespace(x: Any):
 
 
 def _as_boxes(boxes: Any, name: str = "boxes"):
-    operand = _arrays.Operand(boxes, name)
+    """``boxes`` as an array of its own library (torch tensors as they are, autograd graph
+    included), checked to be ``[..., 4]``."""
+    operand = _arrays.Operand(boxes, name, autograd="keep")
     if len(operand.shape) < 1 or operand.shape[-1] != 4:
         raise ValueError(f"{name} must have shape [..., 4], got {list(operand.shape)}")
     if operand.library == "cuda":
         raise TypeError(f"{name}: use a torch or cupy array here, not {type(boxes).__name__}")
-    x = operand.x
-    if operand.library == "torch":
-        floating = x.is_floating_point() and str(x.dtype) in ("torch.float32", "torch.float64")
-        return x if floating else x.float()
-    dtype = np.float64 if operand.float64 else np.float32
-    return x if x.dtype == dtype else x.astype(dtype)
+    return operand.x
+
+
+def _upcast(x: Any) -> Any:
+    """torchvision's ``_upcast`` (against overflow in products): floats other than float32 and
+    float64 become float32, integers other than int32 and int64 become int32 (uint32 and uint64,
+    which torch lacks or rarely has, int64 here rather than a wrapping int32)."""
+    if _arrays._library(x) == "torch":
+        import torch
+
+        if x.is_floating_point():
+            return x if x.dtype in (torch.float32, torch.float64) else x.float()
+        if x.dtype in (torch.int32, torch.int64):
+            return x
+        return x.long() if x.dtype in (torch.uint32, torch.uint64) else x.int()
+    kind, size = x.dtype.kind, x.dtype.itemsize
+    if kind == "f":
+        return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
+    if x.dtype in (np.int32, np.int64):
+        return x
+    return x.astype(np.int64 if kind == "u" and size >= 4 else np.int32)
 
 
 def box_area(boxes: Any, *, fmt: Format = "xyxy", offset: int = 0) -> Any:
@@ -283,12 +309,14 @@ def box_area(boxes: Any, *, fmt: Format = "xyxy", offset: int = 0) -> Any:
     Returns
     -------
     array, shape [...]
-        float32 (float64 for float64 boxes), in the caller's array type.
+        In the caller's array type, with torchvision's dtype: float32 and float64 and int32 and
+        int64 boxes keep their dtype, other floats give float32, other integers int32 (uint32 and
+        uint64: int64). Torch tensors keep their autograd graph (this is torch arithmetic).
     """
     code = _format_code(fmt)
     if offset not in (0, 1) or isinstance(offset, bool):
         raise ValueError(f"offset must be 0 or 1, got {offset!r}")
-    x = _as_boxes(boxes)
+    x = _upcast(_as_boxes(boxes))
     if code == 0:
         return (x[..., 2] - x[..., 0] + offset) * (x[..., 3] - x[..., 1] + offset)
     return (x[..., 2] + offset) * (x[..., 3] + offset)
@@ -307,11 +335,18 @@ def box_convert(boxes: Any, in_fmt: Format, out_fmt: Format) -> Any:
     Returns
     -------
     array, shape [..., 4]
-        float32 (float64 for float64 boxes), in the caller's array type; a new array.
+        A new array in the caller's array type, with torchvision's dtype: the boxes' own, except
+        that integer boxes give float32 when "cxcywh" is either format (its halves). Torch
+        tensors keep their autograd graph (this is torch arithmetic).
     """
     src, dst = _format_code(in_fmt, "in_fmt"), _format_code(out_fmt, "out_fmt")
     x = _as_boxes(boxes)
     xp = _namespace(x)
+    is_torch = xp is not np and xp.__name__ == "torch"
+    if src == dst:
+        return x.clone() if is_torch else x.copy()
+    if not is_torch and x.dtype.kind in "iu" and 2 in (src, dst):
+        x = x.astype(np.float32)  # torch's int / 2 and 0.5 * int are float32; numpy's float64
     c0, c1, c2, c3 = x[..., 0], x[..., 1], x[..., 2], x[..., 3]
     if src == 1:  # xywh -> xyxy
         c2, c3 = c0 + c2, c1 + c3

@@ -7,6 +7,7 @@ import argparse
 import sys
 import time
 
+from ._args import positive_int
 from ._report import write_json_report
 
 
@@ -71,7 +72,7 @@ def add_coco(sub) -> None:
     p.add_argument("--per-class", action="store_true", help="also print a per-category table")
     p.add_argument("--json", metavar="OUT", help="write the numbers (and per class) as JSON")
     p.add_argument(
-        "--max-dets", type=int, nargs=3, metavar=("M1", "M2", "M3"),
+        "--max-dets", type=positive_int, nargs=3, metavar=("M1", "M2", "M3"),
         help="params.maxDets (default 1 10 100; keypoints: 20)",
     )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")

@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from .._core.dispatch import BACKENDS
 from ..semantic import _files as _seg_files
 from ..semantic._files import BadFile, Pair, Totals
+from ._args import positive_int
 
 EXIT_OK, EXIT_BAD_FILES, EXIT_USAGE = 0, 1, 2
 
@@ -39,7 +41,9 @@ def add_seg(sub) -> None:
     )
     p.add_argument("pred_dir", help="folder of predicted label maps (searched recursively)")
     p.add_argument("gt_dir", help="folder of ground-truth label maps (searched recursively)")
-    p.add_argument("--num-classes", type=int, required=True, metavar="C", help="classes 0..C-1")
+    p.add_argument(
+        "--num-classes", type=positive_int, required=True, metavar="C", help="classes 0..C-1"
+    )
     p.add_argument(
         "--ignore-index",
         type=int,
@@ -51,7 +55,8 @@ def add_seg(sub) -> None:
     p.add_argument(
         "--reduce-zero-label",
         action="store_true",
-        help="ADE20K: ground truth 0 is ignored, other labels move down by one",
+        help="ADE20K, as mmseg: ground truth 0 and 255 become 255 (ignored by default), other "
+        "labels move down by one; --ignore-index values are in the reduced labels",
     )
     p.add_argument("--class-names", metavar="FILE", help="one class name per line")
     p.add_argument("--pred-suffix", default="", help="strip this from prediction names to pair")
@@ -63,7 +68,7 @@ def add_seg(sub) -> None:
         help="how absent classes count (see fastiou.segmentation_metrics); default mmseg",
     )
     p.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="read and count N pairs at once"
+        "--jobs", type=positive_int, default=1, metavar="N", help="read and count N pairs at once"
     )
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     p.add_argument(
@@ -76,7 +81,12 @@ def add_seg(sub) -> None:
         metavar="ADDRESS",
         help="count on this Dask cluster (needs dask[distributed]; the workers must see the files)",
     )
-    p.add_argument("--backend", default="auto", help="kernel backend (default auto)")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", *BACKENDS),
+        help="kernel backend (default auto)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -86,11 +96,23 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _missing_extra(pairs: list[Pair], args: argparse.Namespace) -> str | None:
+    """What to install, if an optional dependency this run needs is missing."""
+    if args.dask_scheduler:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            return "--dask-scheduler needs dask.distributed: pip install 'fastiou[dask]'"
+    paths = [path for pair in pairs for path in (pair.prediction, pair.target)]
+    if any(str(path).lower().endswith(".png") for path in paths):
+        try:
+            import PIL.Image  # noqa: F401
+        except ImportError:
+            return "reading PNG label maps needs Pillow: pip install 'fastiou[seg]'"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.num_classes < 1:
-        return _fail(f"--num-classes must be at least 1, got {args.num_classes}", EXIT_USAGE)
-    if args.jobs < 1:
-        return _fail(f"--jobs must be at least 1, got {args.jobs}", EXIT_USAGE)
     try:
         names = _class_names(args.class_names, args.num_classes)
     except (OSError, ValueError) as e:
@@ -111,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except BadFile as e:
         return _fail(str(e), EXIT_USAGE)
+    missing = _missing_extra(pairs, args)
+    if missing:
+        return _fail(missing, EXIT_USAGE)
     if problems and not args.skip_bad:
         _report(problems, "cannot pair")
         return _fail(

@@ -58,8 +58,12 @@ class _Inputs:
     """Checked boxes, scores and (for batched_nms) class labels, and the chosen backend."""
 
     def __init__(self, boxes, scores, idxs, backend: str, joint_dtype: bool = False):
-        self.boxes = _arrays.Operand(boxes, "boxes")
-        self.scores = _arrays.Operand(scores, "scores")
+        # nms and batched_nms return indices, which carry no gradient (torchvision's nms takes
+        # tensors that require grad just so); soft_nms returns new scores, which would silently
+        # lose the graph: refused there.
+        caller, autograd = ("soft_nms", "raise") if joint_dtype else ("nms", "detach")
+        self.boxes = _arrays.Operand(boxes, "boxes", caller=caller, autograd=autograd)
+        self.scores = _arrays.Operand(scores, "scores", caller=caller, autograd=autograd)
         shape, score_shape = self.boxes.shape, self.scores.shape
         if len(shape) != 2 or shape[1] != 4:
             raise ValueError(f"boxes must have shape [N, 4], got {list(shape)}")
@@ -73,7 +77,7 @@ class _Inputs:
         operands = [self.boxes, self.scores]
         self.idxs = None
         if idxs is not None:
-            self.idxs = _arrays.Operand(idxs, "idxs")
+            self.idxs = _arrays.Operand(idxs, "idxs", autograd="detach")
             if not _is_integer(self.idxs):
                 raise TypeError(f"idxs must hold integer class labels, not {self.idxs.x.dtype}")
             if self.idxs.shape != score_shape:

@@ -7,10 +7,12 @@ Conventions (mmseg's and sklearn's unless said otherwise):
 - Label maps may have any integer (or bool) dtype and any shape (images, batches, volumes), with
   any strides: they are read in place, never converted to int64 and no per-pixel temporary is
   allocated (big-endian input is the exception: it is converted to native order first).
-- Target processing, per pixel and in one pass: ``label_map`` (a lookup table; values it does not
-  cover keep their value), then ``ignore_index`` (one value or several: the pixel is skipped
-  entirely, whatever the prediction there), then ``reduce_zero_label`` (ADE20K: 0 is skipped, other
-  labels move down by one). Predictions are used as they are.
+- Target processing, per pixel and in one pass, in the order of mmseg's ``intersect_and_union``:
+  ``label_map`` (a lookup table; values it does not cover keep their value), then
+  ``reduce_zero_label`` (ADE20K, as mmseg: 0 becomes 255, 255 stays 255, every other label moves
+  down by one), then ``ignore_index`` in that reduced label space (one value or several: the pixel
+  is skipped entirely, whatever the prediction there). So with ``reduce_zero_label=True`` pass
+  ``ignore_index=255`` (mmseg's default) to skip the zeros. Predictions are used as they are.
 - A target or prediction label outside ``[0, num_classes)`` at a counted pixel raises ValueError
   naming the value (a prediction at an ignored pixel is not looked at). Nothing is counted then.
 - Scores: a floating-point ``prediction`` with one more dimension than ``target`` holds per-class
@@ -163,6 +165,22 @@ class _Input:
         self.floating = floating
         self.shape = tuple(x.shape)
 
+    def widen_int8(self) -> None:
+        """int8 labels as int16 (a copy), for more than 128 classes: the kernels read labels as
+        unsigned bits, and a negative int8 label's bits (128..255) would then be classes."""
+        x = self.x
+        if self.library == "torch":
+            import torch
+
+            self.x = x.to(torch.int16)
+        elif self.library == "cuda":
+            from numba import cuda
+
+            self.x = cuda.to_device(x.copy_to_host().astype(np.int16))
+        else:
+            self.x = x.astype(np.int16)
+        self.label_dtype = np.dtype(np.int16)
+
     def host(self) -> np.ndarray:
         """A numpy array in native byte order (a view where possible)."""
         x = self.x
@@ -276,6 +294,8 @@ def _count(prediction: Any, target: Any, settings: _Settings, backend: str) -> n
     pixels = math.prod(t.shape)
     if pixels == 0:
         return np.zeros((c, c), np.int64)
+    if p.label_dtype == np.int8 and c > 128:
+        p.widen_int8()
     name, kernels = _dispatch.select("confusion", backend, pixels, t.on_gpu)
     on_gpu = name == "cuda"
     t_host = None if on_gpu else t.host()
@@ -332,13 +352,15 @@ def confusion_matrix(
     num_classes : int
         C: the classes are ``0 .. C-1``.
     ignore_index : int or sequence of int, optional
-        Target value(s) whose pixels are skipped entirely (checked after ``label_map``).
+        Target value(s) whose pixels are skipped entirely, checked last: after ``label_map`` and
+        ``reduce_zero_label``, in the reduced label space (mmseg's order).
     label_map : mapping or 1-D integer array, optional
         Target remap applied first: ``{old: new}``, or a lookup table ``new = table[old]``;
         values it does not cover keep their value. Map to an ignore value to drop a label.
     reduce_zero_label : bool
-        ADE20K convention, after the ignore check: target 0 is skipped, other labels move down
-        by one (mmseg's; with ignore_index=255 it gives mmseg's numbers).
+        ADE20K convention, applied after ``label_map``, as mmseg: target 0 becomes 255, 255
+        stays 255, other labels move down by one. Use it with ``ignore_index=255`` (mmseg's
+        default), which then skips the former zeros; otherwise a 0 is an out-of-range label.
     class_axis : int, optional
         The class axis of float scores; by default 1 if removing it leaves the target's shape
         (``[N, C, H, W]``), else 0 (``[C, H, W]``).

@@ -66,12 +66,16 @@ class LabelPlan:
 
     def final_label(self, value: int) -> int:
         """The class a target value becomes after label_map and reduce_zero_label."""
-        value = self.label_map.get(value, value)
-        return value - 1 if self.reduce_zero_label else value
+        return final_label(value, self.label_map, self.reduce_zero_label)
 
     @property
     def columns(self) -> int:
         return self.num_classes + 1
+
+    @property
+    def invalid_code(self) -> int:
+        """The row code of a target label that is neither a class nor ignored."""
+        return (self.num_classes + 1) * self.columns
 
     @property
     def bins(self) -> int:
@@ -96,6 +100,35 @@ class LabelPlan:
         return np.where(inside, codes, outside)
 
 
+def reduce_zero(values):
+    """mmseg's ``reduce_zero_label`` of target values (array or int): 0 -> 255, 255 stays 255
+    (its ignore value), every other value v -> v - 1 (ADE20K's classes 1..150 become 0..149).
+
+    mmseg (``intersect_and_union``, ``LoadAnnotations``) writes it as
+    ``label[label == 0] = 255; label = label - 1; label[label == 254] = 255``.
+    """
+    return np.where((values == 0) | (values == 255), 255, values - 1)
+
+
+def final_label(value: int, label_map: dict, reduce_zero_label: bool) -> int:
+    """A target value after ``label_map`` and then ``reduce_zero_label``: the label that the
+    ignore check and the class range see (mmseg's order)."""
+    value = label_map.get(value, value)
+    return int(reduce_zero(value)) if reduce_zero_label else value
+
+
+def column_limit(plan: LabelPlan, dtype: np.dtype) -> np.generic:
+    """The clamp ``C`` of ``min(p, C)`` as a scalar of the (unsigned) prediction ``dtype``.
+
+    ``C`` itself when it fits; otherwise the dtype's largest value, which clamps nothing: every
+    prediction is then below ``C`` and is its own column. (``dtype.type(C)`` would overflow: an
+    OverflowError on numpy 2, a silently wrapped clamp on numpy 1.x, with 8-bit predictions and
+    256 or more classes.)
+    """
+    dtype = np.dtype(dtype)
+    return dtype.type(min(plan.num_classes, np.iinfo(dtype).max))
+
+
 def unsigned_dtype(dtype: np.dtype) -> np.dtype:
     """The unsigned integer dtype whose view the kernels read labels of ``dtype`` through."""
     return _UNSIGNED[np.dtype(dtype).itemsize]
@@ -117,15 +150,15 @@ def _cached_plan(dtype_str, num_classes, ignores, map_keys, map_values, reduce_z
     int64_ignores = np.array([v for v in ignores if -(1 << 63) <= v < 1 << 63], np.int64)
 
     def codes_of(v: np.ndarray) -> np.ndarray:
-        """The row code of each target value (int64) under label_map / ignore / reduce."""
+        """The row code of each target value (int64): label_map, then reduce_zero_label, then
+        the ignore check in the reduced label space (mmseg's intersect_and_union order)."""
         mapped = v
         if len(keys):
             at = np.minimum(np.searchsorted(keys, v), len(keys) - 1)
             mapped = np.where(keys[at] == v, values[at], v)
-        ignored = np.isin(mapped, int64_ignores)
         if reduce_zero_label:
-            ignored |= mapped == 0
-            mapped = mapped - 1
+            mapped = reduce_zero(mapped)
+        ignored = np.isin(mapped, int64_ignores)
         valid = ~ignored & (mapped >= 0) & (mapped < num_classes)
         c = num_classes + 1
         return np.where(ignored, num_classes * c, np.where(valid, mapped * c, c * c))
@@ -148,7 +181,12 @@ def _cached_plan(dtype_str, num_classes, ignores, map_keys, map_values, reduce_z
         lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if dtype.kind == "i" else (0, 1 << bits)
         return v % (1 << bits) if lo <= v < hi else None
 
-    special = {pattern(int(v)) for v in (*ignores, *keys.tolist())} - {None}
+    # The values whose code is not "invalid" beyond the classes: label-map keys, and the values
+    # that become an ignore value (under reduce_zero_label, g + 1, and 0 and 255 for g = 255).
+    sources = list(ignores)
+    if reduce_zero_label:
+        sources = [g + 1 for g in ignores] + ([0, 255] if 255 in ignores else [])
+    special = {pattern(int(v)) for v in (*sources, *keys.tolist())} - {None}
     small = [u for u in special if u < _TABLE_MAX]
     length = max([num_classes + int(reduce_zero_label), *(u + 1 for u in small)])
     table = codes_of(np.arange(length, dtype=np.int64)).astype(np.int32)
@@ -159,14 +197,12 @@ def _cached_plan(dtype_str, num_classes, ignores, map_keys, map_values, reduce_z
 
     # Python ints: a uint64 pattern >= 2**63 does not fit the int64 of codes_of.
     extra = []
+    c = num_classes + 1
     for u in large:
-        v = signed(u)
-        mapped = int(values[keys == v][0]) if v in keys.tolist() else v
-        if mapped in ignores or (reduce_zero_label and mapped == 0):
-            extra.append(num_classes * (num_classes + 1))
+        row = final_label(signed(u), mapping, reduce)
+        if row in ignores:
+            extra.append(num_classes * c)
         else:
-            row = mapped - int(reduce_zero_label)
-            c = num_classes + 1
             extra.append(row * c if 0 <= row < num_classes else c * c)
     return LabelPlan(
         num_classes,
@@ -375,6 +411,8 @@ def raise_for_invalid(
             raw = np.asarray(value).view(target_dtype).item()
             final = plan.final_label(raw)
             shown = f"{raw} (becoming {final})" if final != raw else f"{raw}"
+            if plan.reduce_zero_label and final == 255:
+                shown += " (reduce_zero_label makes 0 and 255 into 255, as mmseg: ignore_index=255)"
         raise ValueError(
             f"target label {shown} is outside [0, {c}) and not ignored ({settings}); "
             f"{bad_targets} target pixel(s) have such labels"

@@ -24,7 +24,7 @@ import numpy as np
 from numba import cuda, uint32, uint64
 
 from .._core.devices import cuda_unavailable_reason, describe_cuda
-from ._common import LabelPlan, unsigned_dtype
+from ._common import LabelPlan, column_limit, unsigned_dtype
 from ._numba import row_code, takes_over
 
 THREADS = 256  # threads per block
@@ -44,9 +44,9 @@ def _pixel(i, r1_count, k_count):
 
 
 @cuda.jit(device=True)
-def _column(p, num_classes):
+def _column(p, limit):
     # intp: uint64 + int64 would be float64 in numba's typing
-    return np.intp(p if p < num_classes else num_classes)
+    return np.intp(p if p < limit else limit)
 
 
 @cache
@@ -54,18 +54,17 @@ def _labels_kernel(bins: int, shared: bool):
     if shared:
 
         @cuda.jit
-        def kernel(target, prediction, table, full, table_len, keys, codes, num_classes, hist):
+        def kernel(target, prediction, table, full, table_len, keys, codes, invalid, limit, hist):
             local = cuda.shared.array(bins, uint32)
             for b in range(cuda.threadIdx.x, bins, cuda.blockDim.x):
                 local[b] = 0
             cuda.syncthreads()
             r1_count, k_count = target.shape[1], target.shape[2]
-            invalid = (np.intp(num_classes) + 1) * (np.intp(num_classes) + 1)
             for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
                 r0, r1, k = _pixel(i, r1_count, k_count)
                 row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
                 p = prediction[r0, r1, k]
-                cuda.atomic.add(local, row + _column(p, num_classes), uint32(1))
+                cuda.atomic.add(local, row + _column(p, limit), uint32(1))
             cuda.syncthreads()
             for b in range(cuda.threadIdx.x, bins, cuda.blockDim.x):
                 if local[b]:
@@ -74,14 +73,13 @@ def _labels_kernel(bins: int, shared: bool):
     else:
 
         @cuda.jit
-        def kernel(target, prediction, table, full, table_len, keys, codes, num_classes, hist):
+        def kernel(target, prediction, table, full, table_len, keys, codes, invalid, limit, hist):
             r1_count, k_count = target.shape[1], target.shape[2]
-            invalid = (np.intp(num_classes) + 1) * (np.intp(num_classes) + 1)
             for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
                 r0, r1, k = _pixel(i, r1_count, k_count)
                 row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
                 p = prediction[r0, r1, k]
-                cuda.atomic.add(hist, row + _column(p, num_classes), uint64(1))
+                cuda.atomic.add(hist, row + _column(p, limit), uint64(1))
 
     return kernel
 
@@ -160,9 +158,10 @@ def count(prediction, target, plan: LabelPlan, class_axis: int | None) -> np.nda
     launch = (_grid(pixels), THREADS)
     if class_axis is None:
         prediction = prediction.view(unsigned_dtype(prediction.dtype)).reshape(1, 1, pixels)
-        num_classes = prediction.dtype.type(plan.num_classes)
+        invalid = np.intp(plan.invalid_code)
+        limit = column_limit(plan, prediction.dtype)  # the clamp of min(p, C), in p's dtype
         kernel = _labels_kernel(plan.bins, shared)
-        kernel[launch](target.reshape(1, 1, pixels), prediction, *tables, num_classes, hist)
+        kernel[launch](target.reshape(1, 1, pixels), prediction, *tables, invalid, limit, hist)
     else:
         shape = prediction.shape
         before = math.prod(shape[:class_axis])

@@ -23,7 +23,7 @@ from numba import njit, prange
 from numba.extending import register_jitable
 
 from .._core.parallel import numba_threads, numba_unusable
-from ._common import COUNT_MAX, LabelPlan, sub_histograms, thread_count
+from ._common import COUNT_MAX, LabelPlan, column_limit, sub_histograms, thread_count
 
 _JIT = {"parallel": True, "cache": True, "nogil": True, "error_model": "numpy"}
 BLOCK = 256  # pixels per argmax block (the block's maxima stay in L1)
@@ -67,8 +67,7 @@ def _count_full(t, p, table, num_classes, h0, h1, h2, h3):
 
 
 @njit(inline="always")
-def _count_checked(t, p, table, table_len, keys, codes, num_classes, h0, h1):
-    invalid = (np.intp(num_classes) + 1) * (np.intp(num_classes) + 1)  # not in uint8!
+def _count_checked(t, p, table, table_len, keys, codes, invalid, num_classes, h0, h1):
     n = t.shape[0]
     n2 = n // 2 * 2
     for k in range(0, n2, 2):
@@ -123,7 +122,9 @@ _SERIAL = {"cache": True, "nogil": True, "error_model": "numpy"}
 # The work of one range of pixels is a separate (serial) function: compiled on its own it keeps
 # the tight loops LLVM makes of it, which it does not inside the parallel region's outlined body.
 @njit(**_SERIAL)
-def _count_labels(target, prediction, table, full, table_len, keys, codes, num_classes, h, i, end):
+def _count_labels(
+    target, prediction, table, full, table_len, keys, codes, invalid, num_classes, h, i, end
+):
     r1_count, k_count = target.shape[1], target.shape[2]
     subs = h.shape[0]
     h0, h1, h2, h3 = h[0], h[1 % subs], h[2 % subs], h[3 % subs]
@@ -137,7 +138,7 @@ def _count_labels(target, prediction, table, full, table_len, keys, codes, num_c
         if full:  # 1- and 2-byte labels: the table covers every value
             _count_full(t, p, table, num_classes, h0, h1, h2, h3)
         else:
-            _count_checked(t, p, table, table_len, keys, codes, num_classes, h0, h1)
+            _count_checked(t, p, table, table_len, keys, codes, invalid, num_classes, h0, h1)
         i += k1 - k0
 
 
@@ -180,7 +181,18 @@ def _count_logits(target, scores, table, full, table_len, keys, codes, h, i, end
 
 @njit(**_JIT)
 def _labels_kernel(
-    target, prediction, table, full, table_len, keys, codes, num_classes, hists, totals, pending
+    target,
+    prediction,
+    table,
+    full,
+    table_len,
+    keys,
+    codes,
+    invalid,
+    num_classes,
+    hists,
+    totals,
+    pending,
 ):
     total = target.size
     chunks = _chunk_count(total, hists.shape[0])
@@ -188,7 +200,7 @@ def _labels_kernel(
         i, end = _thread_range(total, chunk, chunks)
         h = _claim(hists, totals, pending, numba.get_thread_id(), end - i)
         _count_labels(
-            target, prediction, table, full, table_len, keys, codes, num_classes, h, i, end
+            target, prediction, table, full, table_len, keys, codes, invalid, num_classes, h, i, end
         )
 
 
@@ -215,10 +227,11 @@ def _counters(pixels: int, plan: LabelPlan, threads: int):
 
 def labels(target: np.ndarray, prediction: np.ndarray, plan: LabelPlan, hist: np.ndarray) -> None:
     """Add the counts of 3-D unsigned label views ``target`` and ``prediction`` to ``hist``."""
-    num_classes = prediction.dtype.type(plan.num_classes)
+    invalid = np.intp(plan.invalid_code)
+    limit = column_limit(plan, prediction.dtype)  # the clamp of min(p, C), in p's dtype
     with numba_threads(thread_count(target.size)) as threads, numba.parallel_chunksize(1):
         counters = _counters(target.size, plan, threads)  # ranges handed out one at a time
-        _labels_kernel(target, prediction, *_table_args(target, plan), num_classes, *counters)
+        _labels_kernel(target, prediction, *_table_args(target, plan), invalid, limit, *counters)
     _close(counters[0], counters[1], hist)
 
 

@@ -4,9 +4,10 @@
 row codes as the compiled kernels, counted with ``np.bincount`` one block of pixels at a time, so
 temporaries stay a few MB whatever the input size.
 
-:func:`oracle` shares nothing with the backends: it converts everything to int64 and applies the
-conventions step by step, as mmseg's ``intersect_and_union`` does (label map, then reduce-zero-
-label, then the ignore mask, then ``np.bincount``). Slow and memory-hungry; for tests only.
+:func:`oracle` shares nothing with the backends: it converts every label to a Python int and
+applies the conventions step by step in mmseg's ``intersect_and_union`` order (label map, then
+reduce-zero-label, then the ignore check in the reduced label space, then the count). Slow; for
+tests only.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from ._common import LabelPlan, row_blocks
+from ._common import LabelPlan, column_limit, row_blocks
 
 
 def labels(target: np.ndarray, prediction: np.ndarray, plan: LabelPlan, hist: np.ndarray) -> None:
     """Add the counts of 3-D unsigned label views ``target`` and ``prediction`` to ``hist``."""
+    limit = column_limit(plan, prediction.dtype)
     for index in row_blocks(target.shape):
         codes = plan.lookup(target[index]).astype(np.intp)
-        columns = np.minimum(prediction[index], plan.num_classes).astype(np.intp)
+        columns = np.minimum(prediction[index], limit).astype(np.intp)
         hist += np.bincount((codes + columns).ravel(), minlength=plan.bins)
 
 
@@ -70,12 +72,10 @@ def oracle(
         ignores = {int(v) for v in ignore_index}
     matrix = np.zeros((num_classes, num_classes), np.int64)
     for tv, pv in zip(t, p, strict=True):
+        if reduce_zero_label:  # mmseg: 0 -> 255, 255 stays 255, the others move down by one
+            tv = 255 if tv in (0, 255) else tv - 1
         if tv in ignores:
             continue
-        if reduce_zero_label:
-            if tv == 0:
-                continue
-            tv -= 1
         if not (0 <= tv < num_classes):
             raise ValueError(f"target label {tv} out of range")
         if not (0 <= pv < num_classes):

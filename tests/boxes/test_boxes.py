@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, OPERATIONS, ensure_available, max_boxes, random_boxes
+from conftest import BACKENDS, OPERATIONS, ensure_available, max_boxes, random_boxes, require_peer
 
 import fastiou
 from fastiou._core import config as _config
@@ -372,7 +372,7 @@ def test_formats(op, backend, fmt, dtype):
 
 def test_offset_matches_cython_bbox(backend):
     """offset=1 IoU equals cython_bbox.bbox_overlaps (the legacy +1 pixel convention)."""
-    cython_bbox = pytest.importorskip("cython_bbox", reason="cython_bbox is not installed")
+    cython_bbox = require_peer("cython_bbox", reason="cython_bbox is not installed")
     n, m = max_boxes(backend, 20), max_boxes(backend, 11)
     boxes1 = random_boxes(n, np.float64, 5, scale=40, integer=True)
     boxes2 = random_boxes(m, np.float64, 6, scale=40, integer=True)
@@ -581,21 +581,29 @@ def test_box_area_hand_values():
 
 
 @pytest.mark.parametrize(
-    "dtype, result",
+    "dtype, area_dtype, halves_dtype",
     [
-        (np.float32, np.float32),
-        (np.float64, np.float64),
-        (np.int64, np.float32),
-        (np.float16, np.float32),
+        (np.float32, np.float32, np.float32),
+        (np.float64, np.float64, np.float64),
+        (np.int64, np.int64, np.float32),
+        (np.int32, np.int32, np.float32),
+        (np.uint8, np.int32, np.float32),
+        (np.float16, np.float32, np.float16),
     ],
     ids=lambda d: np.dtype(d).name,
 )
-def test_box_area_and_convert_dtypes(dtype, result):
+def test_box_area_and_convert_dtypes(dtype, area_dtype, halves_dtype):
+    """torchvision's dtypes (checked against torchvision itself in test_autograd_and_dtypes.py):
+    box_area upcasts narrow types (int32, float32), box_convert keeps the dtype except for the
+    halves of cxcywh, which make integers float32."""
     boxes = random_boxes(6, np.float64, 71, integer=True).astype(dtype)
     area = fastiou.box_area(boxes)
-    assert area.dtype == result and area.shape == (6,)
+    assert area.dtype == area_dtype and area.shape == (6,)
+    w, h = boxes[:, 2].astype(float) - boxes[:, 0], boxes[:, 3].astype(float) - boxes[:, 1]
+    np.testing.assert_allclose(area, w * h, rtol=1e-3)
     converted = fastiou.box_convert(boxes, "xyxy", "cxcywh")
-    assert converted.dtype == result and converted.shape == (6, 4)
+    assert converted.dtype == halves_dtype and converted.shape == (6, 4)
+    assert fastiou.box_convert(boxes, "xyxy", "xywh").dtype == dtype
 
 
 def test_box_area_batched():
@@ -634,8 +642,8 @@ def test_box_convert_round_trip(fmt, dtype):
 @pytest.mark.parametrize("in_fmt", ["xyxy", "xywh", "cxcywh"])
 @pytest.mark.parametrize("out_fmt", ["xyxy", "xywh", "cxcywh"])
 def test_box_convert_and_area_match_torchvision(in_fmt, out_fmt):
-    torch = pytest.importorskip("torch", reason="torch is not installed")
-    ops = pytest.importorskip("torchvision.ops", reason="torchvision is not installed")
+    torch = require_peer("torch", reason="torch is not installed")
+    ops = require_peer("torchvision.ops", reason="torchvision is not installed")
     boxes = np.random.default_rng(74).uniform(-50, 50, (15, 4))
     want = ops.box_convert(torch.from_numpy(boxes), in_fmt, out_fmt).numpy()
     np.testing.assert_allclose(fastiou.box_convert(boxes, in_fmt, out_fmt), want, rtol=1e-14)

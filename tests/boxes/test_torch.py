@@ -4,13 +4,13 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import ensure_available, max_boxes, random_boxes
+from conftest import ensure_available, max_boxes, random_boxes, require_peer
 
 import fastiou
 from fastiou._core import dispatch as _dispatch
 
-torch = pytest.importorskip("torch", reason="torch is not installed")
-tv_ops = pytest.importorskip("torchvision.ops", reason="torchvision is not installed")
+torch = require_peer("torch", reason="torch is not installed")
+tv_ops = require_peer("torchvision.ops", reason="torchvision is not installed")
 
 PEERS = [
     (fastiou.box_iou, tv_ops.box_iou),
@@ -114,11 +114,15 @@ def test_mixed_numpy_and_tensor(backend):
 
 
 def test_requires_grad(backend):
-    """Tensors that require grad are read (detached); the result is a plain tensor."""
+    """Tensors that require grad are refused on every backend (the overlaps are not
+    differentiable); under torch.no_grad they are read, and the result is a plain tensor."""
     boxes1 = tensor_boxes(max_boxes(backend, 6), torch.float32, 9).requires_grad_()
     boxes2 = tensor_boxes(max_boxes(backend, 5), torch.float32, 10).requires_grad_()
     for fastiou_func, peer in PEERS:
-        got = fastiou_func(boxes1, boxes2, backend=backend)
+        with pytest.raises(TypeError, match="requires grad.*not differentiable"):
+            fastiou_func(boxes1, boxes2, backend=backend)
+        with torch.no_grad():
+            got = fastiou_func(boxes1, boxes2, backend=backend)
         assert not got.requires_grad
         want = peer(boxes1, boxes2).detach()
         assert_tensor_close(got, want, **tolerance(torch.float32, fastiou_func.__name__))
@@ -188,8 +192,8 @@ def test_box_area_and_convert_tensors():
         assert_tensor_close(fastiou.box_convert(boxes, "xyxy", fmt), want, rtol=1e-14, atol=0)
     ints = boxes.round().to(torch.int64)
     area = fastiou.box_area(ints)
-    assert area.dtype == torch.float32
-    torch.testing.assert_close(area, tv_ops.box_area(ints.float()))
+    assert area.dtype == torch.int64  # torchvision keeps integer areas integer
+    torch.testing.assert_close(area, tv_ops.box_area(ints))
     assert fastiou.box_convert(ints, "xyxy", "cxcywh").dtype == torch.float32
 
 

@@ -10,8 +10,9 @@ import io
 import numpy as np
 import pytest
 from coco_sets import assert_same, fastiou_eval, pycocotools_eval, random_coco
+from conftest import require_peer
 
-pytest.importorskip("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
+require_peer("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
 
 from fastiou.coco import COCO, AnnotationError, COCOeval  # noqa: E402
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from coco_sets import assert_same, fastiou_eval, pycocotools_eval, random_coco
+from conftest import require_peer
 
 from fastiou.coco import AnnotationError, evaluate_arrays, evaluate_detections
 
@@ -50,7 +51,7 @@ def _renumbered(gt: dict, dt: list[dict]):
 
 
 def test_per_image_dicts_xywh_match_pycocotools():
-    pytest.importorskip("pycocotools")
+    require_peer("pycocotools")
     gt, dt = random_coco(31)
     preds, targets = _per_image(gt, dt, "xywh")
     ours = evaluate_detections(preds, targets, box_format="xywh")
@@ -66,7 +67,7 @@ def test_per_image_dicts_xyxy_close_to_xywh():
 
 
 def test_torch_tensors():
-    torch = pytest.importorskip("torch")
+    torch = require_peer("torch")
     preds = [
         {
             "boxes": torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]]),
@@ -81,7 +82,7 @@ def test_torch_tensors():
 
 
 def test_n_by_7_arrays_match_pycocotools():
-    pytest.importorskip("pycocotools")
+    require_peer("pycocotools")
     gt, dt = random_coco(33)
     rows = np.array([[d["image_id"], *d["bbox"], d["score"], d["category_id"]] for d in dt])
     g = np.array([[a["image_id"], *a["bbox"], a["category_id"], a["iscrowd"], a["area"]]

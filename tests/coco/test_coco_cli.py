@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 from coco_sets import pycocotools_eval, random_coco
+from conftest import require_peer
 
 from fastiou.cli import main
 
@@ -23,7 +24,7 @@ def files(tmp_path):
 
 
 def test_summary_matches_pycocotools(files, capsys):
-    pytest.importorskip("pycocotools")
+    require_peer("pycocotools")
     gt_path, dt_path, gt, dt = files
     assert main(["coco", gt_path, dt_path, "--quiet"]) == 0
     out = capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import require_peer
 
 import fastiou
 
@@ -175,7 +176,7 @@ def test_box_convert_bad_fmt(side, fmt):
 
 def test_torch_not_real():
     """Bool and complex tensors are refused like their numpy twins."""
-    torch = pytest.importorskip("torch", reason="torch is not installed")
+    torch = require_peer("torch", reason="torch is not installed")
     for bad in (torch.ones(2, 4, dtype=torch.bool), torch.zeros(2, 4, dtype=torch.complex64)):
         for func in OVERLAPS:
             with pytest.raises(TypeError, match="boxes1 must hold real numbers"):

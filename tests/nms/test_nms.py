@@ -5,13 +5,12 @@ import math
 
 import numpy as np
 import pytest
-from conftest import required_backends
+from conftest import BACKENDS, ensure_available, require_peer, required_backends
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastiou
 from fastiou._core import dispatch as _dispatch
-from fastiou.nms import _reference as nms_reference
 
 NAN, INF = math.nan, math.inf
 CUDA_MAX = 32  # boxes per CUDA case: the simulator runs every thread as Python code
@@ -20,6 +19,18 @@ CUDA_MAX = 32  # boxes per CUDA case: the simulator runs every thread as Python 
 @pytest.fixture
 def nms_backend(backend, monkeypatch) -> str:
     """The ``backend`` fixture, checked for the NMS family; small CUDA blocks and words."""
+    return _nms_backend(backend, monkeypatch)
+
+
+@pytest.fixture(params=[name for name in BACKENDS if name != "numpy"])
+def compiled_nms(request, monkeypatch) -> str:
+    """As ``nms_backend``, without the numpy backend: for tests whose oracle IS the numpy
+    backend (soft-NMS; its numpy backend is checked against hand-computed decays instead)."""
+    ensure_available(request.param)
+    return _nms_backend(request.param, monkeypatch)
+
+
+def _nms_backend(backend: str, monkeypatch) -> str:
     loaded = _dispatch._load("nms", backend)
     if loaded == _dispatch.BY_DESIGN:
         pytest.skip(f"{backend!r} has no NMS kernel by design: it runs the next backend's")
@@ -60,8 +71,33 @@ def detections(n: int, seed: int = 0, dtype=np.float32, canvas=200.0, clusters=N
     return boxes, scores
 
 
+def visiting_order(scores) -> np.ndarray:
+    """Indices by score, high to low, NaN first, equal scores by index (the NMS convention)."""
+    scores = np.asarray(scores, np.float64)
+    nan = np.isnan(scores)
+    return np.lexsort((np.arange(len(scores)), -np.where(nan, 0, scores), ~nan))
+
+
 def expected(boxes, scores, threshold, fmt="xyxy", max_output=None):
-    return fastiou.nms(boxes, scores, threshold, fmt=fmt, max_output=max_output, backend="numpy")
+    """The greedy definition written out, independent of every NMS backend (the numpy one
+    included): visit by score; keep a box unless its IoU (fastiou.box_iou, checked against
+    torchvision in tests/boxes) with a kept box is > threshold, compared in float64."""
+    iou = fastiou.box_iou(boxes, boxes, fmt=fmt, backend="numpy").astype(np.float64)
+    kept: list[int] = []
+    for i in visiting_order(scores):
+        if not any(iou[k, i] > threshold for k in kept):
+            kept.append(int(i))
+    return np.array(kept[:max_output], np.int64)
+
+
+def expected_batched(boxes, scores, labels, threshold) -> np.ndarray:
+    """:func:`expected` within each class, merged in the visiting order of all the boxes."""
+    kept = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        kept.extend(members[expected(boxes[members], scores[members], threshold)])
+    kept = np.sort(np.array(kept, np.int64))  # by index, so that ties go to the lower one
+    return kept[visiting_order(np.asarray(scores)[kept])] if len(kept) else kept
 
 
 def assert_keep(got, want):
@@ -83,18 +119,18 @@ def test_nms_matches_reference(nms_backend, dtype, threshold):
         assert_keep(fastiou.nms(boxes, scores, threshold, backend=nms_backend), want)
 
 
-def test_reference_is_the_greedy_definition():
-    """The oracle itself: each kept box has IoU <= t with every earlier kept box, each dropped
-    box has IoU > t with an earlier kept one (IoU from fastiou.box_iou in float64)."""
+def test_oracle_is_the_greedy_definition():
+    """The oracle itself: each kept box has IoU <= t with every kept box visited before it, each
+    dropped box has IoU > t with one (checked pair by pair from the IoU matrix)."""
     boxes, scores = detections(120, seed=7, dtype=np.float64)
     keep = expected(boxes, scores, 0.5)
     iou = fastiou.box_iou(boxes, boxes, backend="numpy")
-    order = np.lexsort((np.arange(len(scores)), -scores))
-    kept = []
-    for i in order:
-        if not any(iou[k, i] > 0.5 for k in kept):
-            kept.append(i)
-    assert_keep(keep, np.array(kept))
+    position = {int(i): rank for rank, i in enumerate(visiting_order(scores))}
+    kept = set(keep.tolist())
+    for i in range(len(boxes)):
+        earlier_kept = [k for k in kept if position[k] < position[i]]
+        assert (i in kept) == all(iou[k, i] <= 0.5 for k in earlier_kept)
+    assert [position[k] for k in keep] == sorted(position[k] for k in keep)
 
 
 def box_pair(iou_height: float, dtype):
@@ -276,7 +312,7 @@ def test_empty_and_single(nms_backend):
 
 
 def test_torch_in_torch_out(nms_backend):
-    torch = pytest.importorskip("torch")
+    torch = require_peer("torch")
     boxes, scores = detections(size_for(nms_backend, 100), seed=8)
     want = expected(boxes, scores, 0.5)
     keep = fastiou.nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.5, backend=nms_backend)
@@ -305,7 +341,7 @@ def test_batched_nms_matches_reference(nms_backend, dtype):
         if classes == 40:
             labels = rng.integers(0, 40, len(boxes))
         for threshold in cases_for(nms_backend, (0.0, 0.5, 0.8), (0.5,)):
-            want = nms_reference.batched_nms(boxes, scores, labels, None, threshold, 0, len(boxes))
+            want = expected_batched(boxes, scores, labels, threshold)
             got = fastiou.batched_nms(boxes, scores, labels, threshold, backend=nms_backend)
             assert_keep(got, want)
             got = fastiou.batched_nms(
@@ -339,8 +375,8 @@ def test_batched_nms_empty(nms_backend):
 
 
 def torchvision_ops():
-    torch = pytest.importorskip("torch", reason="torch is not installed")
-    tv = pytest.importorskip("torchvision", reason="torchvision is not installed")
+    torch = require_peer("torch", reason="torch is not installed")
+    tv = require_peer("torchvision", reason="torchvision is not installed")
     return torch, tv.ops
 
 
@@ -417,13 +453,13 @@ def test_soft_nms_by_hand(nms_backend):
 
 @pytest.mark.parametrize("method", ["linear", "gaussian"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_soft_nms_matches_reference(nms_backend, method, dtype):
+def test_soft_nms_matches_reference(compiled_nms, method, dtype):
     for seed in range(3):
-        boxes, scores = detections(size_for(nms_backend, 150), seed, dtype)
+        boxes, scores = detections(size_for(compiled_nms, 150), seed, dtype)
         scores[::13] = NAN if seed == 1 else scores[::13]
         kwargs = {"method": method, "sigma": 0.3, "score_threshold": 0.05}
         want_keep, want_scores = fastiou.soft_nms(boxes, scores, 0.4, backend="numpy", **kwargs)
-        keep, new_scores = fastiou.soft_nms(boxes, scores, 0.4, backend=nms_backend, **kwargs)
+        keep, new_scores = fastiou.soft_nms(boxes, scores, 0.4, backend=compiled_nms, **kwargs)
         assert_keep(keep, want_keep)
         assert new_scores.dtype == np.dtype(dtype)
         # exp may differ in its last bit between libm, numpy and CUDA.
@@ -431,15 +467,15 @@ def test_soft_nms_matches_reference(nms_backend, method, dtype):
         np.testing.assert_allclose(new_scores, want_scores, rtol=tol, equal_nan=True)
 
 
-def test_soft_nms_grid_edge_cases(nms_backend):
-    cases, scores = grid_cases(size_for(nms_backend, 300))
+def test_soft_nms_grid_edge_cases(compiled_nms):
+    cases, scores = grid_cases(size_for(compiled_nms, 300))
     # Negative scores rise when decayed (-0.5 * 0.5 = -0.25): kept with a negative threshold.
     scores = scores - 0.5
     for name, case in cases.items():
-        for method in cases_for(nms_backend, ("linear", "gaussian"), ("linear",)):
+        for method in cases_for(compiled_nms, ("linear", "gaussian"), ("linear",)):
             kwargs = {"method": method, "score_threshold": -0.3, "iou_threshold": 0.2}
             want_keep, want_scores = fastiou.soft_nms(case, scores, backend="numpy", **kwargs)
-            keep, new_scores = fastiou.soft_nms(case, scores, backend=nms_backend, **kwargs)
+            keep, new_scores = fastiou.soft_nms(case, scores, backend=compiled_nms, **kwargs)
             np.testing.assert_array_equal(keep, want_keep, err_msg=f"{name} {method}")
             np.testing.assert_allclose(new_scores, want_scores, rtol=1e-12)
 
@@ -465,7 +501,7 @@ def test_property_backends_agree(compiled, data, threshold):
     labels = np.array([row[4] % 2 for row in data])
     want = expected(boxes, scores, threshold)
     assert_keep(fastiou.nms(boxes, scores, threshold, backend=compiled), want)
-    want = fastiou.batched_nms(boxes, scores, labels, threshold, backend="numpy")
+    want = expected_batched(boxes, scores, labels, threshold)
     assert_keep(fastiou.batched_nms(boxes, scores, labels, threshold, backend=compiled), want)
 
 
@@ -523,7 +559,7 @@ def test_bad_inputs(call, error, match):
 
 
 def test_mixed_devices_rejected():
-    torch = pytest.importorskip("torch")
+    torch = require_peer("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device for torch")
     with pytest.raises(ValueError, match="all be on the CPU or all on a GPU"):

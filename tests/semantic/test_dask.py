@@ -4,9 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import require_peer
 
-da = pytest.importorskip("dask.array", reason="dask is not installed (pip install fastiou[dask])")
-distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+da = require_peer("dask.array", reason="dask is not installed (pip install fastiou[dask])")
+distributed = require_peer("distributed", reason="dask.distributed is not installed")
 
 import fastiou.dask  # noqa: E402
 from fastiou.cli import main  # noqa: E402
@@ -78,7 +79,7 @@ def write_pairs(tmp_path, n, rng):
 
 
 def test_bag_of_files(client, tmp_path):
-    pytest.importorskip("PIL")
+    require_peer("PIL")
     pairs, arrays = write_pairs(tmp_path, 7, np.random.default_rng(2))
     totals = fastiou.dask.confusion_matrix_files(pairs, 3, npartitions=3, split_every=2)
     np.testing.assert_array_equal(totals.matrix, sum(oracle(p, t, 3) for p, t in arrays))
@@ -96,7 +97,7 @@ def test_bag_of_files(client, tmp_path):
 
 
 def test_cli_on_the_cluster(client, tmp_path, capsys):
-    pytest.importorskip("PIL")
+    require_peer("PIL")
     pairs, arrays = write_pairs(tmp_path, 5, np.random.default_rng(3))
     address = client.scheduler.address
     args = ["seg", str(tmp_path / "pred"), str(tmp_path / "gt"), "--num-classes", "3"]

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_peer
 
 from fastiou.cli import main
 from fastiou.semantic._reference import oracle
 
-Image = pytest.importorskip("PIL.Image")
+Image = require_peer("PIL.Image")
 
 NUM_CLASSES = 4
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import require_peer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -132,7 +133,7 @@ def test_invalid_wide_target_with_byte_predictions(seg_backend):
         ({"label_map": {7: 0, 8: 255, 0: 3}, "ignore_index": 255}, 4, [7, 8, 255]),
         ({"label_map": np.array([2, 2, 1, 0, 9, 255, 3]), "ignore_index": 255}, 4, [5, 6, 255]),
         ({"reduce_zero_label": True, "ignore_index": 255}, 5, [255]),
-        ({"label_map": {9: 1}, "reduce_zero_label": True, "ignore_index": [255, 6]}, 5, [9, 6]),
+        ({"label_map": {9: 1}, "reduce_zero_label": True, "ignore_index": [255, 5]}, 5, [9, 6]),
     ],
     ids=["several-ignore", "map-dict", "map-table", "reduce-zero", "map-reduce-ignore"],
 )
@@ -401,7 +402,7 @@ def test_big_endian_input(seg_backend):
 
 
 def test_torch_tensors(seg_backend):
-    torch = pytest.importorskip("torch")
+    torch = require_peer("torch")
     target = labels(small(seg_backend, (2, 3, 4)), 3, np.int64, seed=22, extra=[255])
     scores = np.random.default_rng(23).standard_normal((target.shape[0], 3) + target.shape[1:])
     got = fastiou.confusion_matrix(
@@ -441,11 +442,22 @@ def test_small_call_does_not_import_numba():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=cwd)
 
 
-def test_plan_is_picklable_free():
-    # The accumulator pickles without its cached tables.
+def test_accumulator_pickles_without_cached_tables():
+    """The label tables (256 KB for uint16 targets) are a process-wide cache, not part of an
+    accumulator: its pickle holds the settings and counts only, and the copy counts the same."""
     acc = fastiou.ConfusionMatrix(3, ignore_index=255, label_map={4: 1})
-    acc.update(np.array([0, 1, 2]), np.array([0, 4, 255]))
-    again = pickle.loads(pickle.dumps(acc))
+    target = np.array([0, 4, 255], np.uint16)  # builds (and caches) the 65536-entry table
+    acc.update(np.array([0, 1, 2], np.uint8), target)
+    data = pickle.dumps(acc)
+    assert b"LabelPlan" not in data
+    assert len(data) < 4096, len(data)  # the uint16 table alone would be 262144 bytes
+    again = pickle.loads(data)
+    np.testing.assert_array_equal(again.matrix, acc.matrix)
+    more = np.array([1, 1, 4], np.uint16)
+    np.testing.assert_array_equal(
+        again.update(np.array([1, 2, 1], np.uint8), more),
+        acc.update(np.array([1, 2, 1], np.uint8), more),
+    )
     np.testing.assert_array_equal(again.matrix, acc.matrix)
 
 
@@ -493,3 +505,151 @@ def test_backends_agree_with_oracle(name, problem):
         return
     got = fastiou.confusion_matrix(prediction, target, num_classes, backend=name, **kwargs)
     np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# 8-bit predictions with 256 or more classes; mmseg's label processing order
+# ---------------------------------------------------------------------------------------------
+
+
+def bincount_matrix(prediction, target, num_classes):
+    """The confusion matrix by ``np.bincount`` of ``target * C + prediction`` (int64)."""
+    t, p = target.astype(np.int64).ravel(), prediction.astype(np.int64).ravel()
+    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(
+        num_classes, num_classes
+    )
+
+
+@pytest.mark.parametrize("num_classes", [256, 300])
+@pytest.mark.parametrize("pred_dtype", [np.uint8, np.int8])
+def test_8bit_predictions_with_many_classes(seg_backend, num_classes, pred_dtype):
+    """num_classes beyond the prediction dtype: exact counts (the class count is never cast to
+    the prediction dtype), labels at the dtype's and the classes' edges included."""
+    top = int(np.iinfo(pred_dtype).max)  # 255 or 127: every prediction value is a class
+    edges_p = np.array([0, 1, top - 1, top, top, 0, 1, top], pred_dtype)
+    edges_t = np.array([0, num_classes - 1, top, top, 255, 256 % num_classes, 1, 0], np.uint16)
+    rng = np.random.default_rng(5)
+    n = 12 if seg_backend == "cuda" else 5000
+    prediction = np.concatenate([edges_p, rng.integers(0, top + 1, n).astype(pred_dtype)])
+    target = np.concatenate([edges_t, rng.integers(0, num_classes, n).astype(np.uint16)])
+    got = fastiou.confusion_matrix(prediction, target, num_classes, backend=seg_backend)
+    np.testing.assert_array_equal(got, bincount_matrix(prediction, target, num_classes))
+    # 2-D layouts take the same path as the kernels' 3-D views.
+    got = fastiou.confusion_matrix(
+        prediction[: 2 * (len(prediction) // 2)].reshape(2, -1),
+        target[: 2 * (len(target) // 2)].reshape(2, -1),
+        num_classes,
+        backend=seg_backend,
+    )
+    want = bincount_matrix(
+        prediction[: 2 * (len(prediction) // 2)], target[: 2 * (len(target) // 2)], num_classes
+    )
+    np.testing.assert_array_equal(got, want)
+    if pred_dtype == np.int8:  # a negative 8-bit prediction is still an error, not class 255
+        bad = prediction.copy()
+        bad[3] = -1
+        with pytest.raises(ValueError, match="prediction label -1 is outside"):
+            fastiou.confusion_matrix(bad, target, num_classes, backend=seg_backend)
+
+
+def mmseg_intersect_and_union(
+    pred_label, label, num_classes, ignore_index, label_map=None, reduce_zero_label=False
+):
+    """mmseg's ``intersect_and_union`` (mmseg/core/evaluation/metrics.py, v0.x; v1.x applies
+    the same label_map / reduce_zero_label in LoadAnnotations first), transcribed to numpy.
+
+    ``torch.histc(x.float(), bins=C, min=0, max=C - 1)`` of integer values is
+    ``np.bincount`` of the values in ``[0, C)`` (values outside are dropped by histc).
+    """
+    label = np.array(label, np.int64)
+    pred_label = np.asarray(pred_label, np.int64)
+    if label_map is not None:
+        label_copy = label.copy()
+        for old_id, new_id in label_map.items():
+            label[label_copy == old_id] = new_id
+    if reduce_zero_label:
+        label[label == 0] = 255
+        label = label - 1
+        label[label == 254] = 255
+    mask = label != ignore_index
+    pred_label = pred_label[mask]
+    label = label[mask]
+    intersect = pred_label[pred_label == label]
+
+    def histc(x):
+        return np.bincount(x[(x >= 0) & (x < num_classes)], minlength=num_classes)
+
+    area_intersect, area_pred_label, area_label = histc(intersect), histc(pred_label), histc(label)
+    area_union = area_pred_label + area_label - area_intersect
+    return area_intersect, area_union, area_pred_label, area_label
+
+
+def assert_mmseg_areas(matrix, areas):
+    """fastiou's matrix gives mmseg's four per-class areas."""
+    intersect, union, pred, label = areas
+    np.testing.assert_array_equal(np.diag(matrix), intersect)
+    np.testing.assert_array_equal(matrix.sum(0), pred)
+    np.testing.assert_array_equal(matrix.sum(1), label)
+    np.testing.assert_array_equal(matrix.sum(0) + matrix.sum(1) - np.diag(matrix), union)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"reduce_zero_label": True, "ignore_index": 100},
+        {"reduce_zero_label": True, "ignore_index": 255},
+        {"reduce_zero_label": False, "ignore_index": 100},
+        {"reduce_zero_label": True, "ignore_index": 100, "label_map": {5: 0, 7: 101, 300: 1}},
+        {"reduce_zero_label": True, "ignore_index": 4, "label_map": {5: 255, 6: 0}},
+    ],
+    ids=["reduce-ignore100", "reduce-ignore255", "ignore100", "map-reduce-ignore", "map-to-255"],
+)
+@pytest.mark.parametrize("target_dtype", [np.uint16, np.int64])
+def test_mmseg_label_order(seg_backend, settings, target_dtype):
+    """label_map, then reduce_zero_label, then ignore_index in the reduced label space, exactly
+    as mmseg: with reduce_zero_label and ignore_index=100, target 101 is ignored and target 100
+    counts as class 99; 0 and 255 both become 255 (a class when C > 255)."""
+    num_classes = 302
+    specials = np.array([0, 100, 101, 255, 256, 1, 301, 5, 6, 7, 300], target_dtype)
+    rng = np.random.default_rng(3)
+    n = 0 if seg_backend == "cuda" else 3000
+    target = np.concatenate([specials, rng.integers(0, 302, n).astype(target_dtype)])
+    prediction = rng.integers(0, num_classes, len(target)).astype(np.uint16)
+    prediction[: len(specials)] = [99, 99, 100, 255, 255, 0, 300, 4, 5, 6, 299]
+    got = fastiou.confusion_matrix(prediction, target, num_classes, backend=seg_backend, **settings)
+    assert_mmseg_areas(got, mmseg_intersect_and_union(prediction, target, num_classes, **settings))
+    np.testing.assert_array_equal(got, oracle(prediction, target, num_classes, **settings))
+    if settings == {"reduce_zero_label": True, "ignore_index": 100}:
+        only = fastiou.confusion_matrix(
+            prediction[1:3], target[1:3], num_classes, backend=seg_backend, **settings
+        )
+        assert only.sum() == 1 and only[99, 99] == 1  # 100 -> class 99; 101 -> 100, ignored
+
+
+@pytest.mark.parametrize("ignore_index", [255, 100])
+def test_mmseg_label_order_ade20k(seg_backend, ignore_index):
+    """150 classes (ADE20K): with ignore_index=255 (mmseg's) the zeros and 255s are skipped, as
+    mmseg; with ignore_index=100 they become 255, outside the classes: mmseg would count their
+    predictions as false positives of no row, fastiou names the label instead."""
+    target = np.array([0, 1, 100, 101, 150, 255, 151], np.uint8)
+    prediction = np.array([3, 0, 99, 7, 149, 2, 8], np.uint8)
+    settings = {"reduce_zero_label": True, "ignore_index": ignore_index}
+    if ignore_index == 255:
+        want = mmseg_intersect_and_union(prediction[:-1], target[:-1], 150, **settings)
+        got = fastiou.confusion_matrix(
+            prediction[:-1], target[:-1], 150, backend=seg_backend, **settings
+        )
+        assert_mmseg_areas(got, want)
+        assert got.sum() == 4  # 0 and 255 skipped
+        with pytest.raises(ValueError, match=r"target label 151 \(becoming 150\)"):
+            fastiou.confusion_matrix(prediction, target, 150, backend=seg_backend, **settings)
+    else:
+        with pytest.raises(ValueError, match=r"target label 0 \(becoming 255\).*ignore_index=255"):
+            fastiou.confusion_matrix(prediction, target, 150, backend=seg_backend, **settings)
+        got = fastiou.confusion_matrix(
+            prediction[1:5], target[1:5], 150, backend=seg_backend, **settings
+        )
+        assert_mmseg_areas(
+            got, mmseg_intersect_and_union(prediction[1:5], target[1:5], 150, **settings)
+        )
+        assert got.sum() == 3 and got[0, 0] == 1 and got[99, 99] == 1 and got[149, 149] == 1

@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import require_peer
 
 import fastiou
 from fastiou.semantic._reference import oracle
@@ -65,8 +66,8 @@ def test_torchmetrics_convention():
 
 
 def test_torchmetrics_peer_when_installed():
-    torch = pytest.importorskip("torch")
-    tm = pytest.importorskip("torchmetrics.functional.classification")
+    torch = require_peer("torch")
+    tm = require_peer("torchmetrics.functional.classification")
     rng = np.random.default_rng(0)
     target = rng.integers(0, 5, (4, 16, 16))
     prediction = rng.integers(0, 6, (4, 16, 16)) % 5
