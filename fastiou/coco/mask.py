@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..masks import RLEs, _rles
-from ..masks import _cython as _ext
+from ..masks._rles import _ext
 
 __all__ = ["area", "decode", "encode", "frPyObjects", "iou", "merge", "toBbox"]
 

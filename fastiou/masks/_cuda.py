@@ -14,6 +14,7 @@ import functools
 import numpy as np
 from numba import cuda, uint32
 
+from .._core.devices import cuda_unavailable_reason, describe_cuda
 from . import _cython_backend
 
 TILE = 16  # masks per block side (tests patch it smaller so that several blocks run)
@@ -21,10 +22,8 @@ CHUNK = 64  # pixels staged per step
 AREA_THREADS = 256
 
 
-def unavailable_reason() -> str | None:
-    if cuda.is_available():
-        return None
-    return "no usable CUDA GPU (numba.cuda.is_available() is False)"
+unavailable_reason = cuda_unavailable_reason
+describe = describe_cuda
 
 
 def pairwise_rle(dt, gt, crowd):

@@ -24,7 +24,25 @@ import numpy as np
 
 from .._core import config as _config
 from .._core.parallel import openmp_threads
-from . import _cython as _ext
+
+
+class _Kernels:
+    """The compiled extension (``_cython.pyx``), imported on first use: ``import fastiou`` works
+    without it (a source checkout), and using a mask function then says what is missing."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            from . import _cython
+        except ImportError as e:
+            raise ImportError(
+                "fastiou.masks needs its compiled extension (fastiou.masks._cython), which is "
+                "not built here: `pip install .`, or `python setup.py build_ext --inplace` in a "
+                "source checkout"
+            ) from e
+        return getattr(_cython, name)
+
+
+_ext = _Kernels()
 
 MAX_PIXELS = 2**32 - 1  # pycocotools' run lengths and areas are uint32
 # Pixels per call below which the Cython kernels run on one thread (waking a thread team costs

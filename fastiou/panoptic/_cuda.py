@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, uint64
 
+from .._core.devices import cuda_unavailable_reason, describe_cuda
 from ._pairs import ID_LIMIT, PanopticDataError
 
 THREADS = 128  # threads per block
@@ -26,18 +27,10 @@ EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # no pair has it: ids are below 2^32 - 1
 TABLE_FULL, BAD_ID = 1, 2
 
 
-def unavailable_reason() -> str | None:
-    if cuda.is_available():
-        return None
-    return "no usable CUDA GPU (numba.cuda.is_available() is False)"
+unavailable_reason = cuda_unavailable_reason
 
 
-def describe() -> str:
-    from numba import config
-
-    if config.ENABLE_CUDASIM:
-        return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): correctness only, no speed"
-    return f"CUDA device {cuda.get_current_device().name!s}"
+describe = describe_cuda
 
 
 @cuda.jit(device=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_peer
 from instance_sets import pycocotools_run
 
 from fastiou.coco import AnnotationError, evaluate_detections
 
-pytest.importorskip("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
+require_peer("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
 
 from coco_sets import assert_same  # noqa: E402
 from pycocotools import mask as pm  # noqa: E402

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import require_peer
 
 from fastiou.coco import COCO, AnnotationError, _json
 
@@ -52,7 +53,7 @@ def test_dataset_is_the_file_read_once(gt_file, monkeypatch):
 
 
 def test_dataset_shares_objects_and_keeps_changes_as_pycocotools(gt_file):
-    pycoco = pytest.importorskip("pycocotools.coco", reason="pycocotools is the oracle")
+    pycoco = require_peer("pycocotools.coco", reason="pycocotools is the oracle")
     import contextlib
     import io
 

@@ -10,8 +10,10 @@ import io
 
 import numpy as np
 import pytest
+from conftest import require_peer
 
-pytest.importorskip("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
+require_peer("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
+
 
 from fastiou.coco import COCO, COCOeval  # noqa: E402
 

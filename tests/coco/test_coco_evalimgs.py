@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_peer
 from instance_sets import fastiou_run, pycocotools_run, random_keypoints, random_segm
 
-pytest.importorskip("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
+require_peer("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
 
 from coco_sets import random_coco  # noqa: E402
 

@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+from conftest import require_peer
 from instance_sets import pycocotools_run, random_keypoints, random_segm
 
 from fastiou.cli import main
@@ -14,7 +15,7 @@ from fastiou.cli import main
 
 @pytest.mark.parametrize("iou_type", ["segm", "keypoints"])
 def test_cli_summary_matches_pycocotools(iou_type, tmp_path, capsys):
-    pytest.importorskip("pycocotools")
+    require_peer("pycocotools")
     gt, dt = (random_segm if iou_type == "segm" else random_keypoints)(17)
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "dt.json").write_text(json.dumps(dt))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import require_peer
 from instance_sets import fastiou_run, pycocotools_run
 
-pytest.importorskip("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
+require_peer("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
 
 from coco_sets import assert_same  # noqa: E402
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_peer
 from instance_sets import fastiou_run, pycocotools_run, random_keypoints
 
 from fastiou.coco import COCO, AnnotationError, COCOeval, Params
@@ -79,7 +80,7 @@ def test_oks_kernel_matches_numpy_oracle(seed):
         assert np.array_equal(got, want)
 
 
-pytest.importorskip("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
+require_peer("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
 
 from coco_sets import assert_same  # noqa: E402
 

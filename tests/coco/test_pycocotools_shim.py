@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
+from conftest import require_peer
 from instance_sets import pycocotools_run, random_segm
 
 import fastiou.coco
@@ -43,7 +43,7 @@ RUNNER = (
 
 
 def test_unmodified_script_gets_fastiou(tmp_path):
-    pytest.importorskip("pycocotools", reason="pycocotools is the oracle")
+    require_peer("pycocotools", reason="pycocotools is the oracle")
     gt, dt = random_segm(9)
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "dt.json").write_text(json.dumps(dt))

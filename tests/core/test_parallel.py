@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import random_boxes
+from conftest import random_boxes, require_peer
 
 import fastiou
 from fastiou._core import _pool
@@ -210,7 +210,7 @@ def test_concurrent_calls_from_threads_share_the_pool_correctly():
 
 @pytest.mark.parametrize("family", ["boxes", "confusion"])
 def test_the_callers_numba_thread_count_is_left_as_found(family):
-    numba = pytest.importorskip("numba")
+    numba = require_peer("numba")
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba has a single thread here")
     boxes, _, _, target, prediction = _inputs()
@@ -253,7 +253,7 @@ def test_results_beside_a_process_that_holds_every_core():
 
 
 def test_torch_dataloader_workers():
-    torch = pytest.importorskip("torch")
+    torch = require_peer("torch")
     _work()
 
     class Data(torch.utils.data.Dataset):

@@ -11,6 +11,7 @@ import sys
 import types
 
 import numpy as np
+from conftest import require_peer
 
 EDGE_AREAS = [0.0, 32.0**2, 96.0**2, 1e5**2, 32.0**2 - 1e-9, 96.0**2 + 1e-9]
 RESULT_KEYS = (
@@ -121,7 +122,6 @@ def random_lvis(
 
 def lvis_api():
     """lvis-api 0.5.3 importable on numpy 2 without matplotlib (the shims users apply)."""
-    import pytest
 
     if not hasattr(np, "float"):
         np.float = float  # noqa: NPY001 - lvis-api 0.5.3 spells it; gone in numpy 1.24
@@ -132,7 +132,7 @@ def lvis_api():
             vis = types.ModuleType("lvis.vis")
             vis.LVISVis = None
             sys.modules["lvis.vis"] = vis
-    lvis = pytest.importorskip("lvis")
+    lvis = require_peer("lvis")
     logging.getLogger("lvis").setLevel(logging.ERROR)
     return lvis
 

@@ -4,12 +4,13 @@ polygons partly outside the image and degenerate ones; and the clear errors for 
 
 import numpy as np
 import pytest
+from conftest import require_peer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastiou.coco import mask as F
 
-P = pytest.importorskip("pycocotools.mask")
+P = require_peer("pycocotools.mask")
 # pycocotools' decode under numpy 2 (its __array__ lacks the copy keyword)
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

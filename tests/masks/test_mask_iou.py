@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import require_peer
 
 import fastiou
 from fastiou.masks import RLEs
@@ -64,7 +65,7 @@ def test_hand_computed(mask_backend):
 
 
 def test_dense_equals_pycocotools_in_float32(mask_backend):
-    P = pytest.importorskip("pycocotools.mask")
+    P = require_peer("pycocotools.mask")
     a, b, crowd = dense_case(6, 5, 8, 10, seed=3)
     enc = [P.encode(np.asfortranarray(x.transpose(1, 2, 0).astype(np.uint8))) for x in (a, b)]
     want = P.iou(enc[0], enc[1], crowd).astype(np.float32)
@@ -72,7 +73,7 @@ def test_dense_equals_pycocotools_in_float32(mask_backend):
 
 
 def test_rle_input_equals_pycocotools(mask_backend):
-    P = pytest.importorskip("pycocotools.mask")
+    P = require_peer("pycocotools.mask")
     a, b, crowd = dense_case(6, 5, 8, 10, seed=4)
     dt = P.encode(np.asfortranarray(a.transpose(1, 2, 0).astype(np.uint8)))
     gt = P.encode(np.asfortranarray(b.transpose(1, 2, 0).astype(np.uint8)))
@@ -101,7 +102,7 @@ def test_empty_sides():
 
 
 def test_torch_in_torch_out():
-    torch = pytest.importorskip("torch")
+    torch = require_peer("torch")
     a, b, crowd = dense_case(4, 5, 6, 7, seed=6)
     want = fastiou.mask_iou(a, b, iscrowd=crowd, backend="numpy")
     got = fastiou.mask_iou(torch.from_numpy(a), torch.from_numpy(b), iscrowd=torch.tensor(crowd))

@@ -4,11 +4,12 @@ different sizes, the parallel path)."""
 
 import numpy as np
 import pytest
+from conftest import require_peer
 
 from fastiou.masks import RLEs, iou_groups
 from fastiou.masks import _reference as reference
 
-P = pytest.importorskip("pycocotools.mask")
+P = require_peer("pycocotools.mask")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 

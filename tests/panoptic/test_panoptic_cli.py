@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import require_peer
 from panoptic_cases import write_cases
 
 import fastiou.panoptic as fp
@@ -34,7 +35,7 @@ def test_table_and_json(dataset, tmp_path, capsys):
 
 
 def test_the_table_is_panopticapis(dataset, capsys):
-    evaluation = pytest.importorskip("panopticapi.evaluation")
+    evaluation = require_peer("panopticapi.evaluation")
     gt_json, pred_json = dataset
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         evaluation.pq_compute(str(gt_json), str(pred_json))

@@ -1,9 +1,11 @@
 """fastiou.dask.pq_compute on a dask.distributed LocalCluster (127.0.0.1 only)."""
 
 import pytest
+from conftest import require_peer
 from panoptic_cases import write_cases
 
-distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+distributed = require_peer("distributed", reason="dask.distributed is not installed")
+
 
 import fastiou.dask  # noqa: E402
 import fastiou.panoptic as fp  # noqa: E402

@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import require_peer
 from panoptic_cases import png_with_filters
 
 import fastiou.panoptic as fp
@@ -91,7 +92,7 @@ def test_bad_maps():
 
 
 def test_torch_tensors():
-    torch = pytest.importorskip("torch")
+    torch = require_peer("torch")
     gt, pred = _maps((10, 12), 5), _maps((10, 12), 6)
     keys, counts = fp.pair_counts(torch.from_numpy(gt), torch.from_numpy(pred))
     np.testing.assert_array_equal(keys, _reference.pair_counts(gt, pred)[0])

@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import require_peer
 from panoptic_cases import CASES, STUFF, THING, write_cases
 
 import fastiou.panoptic as fp
@@ -15,7 +16,7 @@ from fastiou.panoptic._api import accumulate
 
 
 def panopticapi_pq(gt_json, pred_json, gt_folder=None, pred_folder=None):
-    evaluation = pytest.importorskip("panopticapi.evaluation", reason="panopticapi-lite missing")
+    evaluation = require_peer("panopticapi.evaluation", reason="panopticapi-lite missing")
     with contextlib.redirect_stdout(io.StringIO()):  # it prints progress and its table
         return evaluation.pq_compute(gt_json, pred_json, gt_folder, pred_folder)
 
@@ -152,7 +153,7 @@ def test_accumulator_merge_and_pickle(generated):
 
 
 def test_accumulator_takes_rgb_and_torch():
-    torch = pytest.importorskip("torch")
+    torch = require_peer("torch")
     categories = [{"id": 1, "isthing": 1}, {"id": 2, "isthing": 0}]
     gt = np.array([[5, 5, 7, 7], [5, 5, 7, 0]])
     pred = np.array([[3, 3, 3, 9], [3, 3, 9, 9]])

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import require_peer
 
 import fastiou.panoptic as fp
 
-torch = pytest.importorskip("torch")
-detection = pytest.importorskip("torchmetrics.detection", reason="torchmetrics is not installed")
+torch = require_peer("torch")
+detection = require_peer("torchmetrics.detection", reason="torchmetrics is not installed")
 
 THINGS, STUFFS = {0, 1}, {6, 7}
 
