@@ -23,8 +23,14 @@ from functools import cache
 import numpy as np
 from numba import cuda, uint32, uint64
 
+from . import confusion_numba
 from .confusion_common import LabelPlan, unsigned_dtype
-from .confusion_numba import row_code, takes_over
+
+# The CPU kernels' helpers are register_jitable(inline="always"); numba-cuda (0.30) fails to
+# compile a kernel that calls such an overload (AssertionError / "gt(omitted, omitted)" typing
+# errors, which the simulator never shows). The same Python functions as CUDA device functions:
+row_code = cuda.jit(device=True)(confusion_numba.row_code)
+takes_over = cuda.jit(device=True)(confusion_numba.takes_over)
 
 THREADS = 256  # threads per block
 MAX_BLOCKS = 1024  # more blocks than the GPU holds at once only adds flushes
