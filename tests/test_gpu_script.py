@@ -97,7 +97,7 @@ def test_checks_fail_on_a_wrong_result(gpu_bench):
         return fastiou.box_iou(a, b, backend=backend) + 0.01
 
     w = box_workload(gpu_bench, env, wrong)
-    row = gpu_bench.measure(env, w, w.inputs(), env.kinds[0], (True, False))
+    row = gpu_bench.measure(env, w, w.inputs(), env.kinds[0], True)
     assert row.failed and any("values differ" in p for p in row.problems), row.problems
 
 
@@ -107,8 +107,9 @@ def test_transfer_check_is_real(gpu_bench):
     env = gpu_bench.Env(simulate=True)
     on_host = box_workload(gpu_bench, env, lambda backend, a, b: fastiou.box_iou(a, b))
     row = gpu_bench.Row("box_iou", "6x5", "torch")
-    problems = gpu_bench.check_transfers(env, on_host, on_host.inputs(), on_host.inputs(), row, (
-        True, False))  # fmt: skip
+    problems = gpu_bench.check_transfers(
+        env, on_host, on_host.inputs(), on_host.inputs(), row, True
+    )
     assert any("h2d of" in p for p in problems), problems
 
     from numba import cuda
@@ -120,9 +121,7 @@ def test_transfer_check_is_real(gpu_bench):
     env.simulate = False  # judge as on a device (no CUPTI here; the patched calls still count)
     env.sync = lambda: None
     leaky = box_workload(gpu_bench, env, leaks)
-    problems = gpu_bench.check_transfers(env, leaky, leaky.inputs(), leaky.inputs(), row, (
-        True, False))  # fmt: skip
+    problems = gpu_bench.check_transfers(env, leaky, leaky.inputs(), leaky.inputs(), row, True)
     assert any("host transfers" in p for p in problems), problems
     clean = box_workload(gpu_bench, env, lambda backend, a, b: a[:, :1] + 0)
-    assert gpu_bench.check_transfers(env, clean, clean.inputs(), clean.inputs(), row, (
-        True, False)) == []  # fmt: skip
+    assert gpu_bench.check_transfers(env, clean, clean.inputs(), clean.inputs(), row, True) == []
