@@ -21,7 +21,8 @@ Each row also checks, and says PASS or FAIL:
 - no data crosses between host and device during a call: every copying entry point of numba,
   torch and cupy is patched to count bytes (:class:`HostTransfers`), and on a real GPU the CUDA
   profiler (CUPTI, through ``torch.profiler``) counts every memcpy the process issues, whichever
-  library issued it (:func:`cupti_transfers`). Both are calibrated on a known copy first. Small
+  library issued it (:func:`cupti_transfers`; one pass after all timings, so that profiler
+  hooks cannot slow a timed call). Both are calibrated on a known copy first. Small
   bookkeeping copies (a kept count, a label table, the C×C matrix) are allowed up to
   :data:`ALLOWED_BYTES`; the inputs and results are far larger.
 
