@@ -72,6 +72,12 @@ def _rank_kernel(scores, order):
 
 
 @cuda.jit
+def _iota_kernel(out):
+    for i in range(cuda.grid(1), out.shape[0], cuda.gridsize(1)):
+        out[i] = i
+
+
+@cuda.jit
 def _features_kernel(boxes, order, labels, fmt, zero, half, two_over_pi, feats, sorted_labels):
     for r in range(cuda.grid(1), order.shape[0], cuda.gridsize(1)):
         i = order[r]
@@ -265,7 +271,7 @@ def soft_nms(boxes, scores, iou_threshold, sigma, score_threshold, gaussian, fmt
     n = boxes.shape[0]
     dtype = np.dtype(boxes.dtype)
     t = dtype.type
-    identity = cuda.to_device(np.arange(n, dtype=np.int64))
+    identity = cuda.device_array(n, np.int64)  # 0..n-1, filled on the device (no host copy)
     feats = cuda.device_array((n, 5), dtype)
     no_labels = cuda.device_array(n, np.int64)  # copied along by the features kernel, unused
     current = cuda.device_array(n, dtype)
@@ -276,6 +282,7 @@ def soft_nms(boxes, scores, iou_threshold, sigma, score_threshold, gaussian, fmt
     count = cuda.device_array(1, np.int64)
     threads = 1 << (THREADS.bit_length() - 1)  # the tree reduction needs a power of two
     with _quiet():
+        _iota_kernel[_grid(n), THREADS](identity)
         _features_kernel[_grid(n), THREADS](
             boxes, identity, no_labels, fmt, t(0), t(0.5), t(2 / np.pi), feats, no_labels
         )

@@ -24,8 +24,14 @@ import numpy as np
 from numba import cuda, uint32, uint64
 
 from .._core.devices import cuda_unavailable_reason, describe_cuda
+from . import _numba
 from ._common import LabelPlan, column_limit, unsigned_dtype
-from ._numba import row_code, takes_over
+
+# The CPU kernels' helpers are register_jitable(inline="always"); numba-cuda (0.30) fails to
+# compile a kernel that calls such an overload (AssertionError / "gt(omitted, omitted)" typing
+# errors, which the simulator never shows). The same Python functions as CUDA device functions:
+row_code = cuda.jit(device=True)(_numba.row_code)
+takes_over = cuda.jit(device=True)(_numba.takes_over)
 
 THREADS = 256  # threads per block
 MAX_BLOCKS = 1024  # more blocks than the GPU holds at once only adds flushes
