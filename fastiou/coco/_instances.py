@@ -59,14 +59,88 @@ def _annotations(coco: COCO) -> list:
 
 
 def rles(coco: COCO) -> Any:
-    """Every annotation's RLE (cached on ``coco``), packed for ``iou_groups``."""
-    from ..masks import RLEs
-
+    """Every annotation's RLE (cached on ``coco``), packed for ``iou_groups``: pycocotools'
+    ``annToRLE`` of each, computed for all annotations at once (every polygon of the set in one
+    rasterisation call, every compressed RLE in one parse)."""
     cached = getattr(coco, "_rles_cache", None)
     if cached is None:
-        cached = RLEs.from_coco([ann_to_rle(coco, ann) for ann in _annotations(coco)])
+        cached = _pack_annotations(coco, _annotations(coco))
         coco._rles_cache = cached
     return cached
+
+
+def _pack_annotations(coco: COCO, anns: list) -> Any:
+    from ..masks import RLEs
+    from ..masks._rles import polygon_runs
+
+    parts, part_h, part_w, n_parts = [], [], [], np.zeros(len(anns), np.int64)
+    compressed, compressed_at, other, other_at = [], [], [], []
+    for k, ann in enumerate(anns):
+        segm = ann.get("segmentation") if isinstance(ann, Mapping) else None
+        if type(segm) is list and segm and all(type(p) is list for p in segm):  # polygon parts
+            h, w = _image_size(coco, ann)
+            parts.extend(segm)
+            part_h.extend([h] * len(segm))
+            part_w.extend([w] * len(segm))
+            n_parts[k] = len(segm)
+        elif isinstance(segm, Mapping) and isinstance(segm.get("counts"), (bytes, str)):
+            compressed.append(segm)
+            compressed_at.append(k)
+        else:  # uncompressed RLE, an empty polygon list, or an error: one by one
+            other.append(ann_to_rle(coco, ann))
+            other_at.append(k)
+    pieces = []  # (RLEs, annotation positions)
+    if parts:
+        try:
+            counts, offsets = polygon_runs(parts, part_h, part_w)
+        except ValueError as e:
+            raise AnnotationError(f"a polygon segmentation: {e}") from None
+        polys = RLEs._trusted(
+            counts, offsets, np.array(part_h, np.int64), np.array(part_w, np.int64)
+        )
+        owners = np.flatnonzero(n_parts)
+        first = np.zeros(len(owners) + 1, np.int64)
+        np.cumsum(n_parts[owners], out=first[1:])
+        single = n_parts[owners] == 1
+        pieces.append((polys.subset(first[:-1][single]), owners[single]))
+        for k, a, b in zip(owners[~single], first[:-1][~single], first[1:][~single], strict=True):
+            pieces.append((polys.subset(np.arange(a, b)).merge(), np.array([k])))
+    if compressed:
+        pieces.append((RLEs.from_coco(compressed), np.array(compressed_at, np.int64)))
+    if other:
+        pieces.append((RLEs.from_coco(other), np.array(other_at, np.int64)))
+    return _in_order(pieces, len(anns))
+
+
+def _image_size(coco: COCO, ann: Mapping[str, Any]) -> tuple[int, int]:
+    try:
+        img = coco.imgs[ann["image_id"]]
+        return img["height"], img["width"]
+    except KeyError as e:
+        raise AnnotationError(
+            f"annotation {ann.get('id', '?')!r}: its image needs 'height' and 'width' to "
+            f"rasterise the segmentation (missing {e})"
+        ) from None
+
+
+def _in_order(pieces: list, n: int) -> Any:
+    """One RLEs of n masks from pieces (RLEs, the positions its masks take)."""
+    from ..masks import RLEs
+
+    if not pieces:
+        return RLEs._trusted(np.zeros(0, np.uint32), np.zeros(1, np.int64),
+                             np.zeros(0, np.int64), np.zeros(0, np.int64))  # fmt: skip
+    counts = np.concatenate([r.counts for r, _ in pieces])
+    lengths = np.concatenate([np.diff(r.offsets) for r, _ in pieces])
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    pooled = RLEs._trusted(
+        counts, offsets, np.concatenate([r.heights for r, _ in pieces]),
+        np.concatenate([r.widths for r, _ in pieces]),
+    )  # fmt: skip
+    order = np.empty(n, np.int64)
+    order[np.concatenate([at for _, at in pieces])] = np.arange(n)
+    return pooled.subset(order)
 
 
 def _file_of(coco: COCO) -> str | None:
@@ -318,7 +392,6 @@ def results_table(anns: Sequence[Mapping], source: str) -> Annotations:
     """Results columns of the "segm" or "keypoints" loadRes branch: ids 1..N, not crowd;
     segm: area = mask area, bbox = the given box or the mask's; keypoints: area and box
     from the keypoints' extent."""
-    from . import mask as _mask
     from ._table import _int_column
 
     branch = result_branch(anns)
@@ -332,13 +405,15 @@ def results_table(anns: Sequence[Mapping], source: str) -> Annotations:
     if branch == "segm":
         segms = _column(anns, "segmentation", source)
         try:
-            # one by one, as loadRes (pycocotools' list call overflows past 255 RLEs here)
-            area = np.array([_mask.area(s) for s in segms], dtype=np.float64)
-            boxes = [
-                ann["bbox"] if "bbox" in ann else _mask.toBbox(s)
-                for ann, s in zip(anns, segms, strict=True)
-            ]
-            bbox = np.array(boxes, dtype=np.float64).reshape(len(anns), 4)
+            # pycocotools' per-result area(segm) and toBbox(segm), on all RLEs at once
+            from ..masks import RLEs
+
+            packed = RLEs.from_coco(segms)
+            area = packed.areas().astype(np.float64)
+            bbox = packed.boxes().astype(np.float64).reshape(len(anns), 4)
+            for i, ann in enumerate(anns):
+                if "bbox" in ann:
+                    bbox[i] = np.asarray(ann["bbox"], dtype=np.float64).reshape(4)
         except (TypeError, ValueError, KeyError) as e:
             raise AnnotationError(
                 f"{source}: segmentation results must be RLE dicts ({{'size', 'counts'}}): {e}"

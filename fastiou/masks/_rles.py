@@ -17,6 +17,7 @@ mask. The arrays are read-only, so what is computed from them (areas, boxes) is 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -363,6 +364,8 @@ class RLEs:
         """The masks at ``index`` (an int array), in that order."""
         index = _index_array(index, "index")
         _check_index(index, len(self), "index")
+        if index.shape[0] == len(self) and np.array_equal(index, np.arange(len(self))):
+            return self
         lengths = np.diff(self.offsets)[index]
         offsets = np.zeros(index.shape[0] + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -500,6 +503,28 @@ def iou_matrix(dt: RLEs, gt: RLEs, iscrowd: Any, threads: int | None = None) -> 
     return out.reshape(n, m)
 
 
+def _flat_polygons(polygons: Sequence[Any]) -> list[np.ndarray]:
+    """Each polygon as a float64 vector of an even length (an odd trailing coordinate dropped).
+    Flat lists of numbers (COCO's polygons) are read in one pass over all of them."""
+    if all(type(p) is list for p in polygons):
+        lengths = [len(p) for p in polygons]
+        try:
+            xy = np.fromiter(itertools.chain.from_iterable(polygons), np.float64, sum(lengths))
+        except (TypeError, ValueError):
+            xy = None  # not all numbers: find which polygon, below
+        if xy is not None:
+            ends = np.cumsum(lengths)
+            return [xy[e - n : e - n % 2] for e, n in zip(ends.tolist(), lengths, strict=True)]
+    arrays = []
+    for i, p in enumerate(polygons):
+        try:
+            a = np.asarray(p, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"polygon {i} must be a flat list of numbers") from None
+        arrays.append(a[: (a.shape[0] // 2) * 2])
+    return arrays
+
+
 def polygon_runs(
     polygons: Sequence[Any], heights: Any, widths: Any
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -509,13 +534,7 @@ def polygon_runs(
     heights = _index_array(heights, "heights")
     widths = _index_array(widths, "widths")
     check_sizes(heights, widths)
-    arrays = []
-    for i, p in enumerate(polygons):
-        try:
-            a = np.asarray(p, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise ValueError(f"polygon {i} must be a flat list of numbers") from None
-        arrays.append(a[: (a.shape[0] // 2) * 2])
+    arrays = _flat_polygons(polygons)
     vertices = np.fromiter((a.shape[0] // 2 for a in arrays), np.int64, n)
     closed = np.where(vertices > 0, vertices + 1, 0)  # each polygon repeats its first vertex
     at = np.zeros(n + 1, np.int64)
