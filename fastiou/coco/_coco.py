@@ -323,6 +323,7 @@ class COCO:
         tic = time.time()
         kept: str | list | None = None  # the results' dicts (or their file), for masks etc.
         scanned = None
+        packed: dict = {}  # segm results: their packed RLEs, made once
         if isinstance(resFile, (str, os.PathLike)):
             source = os.fspath(resFile)
             scanned = _instances.keypoint_results(source, source)  # no dict per result
@@ -336,7 +337,7 @@ class COCO:
                     anns = _json._load_python(resFile)
                     if not isinstance(anns, list) or _instances.result_branch(anns) == "bbox":
                         raise
-                    table, kept = _instances.results_table(anns, source), anns
+                    table, kept = _instances.results_table(anns, source, packed), anns
         elif isinstance(resFile, np.ndarray):
             self._log("Converting ndarray to lists...")
             table = _table.from_numpy(resFile)
@@ -344,7 +345,7 @@ class COCO:
         else:
             source = "results"
             if isinstance(resFile, list) and _instances.result_branch(resFile) != "bbox":
-                table = _instances.results_table(resFile, source)
+                table = _instances.results_table(resFile, source, packed)
             else:
                 table = _table.from_dicts(resFile, results=True, source=source)
             kept = resFile
@@ -360,6 +361,7 @@ class COCO:
         res._result_source = kept
         if isinstance(kept, str) and scanned is not None:
             res._keypoints_cache = scanned[1]  # the keypoints the scan read, for evaluation
+        res._rles_cache = packed.get("rles")
         return res
 
     def loadNumpyAnnotations(self, data: np.ndarray) -> list[dict]:

@@ -388,10 +388,11 @@ def result_branch(anns: Sequence[Mapping]) -> str:
     return "bbox"
 
 
-def results_table(anns: Sequence[Mapping], source: str) -> Annotations:
+def results_table(anns: Sequence[Mapping], source: str, packed: dict | None = None) -> Annotations:
     """Results columns of the "segm" or "keypoints" loadRes branch: ids 1..N, not crowd;
     segm: area = mask area, bbox = the given box or the mask's; keypoints: area and box
-    from the keypoints' extent."""
+    from the keypoints' extent. segm: ``packed["rles"]`` receives the results' packed RLEs
+    (what :func:`rles` would make of them: the evaluation reuses them)."""
     from ._table import _int_column
 
     branch = result_branch(anns)
@@ -408,9 +409,11 @@ def results_table(anns: Sequence[Mapping], source: str) -> Annotations:
             # pycocotools' per-result area(segm) and toBbox(segm), on all RLEs at once
             from ..masks import RLEs
 
-            packed = RLEs.from_coco(segms)
-            area = packed.areas().astype(np.float64)
-            bbox = packed.boxes().astype(np.float64).reshape(len(anns), 4)
+            masks = RLEs.from_coco(segms)
+            if packed is not None:
+                packed["rles"] = masks
+            area = masks.areas().astype(np.float64)
+            bbox = masks.boxes().astype(np.float64).reshape(len(anns), 4)
             for i, ann in enumerate(anns):
                 if "bbox" in ann:
                     bbox[i] = np.asarray(ann["bbox"], dtype=np.float64).reshape(4)
