@@ -33,6 +33,47 @@ COCO_CATEGORY_IDS = [i for i in range(1, 91) if i not in {12, 26, 29, 30, 45, 66
 SIZES = {"5000 images (COCO val-like)": 5000, "300 images": 300}
 
 
+def boxes_in(rng, width: np.ndarray, height: np.ndarray, img: np.ndarray, n: int) -> np.ndarray:
+    """``n`` xywh boxes inside images ``img`` (sides log-normal around 40 px, so about 40%
+    small, 40% medium, 20% large)."""
+    side = np.exp(rng.normal(np.log(40), 1.0, n))
+    aspect = np.exp(rng.normal(0, 0.5, n))
+    w = np.minimum(side * aspect, width[img] - 1)
+    h = np.minimum(side / aspect, height[img] - 1)
+    x = rng.uniform(0, 1, n) * (width[img] - w)
+    y = rng.uniform(0, 1, n) * (height[img] - h)
+    return np.stack([x, y, w, h], axis=1)
+
+
+def areas_below(rng, boxes: np.ndarray) -> np.ndarray:
+    """Ground-truth areas: 50-95% of the box area, 1% exactly 32² and 1% exactly 96² (the
+    inclusive ends of the area ranges)."""
+    n = len(boxes)
+    area = (boxes[:, 2] * boxes[:, 3] * rng.uniform(0.5, 0.95, n)).round(2)
+    edge = rng.random(n)
+    area[edge < 0.01] = 32.0**2
+    area[(edge >= 0.01) & (edge < 0.02)] = 96.0**2
+    return area
+
+
+def polygons_in(rng, boxes: np.ndarray) -> list[list[float]]:
+    """One polygon of 8-30 random points inside each box (flat x, y lists)."""
+    n_pts = rng.integers(8, 30, len(boxes))
+    pts = rng.uniform(0, 1, (int(n_pts.sum()), 2))
+    owner = np.repeat(np.arange(len(boxes)), n_pts)
+    pts = (boxes[owner, :2] + pts * boxes[owner, 2:]).round(2).ravel().tolist()
+    offsets = np.concatenate([[0], np.cumsum(2 * n_pts)]).tolist()
+    return [pts[offsets[k] : offsets[k + 1]] for k in range(len(boxes))]
+
+
+def jittered(rng, boxes: np.ndarray) -> np.ndarray:
+    """Detections near ``boxes``: each side moved by 10% of the size (normal), sides >= 1."""
+    out = boxes + rng.normal(0, 0.1, (len(boxes), 4)) * boxes[:, [2, 3, 2, 3]]
+    out[:, 2:] = np.maximum(out[:, 2:], 1)
+    out[:, :2] = np.maximum(out[:, :2], 0)
+    return out
+
+
 def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict]]:
     """A synthetic COCO dataset and detections on it: (ground-truth dict, results list).
 
@@ -51,39 +92,23 @@ def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict
     pool = np.clip(n_gt // 2 + 1, 1, 6)  # categories per image
     base = rng.integers(0, len(cats), n_images)
 
-    def boxes_in(img: np.ndarray, n: int) -> np.ndarray:
-        side = np.exp(rng.normal(np.log(40), 1.0, n))
-        aspect = np.exp(rng.normal(0, 0.5, n))
-        w = np.minimum(side * aspect, width[img] - 1)
-        h = np.minimum(side / aspect, height[img] - 1)
-        x = rng.uniform(0, 1, n) * (width[img] - w)
-        y = rng.uniform(0, 1, n) * (height[img] - h)
-        return np.stack([x, y, w, h], axis=1)
-
     def category_in(img: np.ndarray) -> np.ndarray:
         return cats[(base[img] + rng.integers(0, pool[img])) % len(cats)]
 
     g_img = np.repeat(np.arange(n_images), n_gt)
     G = len(g_img)
-    g_box = boxes_in(g_img, G).round(2)
+    g_box = boxes_in(rng, width, height, g_img, G).round(2)
     g_cat = category_in(g_img)
     g_crowd = (rng.random(G) < 0.01).astype(int)
-    g_area = (g_box[:, 2] * g_box[:, 3] * rng.uniform(0.5, 0.95, G)).round(2)
-    edge = rng.random(G)
-    g_area[edge < 0.01] = 32.0**2  # exactly on the bucket edges (inclusive ends)
-    g_area[(edge >= 0.01) & (edge < 0.02)] = 96.0**2
-    n_pts = rng.integers(8, 30, G)
-    pts = rng.uniform(0, 1, (int(n_pts.sum()), 2))
-    owner = np.repeat(np.arange(G), n_pts)
-    pts = (g_box[owner, :2] + pts * g_box[owner, 2:]).round(2).ravel().tolist()
-    offsets = np.concatenate([[0], np.cumsum(2 * n_pts)]).tolist()
+    g_area = areas_below(rng, g_box)
+    polygons = polygons_in(rng, g_box)
     images = [
         {"id": int(i), "file_name": f"{i:012d}.jpg", "width": int(w), "height": int(h)}
         for i, w, h in zip(img_ids.tolist(), width.tolist(), height.tolist(), strict=True)
     ]
     annotations = [
         {
-            "segmentation": [pts[offsets[k] : offsets[k + 1]]],
+            "segmentation": [polygons[k]],
             "area": a,
             "iscrowd": c,
             "image_id": int(img_ids[i]),
@@ -105,9 +130,7 @@ def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict
     # detections: jittered copies of the ground truth, then false positives
     copies = rng.integers(0, 4, G) * (g_crowd == 0)
     src = np.repeat(np.arange(G), copies)
-    tp_box = g_box[src] + rng.normal(0, 0.1, (len(src), 4)) * g_box[src][:, [2, 3, 2, 3]]
-    tp_box[:, 2:] = np.maximum(tp_box[:, 2:], 1)
-    tp_box[:, :2] = np.maximum(tp_box[:, :2], 0)
+    tp_box = jittered(rng, g_box[src])
     wrong = rng.random(len(src)) < 0.1
     tp_cat = np.where(wrong, rng.choice(cats, len(src)), g_cat[src])
     n_fp = rng.integers(15, 70, n_images)
@@ -116,7 +139,8 @@ def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict
         rng.random(len(f_img)) < 0.3, category_in(f_img), rng.choice(cats, len(f_img))
     )
     d_img = np.concatenate([g_img[src], f_img])
-    d_box = np.concatenate([tp_box, boxes_in(f_img, len(f_img))]).astype(np.float32)
+    d_box = np.concatenate([tp_box, boxes_in(rng, width, height, f_img, len(f_img))])
+    d_box = d_box.astype(np.float32)
     d_cat = np.concatenate([tp_cat, fp_cat])
     d_score = np.concatenate([rng.beta(4, 2, len(src)), rng.beta(1, 4, len(f_img))])
     d_score = d_score.astype(np.float32)

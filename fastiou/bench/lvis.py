@@ -25,8 +25,12 @@ from ._registry import implementation, workload
 from .coco import (
     _evaluate_only,
     _load_and_evaluate,
+    areas_below,
+    boxes_in,
+    jittered,
     measure_peak_memory,
     memory_main,
+    polygons_in,
     write_set,
 )
 
@@ -90,30 +94,14 @@ def make_lvis_like(
     g_cat = cat_ids[np.concatenate(g_cat)]
     G = len(g_img)
 
-    def boxes_in(img: np.ndarray, n: int) -> np.ndarray:
-        side = np.exp(rng.normal(np.log(40), 1.0, n))
-        aspect = np.exp(rng.normal(0, 0.5, n))
-        w = np.minimum(side * aspect, width[img] - 1)
-        h = np.minimum(side / aspect, height[img] - 1)
-        x = rng.uniform(0, 1, n) * (width[img] - w)
-        y = rng.uniform(0, 1, n) * (height[img] - h)
-        return np.stack([x, y, w, h], axis=1)
-
-    g_box = boxes_in(g_img, G).round(2)
-    g_area = (g_box[:, 2] * g_box[:, 3] * rng.uniform(0.5, 0.95, G)).round(2)
-    edge = rng.random(G)
-    g_area[edge < 0.01] = 32.0**2  # exactly on the bucket edges (inclusive ends)
-    g_area[(edge >= 0.01) & (edge < 0.02)] = 96.0**2
-    n_pts = rng.integers(8, 30, G)
-    pts = rng.uniform(0, 1, (int(n_pts.sum()), 2))
-    owner = np.repeat(np.arange(G), n_pts)
-    pts = (g_box[owner, :2] + pts * g_box[owner, 2:]).round(2).ravel().tolist()
-    offsets = np.concatenate([[0], np.cumsum(2 * n_pts)]).tolist()
+    g_box = boxes_in(rng, width, height, g_img, G).round(2)
+    g_area = areas_below(rng, g_box)
+    polygons = polygons_in(rng, g_box)
     annotations = [
         {
             "area": a,
             "id": k + 1,
-            "segmentation": [pts[offsets[k] : offsets[k + 1]]],
+            "segmentation": [polygons[k]],
             "image_id": int(img_ids[i]),
             "bbox": b,
             "category_id": int(c),
@@ -126,9 +114,7 @@ def make_lvis_like(
     # detections: jittered copies of the ground truth, then false positives
     copies = rng.integers(0, 4, G)
     src = np.repeat(np.arange(G), copies)
-    tp_box = g_box[src] + rng.normal(0, 0.1, (len(src), 4)) * g_box[src][:, [2, 3, 2, 3]]
-    tp_box[:, 2:] = np.maximum(tp_box[:, 2:], 1)
-    tp_box[:, :2] = np.maximum(tp_box[:, :2], 0)
+    tp_box = jittered(rng, g_box[src])
     wrong = rng.random(len(src)) < 0.1
     tp_cat = np.where(wrong, rng.choice(cat_ids, len(src), p=weight), g_cat[src])
     per_image = np.bincount(g_img[src], minlength=n_images)
@@ -146,7 +132,8 @@ def make_lvis_like(
         own[i][int(u * 1e6) % len(own[i])] for i, u in zip(f_img[near], pick[near], strict=True)
     ]
     d_img = np.concatenate([g_img[src], f_img])
-    d_box = np.concatenate([tp_box, boxes_in(f_img, len(f_img))]).astype(np.float32)
+    d_box = np.concatenate([tp_box, boxes_in(rng, width, height, f_img, len(f_img))])
+    d_box = d_box.astype(np.float32)
     d_cat = np.concatenate([tp_cat, fp_cat])
     d_score = np.concatenate([rng.beta(4, 2, len(src)), rng.beta(1, 4, len(f_img))])
     tied = rng.random(len(d_score)) < tie_share

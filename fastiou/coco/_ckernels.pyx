@@ -1161,8 +1161,8 @@ def accumulate(const int64_t[::1] cat_start, const int64_t[::1] grp, const uint8
             _accumulate_cell(cell // A, cell % A, M, longest, masked, cat_start, grp, m_first,
                              score, image, state, npig, k_map, a_map, rec_thrs, image_mask,
                              precision, recall, scores, with_scores, &list_j[tid, 0],
-                             &list_bits[tid, 0],
-                             &ev_fp[tid, 0], &ev_j[tid, 0], &env[tid, 0], &counters[tid, 0])
+                             &list_bits[tid, 0], &ev_fp[tid, 0], &ev_j[tid, 0], &env[tid, 0],
+                             &counters[tid, 0])
 
 
 cdef void _accumulate_cell(Py_ssize_t k, Py_ssize_t a, Py_ssize_t M, Py_ssize_t longest,
@@ -1173,8 +1173,9 @@ cdef void _accumulate_cell(Py_ssize_t k, Py_ssize_t a, Py_ssize_t M, Py_ssize_t 
                            const int64_t[::1] a_map, const double[::1] rec_thrs,
                            const uint8_t[::1] image_mask, double[:, :, :, :, ::1] precision,
                            double[:, :, :, ::1] recall, double[:, :, :, :, ::1] scores,
-                           bint with_scores, int64_t *list_j, uint64_t *list_bits, int64_t *ev_fp, int64_t *ev_j,
-                           double *env, int64_t *counters) noexcept nogil:
+                           bint with_scores, int64_t *list_j, uint64_t *list_bits,
+                           int64_t *ev_fp, int64_t *ev_j, double *env,
+                           int64_t *counters) noexcept nogil:
     cdef Py_ssize_t c = k_map[k], a0 = a_map[a], T = precision.shape[2], n, e, j, m, t, blk
     cdef Py_ssize_t nt
     cdef int64_t n_gt = npig[c, a0], f
