@@ -28,6 +28,21 @@ OPERATIONS = ("iou", "giou", "diou", "ciou", "ioa1", "ioa2")
 
 cnp.import_array()
 
+cdef extern from *:
+    """
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    static int fi_cpu_has_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx2"); }
+    #else
+    static int fi_cpu_has_avx2(void) { return 0; }
+    #endif
+    """
+    int fi_cpu_has_avx2()
+
+
+def cpu_has_avx2() -> bool:
+    """Whether this CPU (and OS) runs AVX2 code: then ``_ckernels_avx2`` is the faster build."""
+    return bool(fi_cpu_has_avx2())
+
 
 cdef inline real ratio(real num, real den, bint zero_div) noexcept nogil:
     cdef real q = num / den

@@ -4,6 +4,12 @@ from .._core import config as _config
 from .._core.parallel import describe_cython
 from . import _ckernels as _ext
 
+if _ext.cpu_has_avx2():
+    try:
+        from . import _ckernels_avx2 as _ext
+    except ImportError:  # not built here (not x86): the portable build it is
+        pass
+
 OPERATIONS = {name: code for code, name in enumerate(_ext.OPERATIONS)}
 
 
