@@ -1,5 +1,7 @@
 """Cython backend: the compiled extension ``_ckernels.pyx`` behind the backend interface."""
 
+import numpy as np
+
 from .._core import config as _config
 from .._core.parallel import describe_cython
 from . import _ckernels as _ext
@@ -18,6 +20,14 @@ def _threads(work: int) -> int:
     return 1 if work < _config.PARALLEL_MIN_WORK else _config.num_threads()
 
 
+def _whole_elements(boxes: np.ndarray) -> np.ndarray:
+    # The kernels step through boxes in elements: a byte stride that is not a whole number of
+    # elements (a view into packed records) gets an aligned copy.
+    if all(s % boxes.itemsize == 0 for s in boxes.strides):
+        return boxes
+    return np.ascontiguousarray(boxes)
+
+
 def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div):
     """Fill ``out`` [B, N, M] with ``op`` between boxes1 [B, N, 4] and boxes2 [B, M, 4].
 
@@ -29,12 +39,14 @@ def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div):
         threads = _threads(len(boxes1) * len(boxes2))
         return _ext.matrix(OPERATIONS[op], boxes1, boxes2, fmt, offset, eps, zero_div, threads)
     threads = _threads(out.size)
+    boxes1, boxes2 = _whole_elements(boxes1), _whole_elements(boxes2)
     _ext.pairwise(OPERATIONS[op], boxes1, boxes2, out, fmt, offset, eps, zero_div, threads)
 
 
 def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     """Fill ``out`` [B, K] with ``op`` between boxes1[b, k] and boxes2[b, k] ([B, K, 4] each)."""
     threads = _threads(out.size)
+    boxes1, boxes2 = _whole_elements(boxes1), _whole_elements(boxes2)
     _ext.aligned(OPERATIONS[op], boxes1, boxes2, out, fmt, offset, eps, zero_div, threads)
 
 
