@@ -43,11 +43,11 @@ def lean_view(x: Any) -> np.ndarray | None:
     if type(x) is np.ndarray:
         return x
     torch = sys.modules.get("torch")
-    if torch is None or type(x) is not torch.Tensor or not x.is_cpu or x.requires_grad:
+    if torch is None or type(x) is not torch.Tensor:
         return None
     try:
-        return x.numpy()
-    except (TypeError, RuntimeError):  # bfloat16, or a tensor with its conj/neg bit set
+        return x.numpy()  # only for CPU tensors without grad (checked by numpy() itself)
+    except (TypeError, RuntimeError):  # GPU, grad, bfloat16, a conj/neg bit: the general path
         return None
 
 

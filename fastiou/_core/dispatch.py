@@ -59,7 +59,13 @@ BY_DESIGN = "no kernel of its own (by design): runs the next backend"
 
 _loaded: dict[str, ModuleType | str] = {}  # module name -> module, or why it cannot load
 _lock = threading.Lock()
-_override = threading.local()
+
+
+class _Override(threading.local):
+    name: str | None = None  # a class default: reading it unset raises nothing (cheaper)
+
+
+_override = _Override()
 
 
 class BackendStatus(NamedTuple):
@@ -112,7 +118,7 @@ def _check_name(name: str, source: str) -> str:
 def use_backend(name: str) -> Iterator[None]:
     """Within the block (in this thread), ``backend="auto"`` means ``name``."""
     _check_name(name, "use_backend")
-    previous = getattr(_override, "name", None)
+    previous = _override.name
     _override.name = name
     try:
         yield
@@ -138,7 +144,7 @@ def _parse_env(raw: str | bytes) -> str:
 
 def _auto_means() -> str:
     """What ``backend="auto"`` means here: use_backend's name, else FASTIOU_BACKEND, else auto."""
-    name = getattr(_override, "name", None)
+    name = _override.name
     if name:
         return name
     raw = _environ.get(_env_key) if _environ is not None else os.environ.get(_ENV)

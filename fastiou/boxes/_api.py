@@ -101,6 +101,7 @@ def _overlap(
 
 
 _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_ONE_BOX = (4,)  # shape[1:] of an [N, 4] array
 
 
 def _lean(op: str, boxes1, boxes2, fmt: int, offset: int, eps: float, zero_div: bool):
@@ -116,10 +117,8 @@ def _lean(op: str, boxes1, boxes2, fmt: int, offset: int, eps: float, zero_div: 
         a is None
         or b is None
         or type(boxes1) is not type(boxes2)
-        or a.ndim != 2
-        or b.ndim != 2
-        or a.shape[1] != 4
-        or b.shape[1] != 4
+        or a.shape[1:] != _ONE_BOX
+        or b.shape[1:] != _ONE_BOX
         or a.dtype is not b.dtype
         or a.dtype not in _NATIVE_FLOATS
     ):

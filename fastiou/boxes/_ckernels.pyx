@@ -144,7 +144,8 @@ cdef struct Job:
 
 cdef void _features(const real *boxes, real *feats, const Job *j, int64_t lo,
                     int64_t hi) noexcept nogil:
-    """feats [B, 8, K] of boxes (x1, y1, x2, y2, area, cx, cy, aspect) for flat boxes lo:hi."""
+    """feats [B, 8, K] of boxes (x1, y1, x2, y2, area, cx, cy, aspect) for flat boxes lo:hi
+    (the aspect for CIoU only: the other operations never read it)."""
     cdef Py_ssize_t k = j.n, b, i
     cdef int64_t r
     cdef real x1, y1, x2, y2, w, h, offset = <real> j.offset
@@ -169,7 +170,8 @@ cdef void _features(const real *boxes, real *feats, const Job *j, int64_t lo,
         f[4 * k] = w * h
         f[5 * k] = (x1 + x2) * half
         f[6 * k] = (y1 + y2) * half
-        f[7 * k] = <real> atan(ratio(w, h, j.zero_div)) * two_over_pi
+        if j.op == CIOU:  # the aspect angle: an atan per box, only CIoU reads it
+            f[7 * k] = <real> atan(ratio(w, h, j.zero_div)) * two_over_pi
 
 
 cdef void _pairwise(const real *f1, const real *f2, real *out, const Job *j, int64_t lo,

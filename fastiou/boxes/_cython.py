@@ -50,4 +50,6 @@ def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     _ext.aligned(OPERATIONS[op], boxes1, boxes2, out, fmt, offset, eps, zero_div, threads)
 
 
-describe = describe_cython
+def describe() -> str:
+    build = "AVX2" if _ext.__name__.endswith("_avx2") else "portable (SSE2)"
+    return f"{describe_cython()}; box kernels: {build} build"

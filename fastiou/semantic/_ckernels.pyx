@@ -382,17 +382,17 @@ cdef class LabelTable:
     """A label plan's tables held for :func:`lean_labels` (built once per plan)."""
     cdef Table tab
     cdef Py_ssize_t num_classes
+    cdef int subs  # private histograms per thread
     cdef object arrays  # the arrays tab points into
 
     def __init__(self, const int32_t[::1] codes, bint full, const uint64_t[::1] keys,
-                 const int32_t[::1] key_codes, int64_t num_classes):
+                 const int32_t[::1] key_codes, int64_t num_classes, int subs):
         self.arrays = (codes, keys, key_codes)
-        self.num_classes = num_classes
+        self.num_classes, self.subs = num_classes, subs
         self.tab = make_table(codes, full, keys, key_codes, num_classes)
 
 
-def lean_labels(LabelTable table, cnp.ndarray target, cnp.ndarray prediction, int subs,
-                int num_threads):
+def lean_labels(LabelTable table, cnp.ndarray target, cnp.ndarray prediction, int num_threads):
     """The [C, C] int64 counts of two label arrays in one call (the lean call path), or None.
 
     Taken when both are C-contiguous native integer (or bool) arrays of one dtype and shape,
@@ -424,7 +424,7 @@ def lean_labels(LabelTable table, cnp.ndarray target, cnp.ndarray prediction, in
     j.t = _layout(<const char *> cnp.PyArray_DATA(target), 0, 0, item)
     j.other = _layout(<const char *> cnp.PyArray_DATA(prediction), 0, 0, item)
     j.r1_count, j.k_count = 1, j.total
-    j.bins, j.subs = (c + 2) * (c + 1), subs
+    j.bins, j.subs = (c + 2) * (c + 1), table.subs
     if item == 1:
         j.count = <void (*)(const Job *, Py_ssize_t, int, const void *, const void *) noexcept nogil> (
             _labels_chunk[uint8_t, uint8_t])

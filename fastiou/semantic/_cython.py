@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from .._core.parallel import describe_cython
@@ -46,19 +44,20 @@ def logits(target: np.ndarray, scores: np.ndarray, plan: LabelPlan, hist: np.nda
     count(target, scores, *tables, plan.sub_histograms, hist, threads)
 
 
-@functools.lru_cache(maxsize=64)
-def _table(plan: LabelPlan) -> _ext.LabelTable:
-    return _ext.LabelTable(
-        plan.table, plan.full, plan.extra_keys64, plan.extra_codes, plan.num_classes
-    )
+_TABLES: dict[LabelPlan, _ext.LabelTable] = {}  # label plans are few and cached themselves
 
 
 def lean_labels(target: np.ndarray, prediction: np.ndarray, plan: LabelPlan) -> np.ndarray | None:
     """The [C, C] matrix of two label arrays in one call (``_api._lean_count``), or None when
     they are not C-contiguous native integer arrays of one dtype and shape, or a label is out of
     range (the general path then runs and says which)."""
-    threads = thread_count(target.size)
-    return _ext.lean_labels(_table(plan), target, prediction, plan.sub_histograms, threads)
+    table = _TABLES.get(plan)
+    if table is None:
+        if len(_TABLES) >= 64:
+            _TABLES.clear()
+        tables = plan.table, plan.full, plan.extra_keys64, plan.extra_codes
+        table = _TABLES[plan] = _ext.LabelTable(*tables, plan.num_classes, plan.sub_histograms)
+    return _ext.lean_labels(table, target, prediction, thread_count(target.size))
 
 
 describe = describe_cython
