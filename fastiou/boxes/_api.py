@@ -100,33 +100,23 @@ def _overlap(
     return result.finish()
 
 
-_NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_ONE_BOX = (4,)  # shape[1:] of an [N, 4] array
-
-
 def _lean(op: str, boxes1, boxes2, fmt: int, offset: int, eps: float, zero_div: bool):
     """The common call in one compiled step, or None for the general path (same numbers).
 
     Taken for [N, 4] and [M, 4] numpy arrays or CPU tensors (both one kind, native float32 or
-    float64 of one dtype, any strides) when ``backend="auto"`` means Cython for this work; the
-    general path's Operand/Result layers, feature arrays and dispatch cost 5x the kernel of a
-    100 x 100 matrix (bench/README.md, "Small calls").
+    float64 of one dtype, any strides; the compiled entry checks, or declines) when
+    ``backend="auto"`` means Cython for this work. The general path's Operand/Result layers,
+    feature arrays and dispatch cost 2x the kernel of a 100 x 100 matrix (bench/README.md,
+    "Small calls").
     """
     a, b = _arrays.lean_view(boxes1), _arrays.lean_view(boxes2)
-    if (
-        a is None
-        or b is None
-        or type(boxes1) is not type(boxes2)
-        or a.shape[1:] != _ONE_BOX
-        or b.shape[1:] != _ONE_BOX
-        or a.dtype is not b.dtype
-        or a.dtype not in _NATIVE_FLOATS
-    ):
+    if a is None or b is None or type(boxes1) is not type(boxes2):
         return None
-    kernels = _dispatch.lean("boxes", a.shape[0] * b.shape[0])
+    kernels = _dispatch.lean("boxes", (a.size * b.size) >> 4)  # N * M pairs for [N, 4], [M, 4]
     if kernels is None:
         return None
-    return _arrays.lean_result(kernels.pairwise(op, a, b, None, fmt, offset, eps, zero_div), boxes1)
+    matrix = kernels.pairwise(op, a, b, None, fmt, offset, eps, zero_div)
+    return None if matrix is None else _arrays.lean_result(matrix, boxes1)
 
 
 _COMMON_DOC = """

@@ -299,13 +299,18 @@ cdef Boxes _array_boxes(cnp.ndarray boxes) noexcept:
 
 def matrix(int op, cnp.ndarray boxes1, cnp.ndarray boxes2, int fmt, double offset, double eps,
            bint zero_div, int num_threads):
-    """The new [N, M] matrix of op between boxes1 [N, 4] and boxes2 [M, 4] (the lean call path).
-
-    Both native float32, or both float64, numpy arrays of any strides (the caller checks);
-    features on the heap, no Python object but the result.
+    """The new [N, M] matrix of op between boxes1 [N, 4] and boxes2 [M, 4] (the lean call path),
+    or None unless both are native float32, or both float64, numpy arrays of that shape (any
+    strides). Features on the heap, no Python object but the result.
     """
     cdef int dtype = cnp.PyArray_TYPE(boxes1)
     cdef cnp.npy_intp shape[2]
+    if (cnp.PyArray_NDIM(boxes1) != 2 or cnp.PyArray_NDIM(boxes2) != 2
+            or cnp.PyArray_DIM(boxes1, 1) != 4 or cnp.PyArray_DIM(boxes2, 1) != 4
+            or dtype != cnp.PyArray_TYPE(boxes2)
+            or (dtype != cnp.NPY_FLOAT and dtype != cnp.NPY_DOUBLE)
+            or not cnp.PyArray_ISNOTSWAPPED(boxes1) or not cnp.PyArray_ISNOTSWAPPED(boxes2)):
+        return None
     shape[0], shape[1] = cnp.PyArray_DIM(boxes1, 0), cnp.PyArray_DIM(boxes2, 0)
     result = cnp.PyArray_EMPTY(2, shape, dtype, 0)
     if shape[0] == 0 or shape[1] == 0:

@@ -31,12 +31,12 @@ def _whole_elements(boxes: np.ndarray) -> np.ndarray:
 def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div):
     """Fill ``out`` [B, N, M] with ``op`` between boxes1 [B, N, 4] and boxes2 [B, M, 4].
 
-    ``out=None`` is the lean call of ``backend="auto"`` (``_api._lean``): boxes1 [N, 4] and
-    boxes2 [M, 4] are the caller's float32 or float64 numpy arrays (native, one dtype, any
-    strides) and the new [N, M] matrix is returned.
+    ``out=None`` is the lean call of ``backend="auto"`` (``_api._lean``): the caller's numpy
+    arrays as they are; returns the new [N, M] matrix, or None unless they are [N, 4] and
+    [M, 4] native float32 or float64 arrays of one dtype (any strides).
     """
     if out is None:
-        threads = _threads(len(boxes1) * len(boxes2))
+        threads = _threads((boxes1.size * boxes2.size) >> 4)
         return _ext.matrix(OPERATIONS[op], boxes1, boxes2, fmt, offset, eps, zero_div, threads)
     threads = _threads(out.size)
     boxes1, boxes2 = _whole_elements(boxes1), _whole_elements(boxes2)

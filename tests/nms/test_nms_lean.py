@@ -4,17 +4,13 @@ every input, taken only where ``backend="auto"`` would pick the Cython kernel.""
 import numpy as np
 import pytest
 import torch
-from conftest import ensure_available, random_boxes
+from conftest import random_boxes, spy_on
 
 import fastiou
 from fastiou._core import config as _config
 from fastiou.nms import _cython as nms_cython
 
-
-@pytest.fixture(autouse=True)
-def _cython_available(monkeypatch):
-    ensure_available("cython")
-    monkeypatch.delenv("FASTIOU_BACKEND", raising=False)
+pytestmark = pytest.mark.usefixtures("plain_auto")
 
 
 def scored(n: int, seed: int = 0):
@@ -64,9 +60,7 @@ def test_torchvision_keep_list():
 
 
 def test_taken_for_the_common_case_only(monkeypatch):
-    calls = []
-    original = nms_cython.nms
-    monkeypatch.setattr(nms_cython, "nms", lambda *a: calls.append(a[0]) or original(*a))
+    calls = spy_on(monkeypatch, nms_cython, "nms", lambda args, _: args[0])
     boxes, scores = scored(20)
     fastiou.nms(boxes, scores, 0.5)
     fastiou.nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.5)

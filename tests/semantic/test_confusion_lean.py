@@ -6,32 +6,22 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import ensure_available
+from conftest import spy_on
 
 import fastiou
 from fastiou._core import config as _config
 from fastiou.semantic import _common
 from fastiou.semantic import _cython as confusion_cython
 
-
-@pytest.fixture(autouse=True)
-def _cython_available(monkeypatch):
-    ensure_available("cython")
-    monkeypatch.delenv("FASTIOU_BACKEND", raising=False)
+pytestmark = pytest.mark.usefixtures("plain_auto")
 
 
 @pytest.fixture
 def lean_calls(monkeypatch) -> list:
-    calls = []
-    original = confusion_cython._ext.lean_labels
-
-    def spy(table, target, *args):
-        result = original(table, target, *args)
-        calls.append(result is not None)
-        return result
-
-    monkeypatch.setattr(confusion_cython._ext, "lean_labels", spy)
-    return calls
+    """Whether each call of the compiled lean entry took its inputs (or declined them)."""
+    return spy_on(
+        monkeypatch, confusion_cython._ext, "lean_labels", lambda _, result: result is not None
+    )
 
 
 def maps(shape, num_classes=5, dtype=np.uint8, seed=0):
