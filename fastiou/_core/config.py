@@ -12,12 +12,12 @@ import os
 # kernels.
 CYTHON_MAX_WORK = {
     # Pairs of boxes. `fastiou bench --task box_iou_sweep --task giou_sweep --task first_call`
-    # (bench/README.md, "The first call"): at 2739x2739 (7.5M pairs) the Cython kernels (AVX2
-    # build) ran IoU in 19.9 ms against numba's 80 ms and GIoU in 27.9 against 51 ms (one run, on
-    # the shared machine: numba's threads suffered most from the load; on an idle machine numba
-    # was ~1.3x faster at 4000x4000 in the SSE2-Cython days), while a fresh process paid ~1.3 s
-    # more for its first numba call (importing numba, loading its cached kernels) than for a
-    # Cython one. So Cython up to ~2900x2900 pairs, covering the 7.5M-pair first-call case.
+    # (bench/README.md, "Small calls and busy cores"; 2026-12-01, shared machine): at 2739x2739
+    # (7.5M pairs) the Cython kernels (AVX2 build) ran IoU in 2.8 ms against numba's 26 ms and
+    # GIoU in 11 ms against 42 ms (an earlier, busier run: 20 vs 80 and 28 vs 51 ms; numba's
+    # threads suffer most from other jobs), and a fresh process paid 0.95 s for its first numba
+    # call against 0.07 s for import + first Cython call. So Cython up to ~2900x2900 pairs: the
+    # 7.5M-pair first call never imports numba.
     "boxes": 1 << 23,
     # Pixels of label maps. `fastiou bench --task confusion_sweep` (19 classes, uint8): Cython
     # and numba run the same loop at the same speed (within noise) from 256x256 to 4096x4096;
