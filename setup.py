@@ -6,6 +6,7 @@ when that works, ``1`` requires OpenMP (the build fails without it), ``0`` build
 
 import glob
 import os
+import platform
 import sys
 import tempfile
 
@@ -65,9 +66,19 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             # OpenMP only where a kernel still uses prange; the others run on fastiou's pool
             omp = flags if flags and _uses_openmp(ext.sources[0]) else ([], [])
-            ext.extra_compile_args = opt + threads + omp[0]
+            # *_avx2 modules: the same kernels for AVX2 CPUs, chosen at import (not FMA: that
+            # would change the roundings)
+            simd = (["/arch:AVX2"] if sys.platform == "win32" else ["-mavx2"]) * _is_avx2(ext)
+            ext.extra_compile_args = opt + threads + omp[0] + simd
             ext.extra_link_args = threads + omp[1]
         super().build_extensions()
+
+
+def _is_avx2(ext: Extension) -> bool:
+    return ext.name.endswith("_avx2")
+
+
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 
 
 def _uses_openmp(pyx: str) -> bool:
@@ -80,6 +91,8 @@ def _extensions() -> list[Extension]:
     ``fastiou.boxes._cython``. A family adds a kernel by adding its ``.pyx`` file."""
     exts = []
     for pyx in sorted(glob.glob("fastiou/**/*.pyx", recursive=True)):
+        if pyx.endswith("_avx2.pyx") and not X86:
+            continue
         name = os.path.splitext(pyx)[0].replace("/", ".").replace(os.sep, ".")
         exts.append(
             Extension(

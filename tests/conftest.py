@@ -178,3 +178,24 @@ def random_boxes(
     if integer:
         boxes = np.round(boxes)
     return boxes.astype(dtype)
+
+
+@pytest.fixture
+def plain_auto(monkeypatch) -> None:
+    """``backend="auto"`` as a user gets it: the Cython backend there, no FASTIOU_BACKEND."""
+    ensure_available("cython")
+    monkeypatch.delenv("FASTIOU_BACKEND", raising=False)
+
+
+def spy_on(monkeypatch, owner: Any, name: str, record: Callable[[tuple, Any], Any]) -> list:
+    """Wrap ``owner.name``: each call appends ``record(args, result)`` to the list returned."""
+    calls = []
+    original = getattr(owner, name)
+
+    def spy(*args):
+        result = original(*args)
+        calls.append(record(args, result))
+        return result
+
+    monkeypatch.setattr(owner, name, spy)
+    return calls

@@ -8,6 +8,7 @@ never imported here unless the caller passed one of their arrays.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,25 @@ def to_numpy(x: Any) -> np.ndarray:
     elif library == "cuda":
         x = x.copy_to_host()
     return np.asarray(x)
+
+
+def lean_view(x: Any) -> np.ndarray | None:
+    """``x`` itself if it is a numpy array, a numpy view of a plain CPU torch tensor (no grad),
+    else None: the lean call paths' first test, in a few attribute reads (no copy, no import)."""
+    if type(x) is np.ndarray:
+        return x
+    torch = sys.modules.get("torch")
+    if torch is None or type(x) is not torch.Tensor:
+        return None
+    try:
+        return x.numpy()  # only for CPU tensors without grad (checked by numpy() itself)
+    except (TypeError, RuntimeError):  # GPU, grad, bfloat16, a conj/neg bit: the general path
+        return None
+
+
+def lean_result(result: np.ndarray, like: Any) -> Any:
+    """A lean path's numpy ``result`` in the array type of ``like`` (numpy, or a CPU tensor)."""
+    return result if type(like) is np.ndarray else sys.modules["torch"].from_numpy(result)
 
 
 def _torch_dtype(dtype: np.dtype):

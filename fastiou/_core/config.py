@@ -11,12 +11,14 @@ import os
 # operation family. Below it, Cython also avoids importing numba (~0.3 s) and loading its cached
 # kernels.
 CYTHON_MAX_WORK = {
-    # Pairs of boxes. `fastiou bench --sweep` (bench/README.md, "auto threshold"): once compiled,
-    # numba's AVX2 kernel beats the Cython one (SSE2, portable build) at every size from 256x256,
-    # by ~0.3 ms at 1024x1024; but the first numba call of a process costs ~1 s (importing numba,
-    # loading cached kernels). Below ~1M pairs Cython takes under ~1 ms, so numba would need
-    # thousands of calls to repay that; above it the gap grows with the work.
-    "boxes": 1 << 20,
+    # Pairs of boxes. `fastiou bench --task box_iou_sweep --task giou_sweep --task first_call`
+    # (bench/README.md, "Small calls and busy cores"; 2026-12-01, shared machine): at 2739x2739
+    # (7.5M pairs) the Cython kernels (AVX2 build) ran IoU in 2.8 ms against numba's 26 ms and
+    # GIoU in 11 ms against 42 ms (an earlier, busier run: 20 vs 80 and 28 vs 51 ms; numba's
+    # threads suffer most from other jobs), and a fresh process paid 0.95 s for its first numba
+    # call against 0.07 s for import + first Cython call. So Cython up to ~2900x2900 pairs: the
+    # 7.5M-pair first call never imports numba.
+    "boxes": 1 << 23,
     # Pixels of label maps. `fastiou bench --task confusion_sweep` (19 classes, uint8): Cython
     # and numba run the same loop at the same speed (within noise) from 256x256 to 4096x4096;
     # numba only gains on logits (AVX-512 argmax, ~7%), and its first call of a process costs

@@ -13,6 +13,7 @@ and to ``numba`` at or above it. An unavailable backend falls through to the nex
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import threading
@@ -74,7 +75,13 @@ BY_DESIGN = "no kernel of its own (by design): runs the next backend"
 _loaded: dict[str, ModuleType | str] = {}  # module name -> module, or why it cannot load
 _source_tree_warned = False
 _lock = threading.Lock()
-_override = threading.local()
+
+
+class _Override(threading.local):
+    name: str | None = None  # a class default: reading it unset raises nothing (cheaper)
+
+
+_override = _Override()
 
 
 class BackendStatus(NamedTuple):
@@ -153,12 +160,48 @@ def _check_name(name: str, source: str) -> str:
 def use_backend(name: str) -> Iterator[None]:
     """Within the block (in this thread), ``backend="auto"`` means ``name``."""
     _check_name(name, "use_backend")
-    previous = getattr(_override, "name", None)
+    previous = _override.name
     _override.name = name
     try:
         yield
     finally:
         _override.name = previous
+
+
+# os.environ.get costs ~1 µs a call (it encodes the key and raises KeyError when the variable is
+# unset): the mapping's own dict answers the same at a dict lookup's cost, and sees every change
+# made through os.environ (as os.environ.get does).
+_ENV = "FASTIOU_BACKEND"
+try:
+    _environ, _env_key = os.environ._data, os.environ.encodekey(_ENV)
+except AttributeError:  # not CPython's os.environ
+    _environ, _env_key = None, None
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_env(raw: str | bytes) -> str:
+    value = raw.decode() if isinstance(raw, bytes) else raw
+    return _check_name(value.strip().lower() or "auto", _ENV)
+
+
+def _auto_means() -> str:
+    """What ``backend="auto"`` means here: use_backend's name, else FASTIOU_BACKEND, else auto."""
+    name = _override.name
+    if name:
+        return name
+    raw = _environ.get(_env_key) if _environ is not None else os.environ.get(_ENV)
+    return "auto" if raw is None else _parse_env(raw)
+
+
+def lean(family: str, work: int) -> ModuleType | None:
+    """The Cython kernel module if ``select(family, "auto", work, on_gpu=False)`` picks it,
+    else None; cheap, for the lean call paths (no warning to give: nobody asked by name)."""
+    if work >= _config.CYTHON_MAX_WORK[family] or _auto_means() != "auto":
+        return None
+    module = _loaded.get(MODULES[family]["cython"])
+    if module is None:  # not loaded yet: load it once
+        module = _load(family, "cython")
+    return None if isinstance(module, str) else module
 
 
 def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, ModuleType]:
@@ -167,8 +210,7 @@ def select(family: str, backend: str, work: int, on_gpu: bool) -> tuple[str, Mod
         raise TypeError(f"backend must be a string, not {type(backend).__name__}")
     name = _check_name(backend, "backend")
     if name == "auto":
-        env = os.environ.get("FASTIOU_BACKEND", "").strip().lower() or "auto"
-        name = getattr(_override, "name", None) or _check_name(env, "FASTIOU_BACKEND")
+        name = _auto_means()
     asked = name != "auto"  # by argument, use_backend or FASTIOU_BACKEND: warn on fall-through
     if name == "auto":
         small = work < _config.CYTHON_MAX_WORK[family]

@@ -8,9 +8,14 @@ missing, never silently dropped. Each family registers its workloads and impleme
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import os
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +31,8 @@ class Workload:
     make: Callable[[], Data]  # builds the (seeded) inputs
     quick: bool = False  # part of `fastiou bench --quick` and the CI smoke run
     unit: tuple[str, float] | None = None  # e.g. ("Mpairs/s", 16.0): work in millions
+    # what runs beside the timed calls (a context manager), e.g. a torch job holding every core
+    beside: Callable[[], contextlib.AbstractContextManager] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,11 +60,12 @@ WORKLOADS: list[Workload] = []
 IMPLEMENTATIONS: list[Implementation] = []
 
 
-def workload(task: str, name: str, *, quick: bool = False, unit=None):
-    """Register the decorated input factory as a workload of ``task``."""
+def workload(task: str, name: str, *, quick: bool = False, unit=None, beside=None):
+    """Register the decorated input factory as a workload of ``task``; ``beside`` (a context
+    manager factory) runs around the timing of all its implementations."""
 
     def register(make: Callable[[], Data]) -> Callable[[], Data]:
-        WORKLOADS.append(Workload(task, name, make, quick, unit))
+        WORKLOADS.append(Workload(task, name, make, quick, unit, beside))
         return make
 
     return register
@@ -106,26 +114,31 @@ def run(
             continue
         data = w.make()
         group = []
-        for impl in (i for i in IMPLEMENTATIONS if i.task == w.task):
-            if progress:
-                progress(f"{w.task} {w.name}: {impl.name}")
-            row = Row(w.task, w.name, impl.name, impl.peer, None)
-            if impl.slow and not (slow or w.quick):
-                row.note = "not timed: slow (fastiou bench --slow)"
-                group.append(row)
-                continue
-            try:
-                times = time_call(impl.prepare(data), min_time)
-                row.median_s, row.runs = statistics.median(times), len(times)
-            except ImportError as e:
-                row.note = f"not installed ({e.name or e})"
-            group.append(row)
+        with w.beside() if w.beside else contextlib.nullcontext():
+            _time_group(w, data, group, slow, min_time, progress)
         peers = [r.median_s for r in group if r.peer and r.median_s is not None]
         for r in group:
             if peers and r.median_s:
                 r.ratio = min(peers) / r.median_s
         rows.extend(group)
     return rows
+
+
+def _time_group(w: Workload, data: Data, group: list[Row], slow, min_time, progress) -> None:
+    for impl in (i for i in IMPLEMENTATIONS if i.task == w.task):
+        if progress:
+            progress(f"{w.task} {w.name}: {impl.name}")
+        row = Row(w.task, w.name, impl.name, impl.peer, None)
+        if impl.slow and not (slow or w.quick):
+            row.note = "not timed: slow (fastiou bench --slow)"
+            group.append(row)
+            continue
+        try:
+            times = time_call(impl.prepare(data), min_time)
+            row.median_s, row.runs = statistics.median(times), len(times)
+        except ImportError as e:
+            row.note = f"not installed ({e.name or e})"
+        group.append(row)
 
 
 def _format_time(seconds: float) -> str:
@@ -148,6 +161,30 @@ def markdown(rows: list[Row]) -> str:
         ratio = f"{r.ratio:.2f}×" if r.ratio is not None else ""
         lines.append(f"| {r.task} | {r.workload} | {name} | {median} | {ratio} |")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def torch_job() -> Iterator[None]:
+    """A torch job holding every core beside the timed calls (the case of evaluating next to
+    training): a subprocess with ``torch.set_num_threads(cores)`` running a matmul loop, stopped
+    on exit. Nothing runs beside when torch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        yield
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    code = (
+        f"import torch\ntorch.set_num_threads({cores})\na = torch.randn(512, 512)\na @ a\n"
+        "print('ready', flush=True)\nwhile True:\n    a @ a\n"
+    )
+    job = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+    )
+    try:
+        job.stdout.readline()  # its threads are running
+        yield
+    finally:
+        job.kill()
+        job.wait()
 
 
 def random_boxes(n: int, dtype=np.float32, seed: int = 0, canvas: float = 1000.0) -> np.ndarray:

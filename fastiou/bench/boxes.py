@@ -1,5 +1,5 @@
 """Box-overlap workloads and implementations for ``fastiou bench``: box_iou, giou, diou, ciou,
-the auto-threshold sweep and the cold start."""
+the auto-threshold sweeps, the cold start and the first large call in a fresh process."""
 
 from __future__ import annotations
 
@@ -30,17 +30,23 @@ for _n in (4000, 1000, 100):
 for _task in ("giou", "diou", "ciou"):
     workload(_task, "4000x4000 float32", unit=("Mpairs/s", 16.0))(_pair(4000, 4000))
     workload(_task, "100x100 float32", quick=True)(_pair(100, 100))
-# The auto threshold: the same kernel on Cython and numba around CYTHON_MAX_WORK["boxes"].
-for _n in (128, 256, 362, 512, 724, 1024):
+# The auto threshold: the same kernel on Cython and numba around CYTHON_MAX_WORK["boxes"], up to
+# the 7.5M pairs of the first-call rows below (2739 x 2739).
+for _n in (128, 256, 362, 512, 724, 1024, 2739):
     workload("box_iou_sweep", f"{_n}x{_n} float32")(_pair(_n, _n))
+workload("giou_sweep", "2739x2739 float32")(_pair(2739, 2739))
 
 
-def _fastiou_box(task: str, backend: str, use_out: bool = False):
+def _fastiou_box(task: str, backend: str, use_out: bool = False, torch_in: bool = False):
     def prepare(data: Data):
         import fastiou
 
-        f = getattr(fastiou, BOX_TASKS.get(task, BOX_TASKS["box_iou"])[0])
+        f = getattr(fastiou, BOX_TASKS.get(task.removesuffix("_sweep"), BOX_TASKS["box_iou"])[0])
         a, b = data["boxes1"], data["boxes2"]
+        if torch_in:
+            import torch
+
+            a, b = torch.from_numpy(a), torch.from_numpy(b)
         if use_out:
             out = np.empty((len(a), len(b)), a.dtype)
             return lambda: f(a, b, out=out, backend=backend)
@@ -52,10 +58,12 @@ def _fastiou_box(task: str, backend: str, use_out: bool = False):
 for _task in BOX_TASKS:
     implementation(_task, "fastiou")(_fastiou_box(_task, "auto"))
     implementation(_task, "fastiou out=")(_fastiou_box(_task, "auto", use_out=True))
+    implementation(_task, "fastiou, torch tensors")(_fastiou_box(_task, "auto", torch_in=True))
     implementation(_task, "fastiou[cython]")(_fastiou_box(_task, "cython"))
     implementation(_task, "fastiou[numba]")(_fastiou_box(_task, "numba"))
-implementation("box_iou_sweep", "fastiou[cython] out=")(_fastiou_box("box_iou", "cython", True))
-implementation("box_iou_sweep", "fastiou[numba] out=")(_fastiou_box("box_iou", "numba", True))
+for _task in ("box_iou_sweep", "giou_sweep"):
+    implementation(_task, "fastiou[cython] out=")(_fastiou_box(_task, "cython", True))
+    implementation(_task, "fastiou[numba] out=")(_fastiou_box(_task, "numba", True))
 
 
 def _torchvision(task: str):
@@ -150,3 +158,19 @@ def _subprocess(code: str):
 
 implementation("cold_start", "python -c 'import numpy'", peer=True)(_subprocess("import numpy"))
 implementation("cold_start", "import fastiou + box_iou")(_subprocess(COLD_FASTIOU))
+
+
+# The first call in a fresh process: a 2739 x 2739 IoU matrix (7.5M pairs), import included,
+# per backend; against the same process making its boxes without fastiou (the difference is
+# what importing fastiou and the first call cost). Later calls: box_iou_sweep, 2739x2739.
+FIRST_CALL_BOXES = (
+    "import numpy as np\n"
+    "rng = np.random.default_rng(0)\n"
+    "xy = rng.uniform(0, 1000, (2739, 2)); wh = rng.uniform(1, 100, (2739, 2))\n"
+    "a = np.concatenate([xy, xy + wh], 1).astype(np.float32); b = a[::-1].copy()\n"
+)
+workload("first_call", "fresh python, box_iou 2739x2739 (7.5M pairs)")(lambda: {})
+implementation("first_call", "python: numpy + boxes only", peer=True)(_subprocess(FIRST_CALL_BOXES))
+for _backend in ("auto", "cython", "numba"):
+    _code = FIRST_CALL_BOXES + f"import fastiou\nfastiou.box_iou(a, b, backend={_backend!r})\n"
+    implementation("first_call", f"import fastiou + box_iou[{_backend}]")(_subprocess(_code))

@@ -32,6 +32,7 @@ def _data(n: int, classes: int | None = None, seed: int = 0):
 for _n in (1000, 10_000, 50_000):
     workload("nms", f"{_n} boxes, IoU 0.5")(_data(_n))
 workload("nms", "200 boxes, IoU 0.5", quick=True)(_data(200))
+workload("nms", "300 boxes, IoU 0.5 (a detector's per-image NMS)", quick=True)(_data(300))
 workload("batched_nms", "10000 boxes, 80 classes")(_data(10_000, 80))
 workload("batched_nms", "1000 boxes, 10 classes", quick=True)(_data(1000, 10))
 workload("soft_nms", "2000 boxes, linear")(_data(2000))

@@ -1,6 +1,7 @@
 """Benchmarks of the confusion family: workloads and implementations for ``fastiou bench``.
 
-Tasks: ``confusion`` (label maps), ``confusion_logits`` (scores reduced by argmax on the fly) and
+Tasks: ``confusion`` (label maps), ``confusion_loaded`` (the same beside a torch job holding
+every core), ``confusion_logits`` (scores reduced by argmax on the fly) and
 ``confusion_sweep`` (Cython against numba around ``_config.CYTHON_MAX_WORK["confusion"]``).
 Peers: np.bincount (the ``fast_hist`` idiom of FCN/DeepLab evaluation code), hotcoco's
 SemanticEval (Rust), mmseg's ``intersect_and_union`` (torch.histc), torchmetrics and sklearn when
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._registry import Data, implementation, workload
+from ._registry import Data, implementation, torch_job, workload
 
 IGNORE = 255
 
@@ -37,6 +38,15 @@ workload("confusion", "512x512 uint8, 150 classes", unit=("Mpx/s", 0.262144))(
     _maps((512, 512), 150)
 )
 workload("confusion", "64x64 uint8, 19 classes", quick=True)(_maps((64, 64), 19, 0.1))
+
+
+# Beside a torch job whose threads hold every core (the issue's loaded case): fastiou at its
+# default thread count against fastiou on one thread under the same load, and hotcoco.
+workload("confusion_loaded", "512x512 uint8, 150 classes, torch job beside", beside=torch_job)(
+    _maps((512, 512), 150)
+)
+_LOADED_CITYSCAPES = "1024x2048 uint8, 19 classes, 10% ignore, torch job beside"
+workload("confusion_loaded", _LOADED_CITYSCAPES, beside=torch_job)(_maps((1024, 2048), 19, 0.1))
 
 
 @workload("confusion_logits", "19x1024x2048 float32 logits, 10% ignore", unit=("Mpx/s", 2.097152))
@@ -69,6 +79,31 @@ for _task in ("confusion", "confusion_logits", "confusion_sweep"):
         implementation(_task, "fastiou")(_fastiou("auto"))
     implementation(_task, "fastiou[cython]")(_fastiou("cython"))
     implementation(_task, "fastiou[numba]")(_fastiou("numba"))
+
+
+@implementation("confusion_loaded", "fastiou")
+def _fastiou_loaded(data: Data):
+    import torch  # noqa: F401 - the load beside needs torch: without it this row means nothing
+
+    return _fastiou("auto")(data)
+
+
+@implementation("confusion_loaded", "fastiou, 1 thread")
+def _fastiou_one_thread(data: Data):
+    import torch  # noqa: F401
+
+    import fastiou
+
+    call = _fastiou("auto")(data)
+
+    def one_thread():
+        fastiou.set_num_threads(1)
+        try:
+            return call()
+        finally:
+            fastiou.set_num_threads(None)
+
+    return one_thread
 
 
 def fast_hist(target: np.ndarray, prediction: np.ndarray, num_classes: int) -> np.ndarray:
@@ -106,6 +141,7 @@ def _torch_argmax_bincount(data: Data):
 
 
 @implementation("confusion", "hotcoco SemanticEval.update", peer=True)
+@implementation("confusion_loaded", "hotcoco SemanticEval.update", peer=True)
 def _hotcoco(data: Data):
     from hotcoco import semantic
 

@@ -6,6 +6,12 @@ from .._core import config as _config
 from .._core.parallel import describe_cython
 from . import _ckernels as _ext
 
+if _ext.cpu_has_avx2():
+    try:
+        from . import _ckernels_avx2 as _ext
+    except ImportError:  # not built here (not x86): the portable build it is
+        pass
+
 OPERATIONS = {name: code for code, name in enumerate(_ext.OPERATIONS)}
 
 
@@ -14,30 +20,36 @@ def _threads(work: int) -> int:
     return 1 if work < _config.PARALLEL_MIN_WORK else _config.num_threads()
 
 
-def _features(boxes: np.ndarray, fmt: int, offset, zero_div: bool) -> np.ndarray:
-    """[B, K, 4] boxes -> [B, 8, K] features of the same dtype."""
-    feats = np.empty((boxes.shape[0], 8, boxes.shape[1]), boxes.dtype)
-    t = boxes.dtype.type
-    _ext.features(boxes, fmt, t(offset), zero_div, feats, _threads(boxes.shape[0] * boxes.shape[1]))
-    return feats
+def _whole_elements(boxes: np.ndarray) -> np.ndarray:
+    # The kernels step through boxes in elements: a byte stride that is not a whole number of
+    # elements (a view into packed records) gets an aligned copy.
+    if all(s % boxes.itemsize == 0 for s in boxes.strides):
+        return boxes
+    return np.ascontiguousarray(boxes)
 
 
-def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
-    """Fill ``out`` [B, N, M] with ``op`` between boxes1 [B, N, 4] and boxes2 [B, M, 4]."""
-    f1 = _features(boxes1, fmt, offset, zero_div)
-    f2 = _features(boxes2, fmt, offset, zero_div)
-    t = out.dtype.type
+def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div):
+    """Fill ``out`` [B, N, M] with ``op`` between boxes1 [B, N, 4] and boxes2 [B, M, 4].
+
+    ``out=None`` is the lean call of ``backend="auto"`` (``_api._lean``): the caller's numpy
+    arrays as they are; returns the new [N, M] matrix, or None unless they are [N, 4] and
+    [M, 4] native float32 or float64 arrays of one dtype (any strides).
+    """
+    if out is None:
+        threads = _threads((boxes1.size * boxes2.size) >> 4)
+        return _ext.matrix(OPERATIONS[op], boxes1, boxes2, fmt, offset, eps, zero_div, threads)
     threads = _threads(out.size)
-    _ext.pairwise(OPERATIONS[op], f1, f2, out, t(offset), t(eps), zero_div, threads)
+    boxes1, boxes2 = _whole_elements(boxes1), _whole_elements(boxes2)
+    _ext.pairwise(OPERATIONS[op], boxes1, boxes2, out, fmt, offset, eps, zero_div, threads)
 
 
 def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     """Fill ``out`` [B, K] with ``op`` between boxes1[b, k] and boxes2[b, k] ([B, K, 4] each)."""
-    f1 = _features(boxes1, fmt, offset, zero_div)
-    f2 = _features(boxes2, fmt, offset, zero_div)
-    t = out.dtype.type
     threads = _threads(out.size)
-    _ext.aligned(OPERATIONS[op], f1, f2, out, t(offset), t(eps), zero_div, threads)
+    boxes1, boxes2 = _whole_elements(boxes1), _whole_elements(boxes2)
+    _ext.aligned(OPERATIONS[op], boxes1, boxes2, out, fmt, offset, eps, zero_div, threads)
 
 
-describe = describe_cython
+def describe() -> str:
+    build = "AVX2" if _ext.__name__.endswith("_avx2") else "portable (SSE2)"
+    return f"{describe_cython()}; box kernels: {build} build"

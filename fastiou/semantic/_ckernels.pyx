@@ -13,6 +13,8 @@ strides. Callers build the tables; the row codes keep every increment inside the
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 
+cimport numpy as cnp
+
 from fastiou._core._pool cimport parallel_for
 
 ctypedef fused label_t:
@@ -37,6 +39,9 @@ cdef enum:
 
 ctypedef uint32_t count_t  # private counters (see Counters)
 cdef Py_ssize_t COUNT_MAX = 0xFFFFFFFF  # pixels a count_t counter can take
+
+
+cnp.import_array()
 
 
 cdef struct Table:
@@ -251,7 +256,7 @@ cdef count_t* claim(Counters* c, Py_ssize_t tid, Py_ssize_t pixels) noexcept nog
     return c.counts + tid * c.subs * c.bins
 
 
-cdef void close_counters(Counters* c, int64_t[::1] hist) noexcept nogil:
+cdef void close_counters(Counters* c, int64_t* hist) noexcept nogil:
     """hist += everything counted; frees the counters."""
     cdef Py_ssize_t b, copy, copies = c.threads * c.subs
     cdef count_t* h
@@ -312,7 +317,7 @@ cdef Layout _layout(const char *base, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t s
     return layout
 
 
-cdef int _run(Job *j, Counters *counters, int64_t[::1] hist, int num_threads) except -1 nogil:
+cdef int _run(Job *j, Counters *counters, int64_t* hist, int num_threads) except -1 nogil:
     """Count on the pool into thread-slot counters, then add them into ``hist``."""
     j.chunks = chunk_count(j.total, num_threads)
     open_counters(counters, num_threads, j.subs, j.bins, j.total)
@@ -346,7 +351,7 @@ def labels(const label_t[:, :, :] target, const pred_t[:, :, :] prediction,
     j.count = <void (*)(const Job *, Py_ssize_t, int, const void *, const void *) noexcept nogil> (
         _labels_chunk[label_t, pred_t])
     with nogil:
-        _run(&j, &counters, hist, num_threads)
+        _run(&j, &counters, &hist[0], num_threads)
 
 
 def logits(const label_t[:, :, :] target, const score_t[:, :, :, :] scores,
@@ -370,4 +375,81 @@ def logits(const label_t[:, :, :] target, const score_t[:, :, :, :] scores,
     j.count = <void (*)(const Job *, Py_ssize_t, int, const void *, const void *) noexcept nogil> (
         _logits_chunk[label_t, score_t])
     with nogil:
+        _run(&j, &counters, &hist[0], num_threads)
+
+
+cdef class LabelTable:
+    """A label plan's tables held for :func:`lean_labels` (built once per plan)."""
+    cdef Table tab
+    cdef Py_ssize_t num_classes
+    cdef int subs  # private histograms per thread
+    cdef object arrays  # the arrays tab points into
+
+    def __init__(self, const int32_t[::1] codes, bint full, const uint64_t[::1] keys,
+                 const int32_t[::1] key_codes, int64_t num_classes, int subs):
+        self.arrays = (codes, keys, key_codes)
+        self.num_classes, self.subs = num_classes, subs
+        self.tab = make_table(codes, full, keys, key_codes, num_classes)
+
+
+def lean_labels(LabelTable table, cnp.ndarray target, cnp.ndarray prediction, int num_threads):
+    """The [C, C] int64 counts of two label arrays in one call (the lean call path), or None.
+
+    Taken when both are C-contiguous native integer (or bool) arrays of one dtype and shape,
+    and every counted label is in [0, C); None otherwise (the general path then runs, and
+    names an invalid label).
+    """
+    cdef int nd = cnp.PyArray_NDIM(target), d
+    cdef int dtype = cnp.PyArray_TYPE(target)
+    if (nd != cnp.PyArray_NDIM(prediction) or dtype != cnp.PyArray_TYPE(prediction)
+            or not (cnp.PyArray_ISINTEGER(target) or dtype == cnp.NPY_BOOL)
+            or not cnp.PyArray_ISNOTSWAPPED(target) or not cnp.PyArray_ISNOTSWAPPED(prediction)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(target)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(prediction)):
+        return None
+    for d in range(nd):
+        if cnp.PyArray_DIM(target, d) != cnp.PyArray_DIM(prediction, d):
+            return None
+    cdef Py_ssize_t c = table.num_classes, item = cnp.PyArray_ITEMSIZE(target), row, col
+    cdef Job j
+    cdef Counters counters
+    cdef int64_t *hist
+    cdef cnp.npy_intp shape[2]
+    shape[0], shape[1] = c, c
+    j.tab, j.num_classes = table.tab, c
+    result = cnp.PyArray_ZEROS(2, shape, cnp.NPY_INT64, 0)
+    j.total = cnp.PyArray_SIZE(target)
+    if j.total == 0:
+        return result
+    j.t = _layout(<const char *> cnp.PyArray_DATA(target), 0, 0, item)
+    j.other = _layout(<const char *> cnp.PyArray_DATA(prediction), 0, 0, item)
+    j.r1_count, j.k_count = 1, j.total
+    j.bins, j.subs = (c + 2) * (c + 1), table.subs
+    if item == 1:
+        j.count = <void (*)(const Job *, Py_ssize_t, int, const void *, const void *) noexcept nogil> (
+            _labels_chunk[uint8_t, uint8_t])
+    elif item == 2:
+        j.count = <void (*)(const Job *, Py_ssize_t, int, const void *, const void *) noexcept nogil> (
+            _labels_chunk[uint16_t, uint16_t])
+    elif item == 4:
+        j.count = <void (*)(const Job *, Py_ssize_t, int, const void *, const void *) noexcept nogil> (
+            _labels_chunk[uint32_t, uint32_t])
+    else:
+        j.count = <void (*)(const Job *, Py_ssize_t, int, const void *, const void *) noexcept nogil> (
+            _labels_chunk[uint64_t, uint64_t])
+    hist = <int64_t *> calloc(j.bins, sizeof(int64_t))
+    if hist == NULL:
+        raise MemoryError()
+    cdef int64_t *matrix = <int64_t *> cnp.PyArray_DATA(<cnp.ndarray> result)
+    cdef bint invalid = False
+    with nogil:
         _run(&j, &counters, hist, num_threads)
+        for row in range(c + 2):
+            for col in range(c + 1):
+                if row < c and col < c:
+                    matrix[row * c + col] = hist[row * (c + 1) + col]
+                elif row != c and hist[row * (c + 1) + col]:
+                    invalid = True  # a target (row C + 1) or prediction (column C) outside [0, C)
+    free(hist)
+    return None if invalid else result
+

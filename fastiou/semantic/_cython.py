@@ -44,4 +44,20 @@ def logits(target: np.ndarray, scores: np.ndarray, plan: LabelPlan, hist: np.nda
     count(target, scores, *tables, plan.sub_histograms, hist, threads)
 
 
+_TABLES: dict[LabelPlan, _ext.LabelTable] = {}  # label plans are few and cached themselves
+
+
+def lean_labels(target: np.ndarray, prediction: np.ndarray, plan: LabelPlan) -> np.ndarray | None:
+    """The [C, C] matrix of two label arrays in one call (``_api._lean_count``), or None when
+    they are not C-contiguous native integer arrays of one dtype and shape, or a label is out of
+    range (the general path then runs and says which)."""
+    table = _TABLES.get(plan)
+    if table is None:
+        if len(_TABLES) >= 64:
+            _TABLES.clear()
+        tables = plan.table, plan.full, plan.extra_keys64, plan.extra_codes
+        table = _TABLES[plan] = _ext.LabelTable(*tables, plan.num_classes, plan.sub_histograms)
+    return _ext.lean_labels(table, target, prediction, thread_count(target.size))
+
+
 describe = describe_cython
