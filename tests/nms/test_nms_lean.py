@@ -3,12 +3,13 @@ every input, taken only where ``backend="auto"`` would pick the Cython kernel.""
 
 import numpy as np
 import pytest
-import torch
-from conftest import random_boxes, spy_on
+from conftest import random_boxes, require_peer, spy_on
 
 import fastiou
 from fastiou._core import config as _config
 from fastiou.nms import _cython as nms_cython
+
+torch = require_peer("torch")
 
 pytestmark = pytest.mark.usefixtures("plain_auto")
 

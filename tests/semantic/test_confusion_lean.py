@@ -5,13 +5,14 @@ import re
 
 import numpy as np
 import pytest
-import torch
-from conftest import spy_on
+from conftest import require_peer, spy_on
 
 import fastiou
 from fastiou._core import config as _config
 from fastiou.semantic import _common
 from fastiou.semantic import _cython as confusion_cython
+
+torch = require_peer("torch")
 
 pytestmark = pytest.mark.usefixtures("plain_auto")
 
