@@ -9,6 +9,7 @@ import multiprocessing as mp
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
@@ -149,7 +150,9 @@ def _run(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
         text=True,
         timeout=TIMEOUT,
         env=full,
-        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        # not the repository root: `-c` imports from the working directory, and the source tree
+        # (without compiled extensions in CI) would shadow the fastiou under test
+        cwd=tempfile.gettempdir(),
     )
 
 
