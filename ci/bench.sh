@@ -14,4 +14,7 @@ for group in "${groups[@]}"; do
     # shellcheck disable=SC2086 # a group is several requirements
     "$venv/bin/pip" install -q $group || echo "bench: could not install $group; listed as missing"
 done
+# panopticapi-lite pins numpy<2 but runs on numpy 2: without its dependencies
+"$venv/bin/pip" install -q --no-deps panopticapi-lite==0.2.0 \
+    || echo "bench: could not install panopticapi-lite; listed as missing"
 "$venv/bin/fastiou" bench "$@"
