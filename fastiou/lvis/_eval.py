@@ -23,7 +23,7 @@ import numpy as np
 from ..coco import _evaluate, _instances
 from ..coco._ext import kernels
 from ..coco._table import AnnotationError, Annotations
-from ._lvis import LVIS, LVISResults, _as_dataset_source
+from ._lvis import LVIS, LVISResults, _as_dataset_source, from_lvis_api_results
 
 # lvis-api cuts detections per image (LVISResults), never per (image, category): no rank cut.
 _NO_CUT = np.iinfo(np.int32).max
@@ -217,7 +217,7 @@ class LVISEval:
         elif isinstance(lvis_dt, (str, os.PathLike, list, np.ndarray)):
             self.lvis_dt = LVISResults(self.lvis_gt, lvis_dt)
         elif isinstance(getattr(lvis_dt, "dataset", None), dict):  # lvis-api's LVISResults
-            self.lvis_dt = LVISResults(self.lvis_gt, lvis_dt.dataset["annotations"], -1)
+            self.lvis_dt = from_lvis_api_results(self.lvis_gt, lvis_dt.dataset["annotations"])
         else:
             raise TypeError(f"Unsupported type {type(lvis_dt).__name__} of lvis_dt.")
         self.eval: dict = {}

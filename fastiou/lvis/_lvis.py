@@ -395,6 +395,23 @@ class LVISResults(LVIS):
         return [ann for ann in anns if ann["score"] > score_thrs]
 
 
+def from_lvis_api_results(lvis_gt: LVIS, anns: list[dict]) -> LVISResults:
+    """lvis-api's ``LVISResults.dataset["annotations"]`` (capped, with its ``area``, and a
+    ``bbox`` or ``segmentation`` it may have added) as an :class:`LVISResults`, uncapped and
+    with lvis-api's areas (w * h, or the mask's for segmentation results)."""
+    anns = [
+        {**a, "bbox": np.asarray(a["bbox"], np.float64).tolist()} if "bbox" in a else a
+        for a in anns
+    ]  # mask_utils.toBbox gives arrays
+    res = LVISResults(lvis_gt, anns, -1)
+    if anns and all("area" in a for a in anns):
+        try:
+            res._file_table.area = np.array([a["area"] for a in anns], np.float64)
+        except (TypeError, ValueError) as e:
+            raise AnnotationError(f"lvis-api results: every area must be a number ({e})") from None
+    return res
+
+
 def unknown_categories(category_id: np.ndarray, cats: dict) -> np.ndarray:
     """The distinct category ids in ``category_id`` that are not keys of ``cats``."""
     known = np.asarray(sorted(c for c in cats if _is_int(c)), np.int64)

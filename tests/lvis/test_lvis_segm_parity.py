@@ -3,6 +3,8 @@ precision / recall cell, bit for bit."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from lvis_sets import (
@@ -116,3 +118,18 @@ def test_segm_branch_chosen_by_the_first_result_after_the_cap(tmp_path):
     ours, theirs = fastiou_eval(gt, dets, iou_type="segm"), lvis_api_eval(gt, dets, iou_type="segm")
     assert_same(ours, theirs)
     assert ours.lvis_dt.anns[1]["area"] == theirs.lvis_dt.anns[1]["area"]
+
+
+@pytest.mark.parametrize("box_results", ["all", "none"])
+def test_segm_given_lvis_api_objects(tmp_path, box_results):
+    """lvis-api's own LVIS and LVISResults (areas it computed, toBbox arrays) are read as is."""
+    lvis = lvis_api()
+    from fastiou.lvis import LVISEval
+
+    dataset, dets = with_masks(*random_lvis(2), 2, box_results)
+    path = write_json(tmp_path / "gt.json", dataset)
+    theirs = lvis_api_eval(path, dets, iou_type="segm")
+    gt = lvis.LVIS(path)
+    ours = LVISEval(gt, lvis.LVISResults(gt, copy.deepcopy(dets)), "segm")
+    ours.run()
+    assert_same(ours, theirs)
