@@ -51,7 +51,7 @@ def _lvis(args: argparse.Namespace) -> int:
                 f"{args.dt}: detections of {len(bad)} category id(s) not in the ground truth: "
                 f"{bad[:10].tolist()} (lvis-api ignores them: --allow-unknown-categories)"
             )
-        E = LVISEval(gt, dt, "bbox")
+        E = LVISEval(gt, dt, args.iou_type)
         progress(
             f"evaluating {len(kept)} detections on {len(E.params.img_ids)} images, "
             f"{len(E.params.cat_ids)} categories ..."
@@ -80,13 +80,17 @@ def add_lvis(sub) -> None:
     """Register ``fastiou lvis``."""
     p = sub.add_parser(
         "lvis",
-        help="LVIS box evaluation (lvis-api's numbers): print the 13 results",
+        help="LVIS box or mask evaluation (lvis-api's numbers): print the 13 results",
         description="Evaluates detections (an LVIS results file) against LVIS ground truth "
-        "exactly as lvis-api 0.5.3's LVISEval(gt, LVISResults(gt, dt), 'bbox') does and prints "
-        "its results (AP, AP50, AP75, APs/m/l, APr/c/f, AR@300, ARs/m/l@300).",
+        "exactly as lvis-api 0.5.3's LVISEval(gt, LVISResults(gt, dt), iou_type) does and "
+        "prints its results (AP, AP50, AP75, APs/m/l, APr/c/f, AR@300, ARs/m/l@300).",
     )
     p.add_argument("gt", help="ground-truth annotation file (LVIS JSON)")
     p.add_argument("dt", help="detections: a JSON list of {image_id, category_id, bbox, score}")
+    p.add_argument(
+        "--iou-type", choices=("bbox", "segm"), default="bbox",
+        help="box IoU (default) or mask IoU (results with RLE 'segmentation')",
+    )  # fmt: skip
     p.add_argument("--per-class", action="store_true", help="also print a per-category table")
     p.add_argument("--json", metavar="OUT", help="write the results (and per class) as JSON")
     p.add_argument(

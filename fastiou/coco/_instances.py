@@ -388,14 +388,17 @@ def result_branch(anns: Sequence[Mapping]) -> str:
     return "bbox"
 
 
-def results_table(anns: Sequence[Mapping], source: str, packed: dict | None = None) -> Annotations:
+def results_table(
+    anns: Sequence[Mapping], source: str, packed: dict | None = None, branch: str | None = None
+) -> Annotations:
     """Results columns of the "segm" or "keypoints" loadRes branch: ids 1..N, not crowd;
     segm: area = mask area, bbox = the given box or the mask's; keypoints: area and box
     from the keypoints' extent. segm: ``packed["rles"]`` receives the results' packed RLEs
-    (what :func:`rles` would make of them: the evaluation reuses them)."""
+    (what :func:`rles` would make of them: the evaluation reuses them). ``branch``: default
+    :func:`result_branch` (lvis-api decides on another result: it says "segm")."""
     from ._table import _int_column
 
-    branch = result_branch(anns)
+    branch = result_branch(anns) if branch is None else branch
 
     image_id = _int_column(_column(anns, "image_id", source), "image_id", source)
     category_id = _int_column(_column(anns, "category_id", source), "category_id", source)

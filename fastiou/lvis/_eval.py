@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ..coco import _evaluate
+from ..coco import _evaluate, _instances
 from ..coco._ext import kernels
 from ..coco._table import AnnotationError, Annotations
-from ._lvis import LVIS, LVISResults, _as_dataset_source
+from ._lvis import LVIS, LVISResults, _as_dataset_source, from_lvis_api_results
 
 # lvis-api cuts detections per image (LVISResults), never per (image, category): no rank cut.
 _NO_CUT = np.iinfo(np.int32).max
@@ -59,6 +59,7 @@ class Selection:
     """What lvis-api's ``_prepare`` lets into the evaluation, as columns."""
 
     gt: Annotations  # the ground truth evaluated, in lvis-api's order; iscrowd all 0
+    gt_rows: np.ndarray  # per row of ``gt``: its row in the dataset's table (int64)
     dt_keep: np.ndarray  # bool per detection row: evaluated
     dt_not_exhaustive: np.ndarray  # bool per detection row: category not exhaustive there
 
@@ -145,18 +146,30 @@ def federated_selection(
     n_pairs = n_img * n_cat
     keep = _member(dt_key, np.concatenate([positive, negative]), n_pairs)
     dt_key[~keep] = -1
-    return Selection(chosen, keep, _member(dt_key, not_exhaustive, n_pairs))
+    return Selection(chosen, rows, keep, _member(dt_key, not_exhaustive, n_pairs))
 
 
 def _check_iou_type(iou_type: str) -> None:
     if iou_type not in ("bbox", "segm"):
         raise ValueError(f"iou_type: {iou_type} is not supported.")
-    if iou_type == "segm":
-        raise NotImplementedError(
-            "fastiou.lvis evaluates iou_type='bbox' only for now: 'segm' needs fastiou.coco's "
-            "mask-IoU matching path (the engine's evaluate() on precomputed per-group IoU "
-            "matrices) and fastiou.masks' RLE IoU, which are not merged yet"
-        )
+
+
+def segm_overlaps(gt: LVIS, dt: LVISResults, gt_rows: np.ndarray) -> _evaluate.Overlaps:
+    """The engine's ``overlaps`` for "segm": mask IoU per group, without crowd regions (as
+    lvis-api's ``mask_utils.iou(dt, gt, [0] * len(gt))``). ``gt_rows`` maps the rows of the
+    selected ground truth (:attr:`Selection.gt`) to the dataset's; detections are rows of the
+    results in file order."""
+    from ..masks import iou_groups
+
+    gt_rles, dt_rles = _instances.rles(gt._coco), dt._evaluation_rles()
+
+    def overlaps(dt_rows, d_start, d_end, sel_rows, g_start, g_end, gt_iscrowd, threads):
+        return iou_groups(
+            dt_rles, dt_rows, d_start, d_end, gt_rles, gt_rows[sel_rows], g_start, g_end,
+            gt_iscrowd, threads,
+        )  # fmt: skip
+
+    return overlaps
 
 
 class LVISEval:
@@ -170,7 +183,7 @@ class LVISEval:
         Detections; a path, list or array goes through ``LVISResults(lvis_gt, lvis_dt)`` (the
         300-per-image cap). An lvis-api ``LVISResults`` is read as is (no second cap).
     iou_type : str
-        ``"bbox"``, or ``"segm"`` (lvis-api's default; not available yet: NotImplementedError).
+        ``"segm"`` (lvis-api's default: mask IoU) or ``"bbox"``.
 
     Attributes
     ----------
@@ -204,7 +217,7 @@ class LVISEval:
         elif isinstance(lvis_dt, (str, os.PathLike, list, np.ndarray)):
             self.lvis_dt = LVISResults(self.lvis_gt, lvis_dt)
         elif isinstance(getattr(lvis_dt, "dataset", None), dict):  # lvis-api's LVISResults
-            self.lvis_dt = LVISResults(self.lvis_gt, lvis_dt.dataset["annotations"], -1)
+            self.lvis_dt = from_lvis_api_results(self.lvis_gt, lvis_dt.dataset["annotations"])
         else:
             raise TypeError(f"Unsupported type {type(lvis_dt).__name__} of lvis_dt.")
         self.eval: dict = {}
@@ -259,11 +272,12 @@ class LVISEval:
         if within_cap is not None:
             sel.dt_keep &= within_cap
         self.freq_groups = self._prepare_freq_group()
-        # iou_type "segm": this same call, given the mask IoU (fastiou.coco's segm path) once
-        # _evaluate.evaluate() takes it; _check_iou_type() refuses it until then
+        overlaps = None  # "bbox": box IoU inside the matching
+        if p.iou_type == "segm":
+            overlaps = segm_overlaps(self.lvis_gt, self.lvis_dt, sel.gt_rows)
         ev = _evaluate.evaluate(
             sel.gt, dt, images, cats, True, p.area_rng, p.iou_thrs, _NO_CUT,
-            use_ignore_flag=True, dt_keep=sel.dt_keep,
+            use_ignore_flag=True, dt_keep=sel.dt_keep, overlaps=overlaps,
         )  # fmt: skip
         # not exhaustively annotated: what would be a false positive is ignored
         not_exhaustive = sel.dt_not_exhaustive[ev.det_row]

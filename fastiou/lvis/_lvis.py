@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..coco import COCO, AnnotationError, _json, _table
+from ..coco import COCO, AnnotationError, _instances, _json, _table
 from ..coco._coco import check_result_images
 from ..coco._ext import kernels
 from ..coco._table import Annotations, result_table
@@ -129,12 +129,14 @@ class LVIS:
     def download(self, save_dir, img_ids=None):
         raise NotImplementedError("fastiou.lvis does not download images; use lvis-api for it")
 
-    def ann_to_rle(self, ann):
-        raise NotImplementedError(
-            "fastiou.lvis evaluates boxes; masks (ann_to_rle) need fastiou.masks' RLE codec"
-        )
+    def ann_to_rle(self, ann: dict) -> dict:
+        """The annotation's segmentation (polygons, uncompressed RLE or RLE) as an RLE
+        (lvis-api's ``ann_to_rle``, which is pycocotools' ``annToRLE``)."""
+        return self._coco.annToRLE(ann)
 
-    ann_to_mask = ann_to_rle
+    def ann_to_mask(self, ann: dict) -> np.ndarray:
+        """The annotation's segmentation as a binary mask (uint8 [height, width])."""
+        return self._coco.annToMask(ann)
 
     # -- what the federated evaluation reads -------------------------------------------------
 
@@ -165,14 +167,50 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _read_results(results: Any) -> Annotations:
-    """Box results as columns, as pycocotools' loadRes reads them (fastiou.coco's readers)."""
+def _deciding_result(anns: list, max_dets: int) -> list:
+    """[the result whose keys choose lvis-api's branch]: its first after the cap, i.e. the
+    file's first unless that one's image is over the cap: then its best by score (the first
+    of the ties). [] for no results; the file's first where the keys it needs are missing."""
+    if not anns or max_dets < 0:
+        return anns[:1]
+    first = anns[0]
+    try:
+        same = [a for a in anns if a["image_id"] == first["image_id"]]
+        if len(same) > max_dets:
+            first = max(same, key=operator.itemgetter("score"))  # the first maximum
+    except (KeyError, TypeError):
+        pass  # the readers name the problem
+    return [first]
+
+
+def _read_results(results: Any, max_dets: int) -> tuple[Annotations, str | list | None, dict]:
+    """Results as columns, as lvis-api reads them (fastiou.coco's loadRes readers): with a
+    box, area = w * h; segmentation results without one (lvis-api's first result after the
+    cap decides): area = mask area, bbox = the mask's box where missing. Returns (table, the
+    result dicts or their file or None for an array, {"rles": the packed RLEs} when the
+    segmentation branch made them)."""
+    packed: dict = {}
+
+    def segm_branch(anns: list) -> bool:
+        return _instances.result_branch(_deciding_result(anns, max_dets)) == "segm"
+
     if isinstance(results, (str, os.PathLike)):
-        return _json.load_results(results)[0]
+        source = os.fspath(results)
+        try:
+            table, anns = _json.load_results(results)
+        except AnnotationError:  # no boxes: segmentation results?
+            anns = _json._load_python(results)
+            if not isinstance(anns, list) or not segm_branch(anns):
+                raise
+            return _instances.results_table(anns, source, packed, "segm"), anns, packed
+        return table, source if anns is None else anns, packed
     if isinstance(results, np.ndarray):
-        return _table.from_numpy(results)
+        return _table.from_numpy(results), None, packed
     if isinstance(results, (list, tuple)):
-        return _table.from_dicts(list(results), results=True, source="results")
+        results = list(results)
+        if segm_branch(results):
+            return _instances.results_table(results, "results", packed, "segm"), results, packed
+        return _table.from_dicts(results, results=True, source="results"), results, packed
     raise TypeError(f"results must be a path, a list or an array, not {type(results).__name__}")
 
 
@@ -255,20 +293,23 @@ class LVISResults(LVIS):
     lvis_gt : LVIS or str
         The ground truth (or the path of its file).
     results : str, os.PathLike, list of dict or numpy.ndarray
-        A results file (JSON list of ``{image_id, category_id, bbox, score}``), the list itself,
-        or an N x 7 array ``[image_id, x, y, w, h, score, category_id]``.
+        A results file (JSON list of ``{image_id, category_id, bbox, score}``, each with a
+        ``segmentation`` for mask evaluation, or ``{image_id, category_id, segmentation,
+        score}`` with compressed-RLE masks), the list itself, or an N x 7 array
+        ``[image_id, x, y, w, h, score, category_id]``.
     max_dets : int
         Detections kept per image (lvis-api's official 300), by score, ties in file order;
         negative: all.
 
     Notes
     -----
-    As lvis-api: ids 1..N in the kept order, area = w * h, detections grouped image by image in
-    order of first appearance. Unlike lvis-api: an empty list is accepted (lvis-api fails with
+    As lvis-api: ids 1..N in the kept order, detections grouped image by image in order of first
+    appearance; when the first result (after the cap) has a ``bbox``: area = w * h and a missing
+    ``segmentation`` is the box's polygon, else (segmentation results): area = the mask's area, a
+    missing ``bbox`` the mask's box. Unlike lvis-api: an empty list is accepted (lvis-api fails with
     an IndexError), a detection on an image not in the ground truth raises ``AnnotationError``
-    (lvis-api: an AssertionError), non-finite boxes and scores are refused, and a category id
-    not in the ground truth's categories gives a warning (lvis-api silently never evaluates
-    it). Segmentation results are not read yet (they need fastiou.masks).
+    (lvis-api: an AssertionError), non-finite boxes and scores are refused, and a category id not in
+    the ground truth's categories gives a warning (lvis-api silently never evaluates it).
     """
 
     def __init__(self, lvis_gt: LVIS | str | os.PathLike, results: Any, max_dets: int = 300):
@@ -280,12 +321,8 @@ class LVISResults(LVIS):
             max_dets = operator.index(max_dets)
         except TypeError:
             raise TypeError(f"max_dets must be an integer, not {max_dets!r}") from None
-        if isinstance(results, (list, tuple)) and results and _is_segm_only(results[0]):
-            raise NotImplementedError(
-                "segmentation results (no 'bbox') need mask areas and boxes from RLEs: "
-                "fastiou.masks is not available to fastiou.lvis yet; pass box results"
-            )
-        table = _read_results(results)
+        table, self._result_source, packed = _read_results(results, max_dets)
+        self._packed_rles = packed.get("rles")  # segmentation results: their RLEs, file order
         source = os.fspath(results) if isinstance(results, (str, os.PathLike)) else "results"
         check_result_images(table, lvis_gt.imgs, source)
         self.max_dets = max_dets
@@ -319,8 +356,24 @@ class LVISResults(LVIS):
             images, categories = header.get("images", []), header.get("categories", [])
             coco = COCO._from_table(table, images, categories, True)
             coco._header = {"info": header.get("info", {}), **coco._header}
+            anns = self._result_source
+            if anns is not None:  # the dicts as lvis-api leaves them, in its order
+                anns = _json._load_python(anns) if isinstance(anns, str) else anns
+                coco._result_source = [anns[i] for i in rows.tolist()]
             self._ordered = coco
         return self._ordered
+
+    def _evaluation_rles(self) -> Any:
+        """The detections' masks (fastiou.masks.RLEs) in file order, as lvis-api's
+        ``ann_to_rle`` makes them (a box result without segmentation: its box polygon)."""
+        if self._packed_rles is None:
+            header = self._gt_header
+            coco = COCO._from_table(
+                self._file_table, header.get("images", []), header.get("categories", []), True
+            )
+            coco._result_source = self._result_source
+            self._packed_rles = _instances.rles(coco)
+        return self._packed_rles
 
     def _evaluation_input(self) -> tuple[Annotations, np.ndarray | None]:
         """(detections in file order, bool mask of those within the cap or None for all)."""
@@ -342,8 +395,21 @@ class LVISResults(LVIS):
         return [ann for ann in anns if ann["score"] > score_thrs]
 
 
-def _is_segm_only(ann: Any) -> bool:
-    return isinstance(ann, dict) and "bbox" not in ann and "segmentation" in ann
+def from_lvis_api_results(lvis_gt: LVIS, anns: list[dict]) -> LVISResults:
+    """lvis-api's ``LVISResults.dataset["annotations"]`` (capped, with its ``area``, and a
+    ``bbox`` or ``segmentation`` it may have added) as an :class:`LVISResults`, uncapped and
+    with lvis-api's areas (w * h, or the mask's for segmentation results)."""
+    anns = [
+        {**a, "bbox": np.asarray(a["bbox"], np.float64).tolist()} if "bbox" in a else a
+        for a in anns
+    ]  # mask_utils.toBbox gives arrays
+    res = LVISResults(lvis_gt, anns, -1)
+    if anns and all("area" in a for a in anns):
+        try:
+            res._file_table.area = np.array([a["area"] for a in anns], np.float64)
+        except (TypeError, ValueError) as e:
+            raise AnnotationError(f"lvis-api results: every area must be a number ({e})") from None
+    return res
 
 
 def unknown_categories(category_id: np.ndarray, cats: dict) -> np.ndarray:

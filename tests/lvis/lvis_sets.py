@@ -120,6 +120,71 @@ def random_lvis(
     return dataset, dets
 
 
+def _polygon_parts(rng, b, n_parts: int) -> list[list[float]]:
+    """``n_parts`` random convex-ish polygons (6 to 10 points) inside the box ``b``."""
+    x, y, w, h = b
+    parts = []
+    for _ in range(n_parts):
+        cx, cy = x + w * rng.uniform(0.25, 0.75), y + h * rng.uniform(0.25, 0.75)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(6, 11))))
+        radius = rng.uniform(0.3, 0.7, len(angles))
+        px = np.clip(cx + np.cos(angles) * radius * w / 2, x, x + w)
+        py = np.clip(cy + np.sin(angles) * radius * h / 2, y, y + h)
+        parts.append(np.round(np.stack([px, py], 1).reshape(-1), 2).tolist())
+    return parts
+
+
+def _octagon(b) -> list[float]:
+    """The octagon inscribed in the box ``b`` (a detection near a ground-truth box then has a
+    mask near its mask)."""
+    x, y, w, h = b
+    fx, fy = np.array([0.3, 0.7, 1, 1, 0.7, 0.3, 0, 0]), np.array([0, 0, 0.3, 0.7, 1, 1, 0.7, 0.3])
+    return np.round(np.stack([x + fx * w, y + fy * h], 1).reshape(-1), 2).tolist()
+
+
+def with_masks(dataset: dict, dets: list[dict], seed: int, box_results: str) -> tuple:
+    """The set of :func:`random_lvis` with masks: ground truth polygons of one to three parts (the
+    box's octagon and random ones; some as uncompressed RLE), detections as compressed RLEs of their
+    box's octagon or random polygons in it (some empty). ``box_results``: "all" keeps every
+    detection's ``bbox`` (lvis-api's box branch: area = w * h), "some" keeps it on the first and
+    about half of the others, the rest then without ``segmentation`` (a box polygon), "none" drops
+    it from every detection of the first's image (lvis-api decides by its first result after the
+    cap) and about half of the others (the segmentation branch: area = mask area, a missing box the
+    mask's)."""
+    mask = require_peer("pycocotools.mask")
+    rng = np.random.default_rng(seed + 1000)
+    dataset, dets = copy.deepcopy(dataset), copy.deepcopy(dets)
+    h, w = 480, 640
+    for ann in dataset["annotations"]:
+        parts = [_octagon(ann["bbox"])] + _polygon_parts(rng, ann["bbox"], int(rng.integers(0, 3)))
+        if rng.random() < 0.1:  # uncompressed RLE
+            m = mask.decode(mask.merge(mask.frPyObjects(parts, h, w)))
+            flat = m.reshape(-1, order="F")
+            change = np.flatnonzero(np.diff(flat)) + 1
+            bounds = np.concatenate([[0], change, [len(flat)]])
+            counts = np.diff(bounds).tolist()
+            if flat[0]:
+                counts = [0] + counts
+            ann["segmentation"] = {"size": [h, w], "counts": counts}
+        else:
+            ann["segmentation"] = parts
+    for i, d in enumerate(dets):
+        if box_results == "some" and i and rng.random() < 0.5:
+            continue  # no segmentation: lvis-api uses the box's polygon
+        if rng.random() < 0.03:
+            rle = mask.encode(np.zeros((h, w, 1), np.uint8, order="F"))[0]  # empty: area 0
+        else:
+            parts = (
+                _polygon_parts(rng, d["bbox"], 1) if rng.random() < 0.2 else [_octagon(d["bbox"])]
+            )
+            rle = mask.merge(mask.frPyObjects(parts, h, w))
+        d["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode()}
+        first_image = d["image_id"] == dets[0]["image_id"]
+        if box_results == "none" and (first_image or rng.random() < 0.5):
+            del d["bbox"]
+    return dataset, dets
+
+
 def lvis_api():
     """lvis-api 0.5.3 importable on numpy 2 without matplotlib (the shims users apply)."""
 
@@ -143,12 +208,12 @@ def write_json(path, obj) -> str:
     return str(path)
 
 
-def lvis_api_eval(gt_path: str, dets, max_dets: int = 300, configure=None):
-    """lvis-api's LVISEval(bbox) run on a ground-truth file and results (list or path)."""
+def lvis_api_eval(gt_path: str, dets, max_dets: int = 300, configure=None, iou_type: str = "bbox"):
+    """lvis-api's LVISEval run on a ground-truth file and results (list or path)."""
     lvis = lvis_api()
     gt = lvis.LVIS(gt_path)
     dt = lvis.LVISResults(gt, copy.deepcopy(dets) if isinstance(dets, list) else dets, max_dets)
-    E = lvis.LVISEval(gt, dt, "bbox")
+    E = lvis.LVISEval(gt, dt, iou_type)
     if configure:
         configure(E.params)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -156,11 +221,11 @@ def lvis_api_eval(gt_path: str, dets, max_dets: int = 300, configure=None):
     return E
 
 
-def fastiou_eval(gt_path: str, dets, max_dets: int = 300, configure=None):
+def fastiou_eval(gt_path: str, dets, max_dets: int = 300, configure=None, iou_type="bbox"):
     from fastiou.lvis import LVIS, LVISEval, LVISResults
 
     gt = LVIS(gt_path)
-    E = LVISEval(gt, LVISResults(gt, dets, max_dets), "bbox")
+    E = LVISEval(gt, LVISResults(gt, dets, max_dets), iou_type)
     if configure:
         configure(E.params)
     E.run()

@@ -195,12 +195,15 @@ def test_bad_detections_and_arguments():
         E.accumulate()
 
 
-def test_segm_is_not_available_yet():
+def test_segm_bad_inputs_are_named():
+    """Segmentation results that are not RLEs, and masks of an image without its size."""
     dataset, dets = random_lvis(1)
     gt = LVIS(dataset)
-    with pytest.raises(NotImplementedError, match="mask-IoU matching"):
-        LVISEval(gt, dets)  # lvis-api's default iou_type is "segm"
-    rle = [{"image_id": dets[0]["image_id"], "category_id": 1, "score": 1.0,
-            "segmentation": {"size": [4, 4], "counts": "04"}}]  # fmt: skip
-    with pytest.raises(NotImplementedError, match="fastiou.masks"):
-        LVISResults(gt, rle)
+    polygon = [{"image_id": dets[0]["image_id"], "category_id": 1, "score": 1.0,
+                "segmentation": [[1.0, 2.0, 3.0, 4.0, 5.0, 1.0]]}]  # fmt: skip
+    with pytest.raises(AnnotationError, match="must be RLE dicts"):
+        LVISResults(gt, polygon)
+    del dataset["images"][0]["height"]
+    gt = LVIS(dataset)
+    with pytest.raises(AnnotationError, match="'height' and 'width'"):
+        LVISEval(gt, LVISResults(gt, dets)).evaluate()  # lvis-api's default iou_type: "segm"

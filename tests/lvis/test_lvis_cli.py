@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from lvis_sets import lvis_api_eval, random_lvis, write_json
+from lvis_sets import lvis_api_eval, random_lvis, with_masks, write_json
 
 from fastiou.cli import main
 
@@ -34,6 +34,17 @@ def test_results_match_lvis_api(files, capsys, tmp_path):
     report = json.loads(out_path.read_text())
     assert report["results"] == {k: float(v) for k, v in theirs.results.items()}
     assert len(report["per_class"]) == len(theirs.params.cat_ids)
+
+
+def test_segm_results_match_lvis_api(files, capsys, tmp_path):
+    _, _, dataset, dets = files
+    dataset, dets = with_masks(dataset, dets, 9, "none")
+    gt, dt = write_json(tmp_path / "gt_m.json", dataset), write_json(tmp_path / "dt_m.json", dets)
+    assert main(["lvis", gt, dt, "--iou-type", "segm", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    theirs = lvis_api_eval(gt, dt, iou_type="segm")
+    theirs.print_results()
+    assert captured.out == capsys.readouterr().out
 
 
 def test_per_class_and_quiet(files, capsys):
