@@ -40,7 +40,9 @@ class _Kernels:
                 "not built here: `pip install .`, or `python setup.py build_ext --inplace` in a "
                 "source checkout"
             ) from e
-        return getattr(_cython, name)
+        value = getattr(_cython, name)
+        setattr(self, name, value)  # later reads find it directly: no import per call
+        return value
 
 
 _ext = _Kernels()
