@@ -15,6 +15,14 @@
  *
  * The claim word holds the job generation (high 32 bits) beside the next chunk (low 32 bits),
  * so a worker holding a stale snapshot of a finished job can never claim a chunk of the next.
+ *
+ * Busy cores. A worker can still be preempted *after* claiming a chunk; the caller then waits
+ * for it until the OS runs it again (a time slice, ~4 ms, over calls of ~1 ms). The caller
+ * measures each job: when it waited for late chunks longer than half the time it worked itself
+ * (plus 100 us), the cores are taken by someone else, and the next jobs run on the caller alone
+ * (its single-thread time, no waiting) for a while: 20 ms, doubling while the load lasts, up to
+ * one second. Then one job tries the workers again; a job that runs clean forgets the load.
+ * Sustained load thus costs one late job per second at most, and an idle machine none.
  */
 #ifndef FASTIOU_POOL_H
 #define FASTIOU_POOL_H
@@ -31,12 +39,15 @@ static int fi_parallel_for(fi_task_fn fn, void *ctx, int64_t n, int64_t grain, i
     return 1;
 }
 static int fi_pool_workers(void) { return 0; }
+static int fi_pool_alone(void) { return 0; }
+static void fi_pool_hold_alone(int64_t ns) { (void)ns; }
 static void fi_pool_init(void) {}
 #define FASTIOU_POOL_THREADED 0
 #else
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 #define FASTIOU_POOL_THREADED 1
 
 #define FI_MAX_WORKERS 255
@@ -51,9 +62,21 @@ static struct {
     void *ctx;
     int64_t n, grain, nchunks;
     int slots, joined;    /* slot 0 is the caller's; workers take 1.. while joined < slots */
+    int64_t alone_until;  /* CLOCK_MONOTONIC ns: jobs before this run on the caller alone */
+    int64_t backoff;      /* the current alone period (ns); 0: no load seen lately */
     _Atomic uint64_t claim;
     _Atomic int64_t done;
 } fi_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+#define FI_BACKOFF_MIN 20000000LL     /* 20 ms */
+#define FI_BACKOFF_MAX 1000000000LL   /* 1 s */
+#define FI_LATE_SLACK 100000LL        /* 100 us */
+
+static int64_t fi_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 
 static int64_t fi_claim(uint32_t gen, int64_t nchunks) {
     uint64_t v = atomic_load_explicit(&fi_pool.claim, memory_order_relaxed);
@@ -130,7 +153,9 @@ static int fi_parallel_for(fi_task_fn fn, void *ctx, int64_t n, int64_t grain, i
         return 1;
     }
     pthread_mutex_lock(&fi_pool.mu);
-    if (fi_pool.busy) {  /* another thread's job is running: do this one alone */
+    int64_t t0 = fi_now();
+    /* another thread's job is running, or the cores were taken lately: do this one alone */
+    if (fi_pool.busy || t0 < fi_pool.alone_until) {
         pthread_mutex_unlock(&fi_pool.mu);
         fn(ctx, 0, n, 0);
         return 1;
@@ -152,6 +177,7 @@ static int fi_parallel_for(fi_task_fn fn, void *ctx, int64_t n, int64_t grain, i
 
     int64_t c;
     while ((c = fi_claim(gen, nchunks)) >= 0) fi_run(fn, ctx, n, grain, nchunks, c, 0);
+    int64_t t1 = fi_now();
     /* Chunks claimed by workers may still run: wait for them, briefly spinning first, then
      * asleep so that a preempted worker can have this core. */
     for (int i = 0; i < 64 && atomic_load(&fi_pool.done) < nchunks; i++) sched_yield();
@@ -159,6 +185,14 @@ static int fi_parallel_for(fi_task_fn fn, void *ctx, int64_t n, int64_t grain, i
     while (atomic_load(&fi_pool.done) < nchunks) pthread_cond_wait(&fi_pool.done_cv, &fi_pool.mu);
     int used = fi_pool.joined;
     fi_pool.busy = 0;
+    int64_t t2 = fi_now(), own = t1 - t0, late = t2 - t1;
+    if (late > own / 2 + FI_LATE_SLACK) {  /* a preempted worker held the caller: back off */
+        int64_t b = fi_pool.backoff ? 2 * fi_pool.backoff : FI_BACKOFF_MIN;
+        fi_pool.backoff = b < FI_BACKOFF_MAX ? b : FI_BACKOFF_MAX;
+        fi_pool.alone_until = t2 + fi_pool.backoff;
+    } else if (late <= own / 4 + FI_LATE_SLACK / 2) {
+        fi_pool.backoff = 0;
+    }
     pthread_mutex_unlock(&fi_pool.mu);
     return used;
 }
@@ -168,6 +202,23 @@ static int fi_pool_workers(void) {
     int w = fi_pool.workers;
     pthread_mutex_unlock(&fi_pool.mu);
     return w;
+}
+
+/* Whether jobs run on the caller alone now (the cores were taken lately); numba calls ask too. */
+static int fi_pool_alone(void) {
+    int64_t now = fi_now();
+    pthread_mutex_lock(&fi_pool.mu);
+    int alone = now < fi_pool.alone_until;
+    pthread_mutex_unlock(&fi_pool.mu);
+    return alone;
+}
+
+static void fi_pool_hold_alone(int64_t ns) {
+    int64_t now = fi_now();
+    pthread_mutex_lock(&fi_pool.mu);
+    fi_pool.alone_until = now + ns;
+    fi_pool.backoff = 0;
+    pthread_mutex_unlock(&fi_pool.mu);
 }
 
 /* fork: the child has only the forking thread. Hold the lock across fork so the state is
@@ -180,6 +231,8 @@ static void fi_after_fork_child(void) {
     pthread_cond_init(&fi_pool.done_cv, NULL);
     fi_pool.workers = 0;
     fi_pool.busy = 0;
+    fi_pool.alone_until = 0;
+    fi_pool.backoff = 0;
 }
 
 static void fi_pool_init(void) {

@@ -8,6 +8,8 @@ cdef extern from "_pool.h" nogil:
     ctypedef void (*fi_task_fn)(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil
     int fi_parallel_for(fi_task_fn fn, void *ctx, int64_t n, int64_t grain, int threads)
     int fi_pool_workers()
+    int fi_pool_alone()
+    void fi_pool_hold_alone(int64_t ns)
     void fi_pool_init()
     int FASTIOU_POOL_THREADED
 
@@ -30,6 +32,18 @@ cdef int64_t grain_for(int64_t n, int threads, int64_t min_grain) noexcept nogil
 def workers() -> int:
     """Worker threads started in this process (0 in a fresh fork child until its first call)."""
     return fi_pool_workers()
+
+
+def alone() -> bool:
+    """Whether parallel jobs run on the caller alone now: a recent job found the cores taken by
+    another process (a worker preempted after claiming a chunk); see ``_pool.h``."""
+    return bool(fi_pool_alone())
+
+
+def hold_alone(double seconds):
+    """Run jobs on the caller alone for ``seconds`` (0: end that now) as if load had been seen;
+    for tests."""
+    fi_pool_hold_alone(<int64_t> (seconds * 1e9))
 
 
 def threaded() -> bool:

@@ -3,7 +3,8 @@
 - Cython kernels run on fastiou's own work-claiming pool (``_pool.h``): the caller works too and
   never waits for a thread the OS has not run, and a fork child gets a fresh pool.
 - numba kernels run on numba's threading layer. Around each call :func:`numba_threads` sets
-  numba's thread count and puts the caller's back afterwards; with the ``workqueue`` layer
+  numba's thread count (1 while the pool sees the cores taken by another process) and puts the
+  caller's back afterwards; with the ``workqueue`` layer
   (not thread-safe: concurrent launches abort the process) calls are serialized by a lock.
 - Kernels still on OpenMP (the COCO family) run on one thread in a fork child
   (:func:`openmp_threads`).
@@ -70,12 +71,24 @@ def _serialize_numba() -> bool:
     return numba.config.THREADING_LAYER in ("workqueue", "default", "safe", "threadsafe")
 
 
+def _cores_taken() -> bool:
+    """Whether the thread pool saw the cores taken by another process lately (then its jobs run
+    on the caller alone, and numba kernels run on one thread too)."""
+    try:
+        from . import _pool
+    except ImportError:  # not compiled: no pool to ask
+        return False
+    return _pool.alone()
+
+
 @contextlib.contextmanager
 def numba_threads(n: int) -> Iterator[int]:
     """Run a numba parallel kernel on ``n`` threads (capped at numba's maximum), leaving the
     caller's own ``numba.set_num_threads`` setting as it was; yields the count used."""
     import numba
 
+    if n > 1 and _cores_taken():
+        n = 1
     n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
     lock = _numba_lock if _serialize_numba() else contextlib.nullcontext()
     with lock:

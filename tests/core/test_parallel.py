@@ -81,6 +81,30 @@ def test_results_identical_on_any_thread_count(threads):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("threads", [2, 4])
+def test_jobs_run_alone_while_the_cores_are_taken(threads):
+    """After a job found the cores taken (here: forced), jobs run on the caller alone for a
+    while: every chunk still runs once, results are the same, numba kernels get one thread."""
+    want = _work()
+    previous = _config.num_threads()
+    try:
+        fastiou.set_num_threads(threads)
+        _pool.hold_alone(60)
+        assert _pool.alone()
+        assert _pool.sum_range(100_003, threads, 10) == 100_003 * 100_002 // 2
+        for a, b in zip(_work(), want, strict=True):
+            np.testing.assert_array_equal(a, b)
+        if require_peer("numba"):
+            from fastiou._core.parallel import numba_threads
+
+            with numba_threads(threads) as used:
+                assert used == 1
+    finally:
+        _pool.hold_alone(0)
+        fastiou.set_num_threads(previous)
+    assert not _pool.alone()
+
+
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 def test_children_after_a_parallel_call(method):
     if method not in mp.get_all_start_methods():
