@@ -72,8 +72,8 @@ def _overlap(
         raise ValueError(f"degenerate must be 'nan' or 'zero', got {degenerate!r}")
     if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    if out is None and backend == "auto" and not aligned:
-        matrix = _lean(op, boxes1, boxes2, fmt_code, offset, eps, _DEGENERATE[degenerate])
+    if backend == "auto" and not aligned:
+        matrix = _lean(op, boxes1, boxes2, fmt_code, offset, eps, _DEGENERATE[degenerate], out)
         if matrix is not None:
             return matrix
     a = _arrays.Operand(boxes1, "boxes1", caller=_CALLERS[op])
@@ -109,23 +109,33 @@ def _overlap(
     return result.finish()
 
 
-def _lean(op: str, boxes1, boxes2, fmt: int, offset: int, eps: float, zero_div: bool):
+def _lean(op: str, boxes1, boxes2, fmt: int, offset: int, eps: float, zero_div: bool, out):
     """The common call in one compiled step, or None for the general path (same numbers).
 
     Taken for [N, 4] and [M, 4] numpy arrays or CPU tensors (both one kind, native float32 or
-    float64 of one dtype, any strides; the compiled entry checks, or declines) when
-    ``backend="auto"`` means Cython for this work. The general path's Operand/Result layers,
-    feature arrays and dispatch cost 2x the kernel of a 100 x 100 matrix (bench/README.md,
-    "Small calls").
+    float64 of one dtype, any strides; ``out`` None or a C-contiguous array of that kind, the
+    result's shape and dtype; the compiled entry checks, or declines) when ``backend="auto"``
+    means Cython for this work. The general path's Operand/Result layers, feature arrays and
+    dispatch cost 2x the kernel of a 100 x 100 matrix (bench/README.md, "Small calls").
     """
     a, b = _arrays.lean_view(boxes1), _arrays.lean_view(boxes2)
     if a is None or b is None or type(boxes1) is not type(boxes2):
         return None
+    if out is not None:
+        if type(out) is not type(boxes1):
+            return None
+        view = _arrays.lean_view(out)
+        if view is None:
+            return None
+    else:
+        view = None
     kernels = _dispatch.lean("boxes", (a.size * b.size) >> 4)  # N * M pairs for [N, 4], [M, 4]
     if kernels is None:
         return None
-    matrix = kernels.pairwise(op, a, b, None, fmt, offset, eps, zero_div)
-    return None if matrix is None else _arrays.lean_result(matrix, boxes1)
+    matrix = kernels.pairwise(op, a, b, view, fmt, offset, eps, zero_div, True)  # lean
+    if matrix is None:
+        return None
+    return out if out is not None else _arrays.lean_result(matrix, boxes1)
 
 
 _COMMON_DOC = """

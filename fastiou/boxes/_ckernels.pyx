@@ -298,10 +298,13 @@ cdef Boxes _array_boxes(cnp.ndarray boxes) noexcept:
 
 
 def matrix(int op, cnp.ndarray boxes1, cnp.ndarray boxes2, int fmt, double offset, double eps,
-           bint zero_div, int num_threads):
-    """The new [N, M] matrix of op between boxes1 [N, 4] and boxes2 [M, 4] (the lean call path),
-    or None unless both are native float32, or both float64, numpy arrays of that shape (any
-    strides). Features on the heap, no Python object but the result.
+           bint zero_div, int num_threads, object out=None):
+    """The [N, M] matrix of op between boxes1 [N, 4] and boxes2 [M, 4] (the lean call path):
+    new, or written into ``out``; None unless both are native float32, or both float64, numpy
+    arrays of that shape (any strides) and ``out`` is None or a writeable, aligned, C-contiguous
+    native numpy array of the result's shape and dtype (the general path checks, and says what
+    is wrong). Features on the heap (so ``out`` may alias the boxes), no Python object but the
+    result.
     """
     cdef int dtype = cnp.PyArray_TYPE(boxes1)
     cdef cnp.npy_intp shape[2]
@@ -312,7 +315,16 @@ def matrix(int op, cnp.ndarray boxes1, cnp.ndarray boxes2, int fmt, double offse
             or not cnp.PyArray_ISNOTSWAPPED(boxes1) or not cnp.PyArray_ISNOTSWAPPED(boxes2)):
         return None
     shape[0], shape[1] = cnp.PyArray_DIM(boxes1, 0), cnp.PyArray_DIM(boxes2, 0)
-    result = cnp.PyArray_EMPTY(2, shape, dtype, 0)
+    if out is None:
+        result = cnp.PyArray_EMPTY(2, shape, dtype, 0)
+    elif (type(out) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray> out) != 2
+            or cnp.PyArray_DIM(<cnp.ndarray> out, 0) != shape[0]
+            or cnp.PyArray_DIM(<cnp.ndarray> out, 1) != shape[1]
+            or cnp.PyArray_TYPE(<cnp.ndarray> out) != dtype
+            or not cnp.PyArray_ISCARRAY(<cnp.ndarray> out)):  # C order, aligned, writeable, native
+        return None
+    else:
+        result = out
     if shape[0] == 0 or shape[1] == 0:
         return result
     cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(boxes1)
@@ -322,8 +334,8 @@ def matrix(int op, cnp.ndarray boxes1, cnp.ndarray boxes2, int fmt, double offse
             boxes1, boxes2 = cnp.PyArray_GETCONTIGUOUS(boxes1), cnp.PyArray_GETCONTIGUOUS(boxes2)
             break
     cdef Boxes a = _array_boxes(boxes1), b = _array_boxes(boxes2)
-    cdef void *out = cnp.PyArray_DATA(<cnp.ndarray> result)
+    cdef void *data = cnp.PyArray_DATA(<cnp.ndarray> result)
     with nogil:
-        _overlap(op, fmt, False, dtype == cnp.NPY_DOUBLE, a, b, 1, shape[0], shape[1], out,
+        _overlap(op, fmt, False, dtype == cnp.NPY_DOUBLE, a, b, 1, shape[0], shape[1], data,
                  offset, eps, zero_div, num_threads)
     return result

@@ -28,16 +28,17 @@ def _whole_elements(boxes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(boxes)
 
 
-def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div):
+def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div, lean=False):
     """Fill ``out`` [B, N, M] with ``op`` between boxes1 [B, N, 4] and boxes2 [B, M, 4].
 
-    ``out=None`` is the lean call of ``backend="auto"`` (``_api._lean``): the caller's numpy
-    arrays as they are; returns the new [N, M] matrix, or None unless they are [N, 4] and
-    [M, 4] native float32 or float64 arrays of one dtype (any strides).
+    ``lean=True`` is the lean call of ``backend="auto"`` (``_api._lean``): the caller's numpy
+    arrays as they are; returns the [N, M] matrix (new, or ``out``), or None unless they are
+    [N, 4] and [M, 4] native float32 or float64 arrays of one dtype (any strides) and ``out`` is
+    None or a C-contiguous, aligned, writeable numpy array of the result's shape and dtype.
     """
-    if out is None:
+    if lean:
         threads = _threads((boxes1.size * boxes2.size) >> 4)
-        return _ext.matrix(OPERATIONS[op], boxes1, boxes2, fmt, offset, eps, zero_div, threads)
+        return _ext.matrix(OPERATIONS[op], boxes1, boxes2, fmt, offset, eps, zero_div, threads, out)
     threads = _threads(out.size)
     boxes1, boxes2 = _whole_elements(boxes1), _whole_elements(boxes2)
     _ext.pairwise(OPERATIONS[op], boxes1, boxes2, out, fmt, offset, eps, zero_div, threads)

@@ -143,7 +143,10 @@ def test_taken_for_the_common_case_only(lean_calls, monkeypatch):
     fastiou.box_iou(torch.from_numpy(a), torch.from_numpy(b))
     assert len(taken(lean_calls)) == 2
     assert np.shares_memory(taken(lean_calls)[1], a)  # the tensor's memory, not a copy
-    fastiou.box_iou(a, b, out=np.empty((5, 4), np.float32))
+    out = np.empty((5, 4), np.float32)
+    assert fastiou.box_iou(a, b, out=out) is out  # a plain out= is lean too
+    assert len(taken(lean_calls)) == 3
+    fastiou.box_iou(a, b, out=np.empty((4, 5), np.float32).T)  # not C order: general path
     fastiou.box_iou(a[:4], b, aligned=True)
     fastiou.box_iou(a, b, backend="cython")
     fastiou.box_iou(a.astype(np.float16), b)
@@ -157,7 +160,61 @@ def test_taken_for_the_common_case_only(lean_calls, monkeypatch):
     monkeypatch.delenv("FASTIOU_BACKEND")
     monkeypatch.setitem(_config.CYTHON_MAX_WORK, "boxes", 20)
     fastiou.box_iou(a, b)  # 20 pairs: numba's work now
-    assert len(taken(lean_calls)) == 3  # only the FASTIOU_BACKEND=auto call joined them
+    assert len(taken(lean_calls)) == 4  # only the FASTIOU_BACKEND=auto call joined them
+
+
+def outs(shape, dtype, like):
+    """(name, out): out= arrays the lean path takes, and ones it leaves to the general path."""
+    torch_like = isinstance(like, torch.Tensor)
+    wrap = torch.from_numpy if torch_like else (lambda x: x)
+    yield "plain", wrap(np.full(shape, 7, dtype))
+    yield "transposed", wrap(np.full(shape[::-1], 7, dtype)).T
+    yield "wrong dtype", wrap(np.full(shape, 7, np.float16 if dtype == np.float64 else np.float64))
+    yield "wrong shape", wrap(np.full((shape[0] + 1, shape[1]), 7, dtype))
+    if not torch_like:
+        read_only = np.full(shape, 7, dtype)
+        read_only.flags.writeable = False
+        yield "read-only", read_only
+        yield "big-endian", np.full(shape, 7, np.dtype(dtype).newbyteorder(">"))
+        yield "a tensor for numpy boxes", torch.from_numpy(np.full(shape, 7, dtype))
+
+
+@pytest.mark.parametrize("kind", ["numpy float32", "numpy float64", "torch float32"])
+@pytest.mark.parametrize("f", FUNCTIONS, ids=lambda f: f.__name__)
+def test_out_same_as_general_path(f, kind):
+    """out= gives what the general path gives: the same numbers written into the same object,
+    or the same error."""
+    dtype = np.float64 if "64" in kind else np.float32
+    a, b = odd_boxes(9, 1).astype(dtype), odd_boxes(7, 2).astype(dtype)
+    if kind.startswith("torch"):
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
+    want = general(f, a, b)
+    for name, out in outs((9, 7), dtype, a):
+        if isinstance(out, torch.Tensor):
+            twin = out.clone()  # the same strides
+        else:
+            twin = out.copy(order="K")
+            twin.flags.writeable = out.flags.writeable
+        try:
+            expected = general(f, a, b, out=twin)
+        except (ValueError, TypeError) as e:
+            with pytest.raises(type(e)) as lean:
+                f(a, b, out=out)
+            assert str(lean.value) == str(e), name
+            continue
+        assert f(a, b, out=out) is out, name
+        assert expected is twin, name
+        assert_same(out, twin)
+        np.testing.assert_array_equal(np.asarray(out), np.asarray(want))
+
+
+def test_out_may_alias_the_boxes():
+    """out= over the boxes' own memory: the features are read before the matrix is written."""
+    a = random_boxes(4, np.float32, 1)
+    want = fastiou.box_iou(a, a)
+    got = fastiou.box_iou(a, a, out=a)
+    assert got is a
+    np.testing.assert_array_equal(a, want)
 
 
 def test_errors_unchanged():
