@@ -127,8 +127,10 @@ cdef void _pair_loop(int op, const real* a, Py_ssize_t sa, const real* b, Py_ssi
         row[j] = a[j * sa]
     if row[0] != row[0] or row[1] != row[1] or row[2] != row[2] or row[3] != row[3]:
         _op_loop(op, True, row, b, sb, out, m, offset, eps, zero_div)
-    else:  # the common row: NaN-free, so min/max are single instructions
-        _op_loop(op, False, row, b, sb, out, m, offset, eps, zero_div)
+    elif zero_div:  # the common row: NaN-free, so min/max are single instructions
+        _op_loop(op, False, row, b, sb, out, m, offset, eps, True)
+    else:  # and zero_div a constant: no compare and blend per division
+        _op_loop(op, False, row, b, sb, out, m, offset, eps, False)
 
 
 cdef struct Job:
