@@ -200,6 +200,12 @@ def random_boxes(
     return boxes.astype(dtype)
 
 
+def distinct_ids(rng: np.random.Generator, n: int, below: int) -> list[int]:
+    """``n`` distinct ids in ``[1, below)``, sorted: the image and category ids of the random
+    COCO and LVIS sets."""
+    return sorted(rng.choice(np.arange(1, below), n, replace=False).tolist())
+
+
 @pytest.fixture
 def plain_auto(monkeypatch) -> None:
     """``backend="auto"`` as a user gets it: the Cython backend there, no FASTIOU_BACKEND."""
