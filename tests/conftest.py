@@ -152,6 +152,26 @@ OPERATIONS = (
 )
 
 
+# Input dtype pairs (by name: numpy's and torch's dtypes share them) for the dtype rule of the
+# overlap matrices, overlap_dtype (numpy and torch input alike).
+DTYPE_PAIRS = [
+    ("float32", "float32"),
+    ("float64", "float64"),
+    ("float32", "float64"),
+    ("float64", "float32"),
+    ("int64", "int64"),
+    ("int32", "float32"),
+    ("uint8", "uint8"),
+    ("float16", "float16"),
+    ("float16", "float64"),
+]
+
+
+def overlap_dtype(name1: str, name2: str) -> str:
+    """The documented rule (boxes/_api.py): float64 wins; everything else computes in float32."""
+    return "float64" if "float64" in (name1, name2) else "float32"
+
+
 @pytest.fixture(params=OPERATIONS, ids=[op.name for op in OPERATIONS])
 def op(request) -> Op:
     """Each overlap operation in turn (IoA once over boxes1 and once over boxes2)."""
@@ -178,6 +198,12 @@ def random_boxes(
     if integer:
         boxes = np.round(boxes)
     return boxes.astype(dtype)
+
+
+def distinct_ids(rng: np.random.Generator, n: int, below: int) -> list[int]:
+    """``n`` distinct ids in ``[1, below)``, sorted: the image and category ids of the random
+    COCO and LVIS sets."""
+    return sorted(rng.choice(np.arange(1, below), n, replace=False).tolist())
 
 
 @pytest.fixture

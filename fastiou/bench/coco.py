@@ -147,7 +147,15 @@ def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict
     order = np.lexsort((-d_score, d_img))  # image by image, best first (as detectors write)
     rank = np.arange(len(order)) - np.searchsorted(d_img[order], d_img[order])
     order = order[rank < 100]
-    detections = [
+    detections = result_list(img_ids, order, d_img, d_cat, d_box, d_score)
+    categories = [{"id": int(c), "name": f"class{c}", "supercategory": "thing"} for c in cats]
+    return synthetic_set("COCO", images, annotations, categories), detections
+
+
+def result_list(img_ids, order, d_img, d_cat, d_box, d_score) -> list[dict]:
+    """Detections ``order`` (indices into the d_* columns; d_img indexes ``img_ids``) as a COCO
+    results list, float32 boxes and scores written as the float64 numbers they are."""
+    return [
         {"image_id": int(img_ids[i]), "category_id": int(c), "bbox": b, "score": s}
         for i, c, b, s in zip(
             d_img[order].tolist(),
@@ -157,15 +165,17 @@ def make_coco_like(n_images: int = 5000, seed: int = 0) -> tuple[dict, list[dict
             strict=True,
         )
     ]
-    categories = [{"id": int(c), "name": f"class{c}", "supercategory": "thing"} for c in cats]
-    dataset = {
-        "info": {"description": "fastiou synthetic COCO-val-like set", "version": "1"},
+
+
+def synthetic_set(kind: str, images: list, annotations: list, categories: list) -> dict:
+    """The ground-truth dict of a synthetic ``kind`` ("COCO", "LVIS") set."""
+    return {
+        "info": {"description": f"fastiou synthetic {kind}-val-like set", "version": "1"},
         "licenses": [],
         "images": images,
         "annotations": annotations,
         "categories": categories,
     }
-    return dataset, detections
 
 
 @cache

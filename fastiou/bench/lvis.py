@@ -31,6 +31,8 @@ from .coco import (
     measure_peak_memory,
     memory_main,
     polygons_in,
+    result_list,
+    synthetic_set,
     write_set,
 )
 
@@ -140,16 +142,7 @@ def make_lvis_like(
     d_score[tied] = d_score[tied].round(2)
     d_score = d_score.astype(np.float32)
     order = np.lexsort((rng.random(len(d_img)), d_img))  # image by image, any order within
-    detections = [
-        {"image_id": int(img_ids[i]), "category_id": int(c), "bbox": b, "score": s}
-        for i, c, b, s in zip(
-            d_img[order].tolist(),
-            d_cat[order].tolist(),
-            d_box[order].astype(np.float64).tolist(),
-            d_score[order].astype(np.float64).tolist(),
-            strict=True,
-        )
-    ]
+    detections = result_list(img_ids, order, d_img, d_cat, d_box, d_score)
     counts = np.bincount(np.searchsorted(cat_ids, g_cat), minlength=n_categories)
     categories = [
         {
@@ -162,14 +155,7 @@ def make_lvis_like(
         }
         for c, f, n in zip(cat_ids.tolist(), freq.tolist(), counts.tolist(), strict=True)
     ]
-    dataset = {
-        "info": {"description": "fastiou synthetic LVIS-val-like set", "version": "1"},
-        "licenses": [],
-        "images": images,
-        "annotations": annotations,
-        "categories": categories,
-    }
-    return dataset, detections
+    return synthetic_set("LVIS", images, annotations, categories), detections
 
 
 @cache

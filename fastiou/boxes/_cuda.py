@@ -36,7 +36,13 @@ def _features_kernel(boxes, fmt, offset, half, two_over_pi, zero_div, feats):
 
 
 @cache
-def _pairwise_kernel(op: str):
+def _kernel(op: str, aligned: bool):
+    """``op``'s kernel: every pair (out [B, N, M]) or, ``aligned``, box k with box k (out [B, K]).
+
+    Rows r run along the grid's y; an aligned launch has one thread along x, so its rows are
+    consecutive threads. ``aligned`` is a constant of the closure: numba compiles
+    only its branch.
+    """
     formula = getattr(formulas, op)
 
     @cuda.jit
@@ -45,28 +51,14 @@ def _pairwise_kernel(op: str):
         j0, r0 = cuda.grid(2)
         sj, sr = cuda.gridsize(2)
         for r in range(r0, out.shape[0] * n, sr):
-            b = r // n
-            i = r - b * n
-            a = formulas.read_features(f1, b, i)
-            for j in range(j0, out.shape[2], sj):
-                b_j = formulas.read_features(f2, b, j)
-                out[b, i, j] = formula(a, b_j, offset, eps, one, zero_div)
-
-    return kernel
-
-
-@cache
-def _aligned_kernel(op: str):
-    formula = getattr(formulas, op)
-
-    @cuda.jit
-    def kernel(f1, f2, out, offset, eps, one, zero_div):
-        n = out.shape[1]
-        for r in range(cuda.grid(1), out.shape[0] * n, cuda.gridsize(1)):
-            b = r // n
-            k = r - b * n
-            a, c = formulas.read_features(f1, b, k), formulas.read_features(f2, b, k)
-            out[b, k] = formula(a, c, offset, eps, one, zero_div)
+            b, i, a = formulas.read_row(f1, r, n)
+            if aligned:
+                c = formulas.read_features(f2, b, i)
+                out[b, i] = formula(a, c, offset, eps, one, zero_div)
+            else:
+                for j in range(j0, out.shape[2], sj):
+                    c = formulas.read_features(f2, b, j)
+                    out[b, i, j] = formula(a, c, offset, eps, one, zero_div)
 
     return kernel
 
@@ -95,21 +87,22 @@ def _features(boxes, fmt: int, offset, zero_div: bool):
     return feats
 
 
-def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
-    """Fill device ``out`` [B, N, M] with ``op`` between device boxes [B, N, 4], [B, M, 4]."""
+def _run(aligned: bool, op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     f1 = _features(boxes1, fmt, offset, zero_div)
     f2 = _features(boxes2, fmt, offset, zero_div)
     t = np.dtype(out.dtype).type
-    grid = (_blocks(out.shape[2], THREADS[0]), _blocks(out.shape[0] * out.shape[1], THREADS[1]))
+    rows = out.shape[0] * out.shape[1]
+    block = (1, THREADS[0] * THREADS[1]) if aligned else THREADS
+    grid = (1 if aligned else _blocks(out.shape[2], block[0]), _blocks(rows, block[1]))
     with _quiet():
-        _pairwise_kernel(op)[grid, THREADS](f1, f2, out, t(offset), t(eps), t(1), zero_div)
+        _kernel(op, aligned)[grid, block](f1, f2, out, t(offset), t(eps), t(1), zero_div)
+
+
+def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
+    """Fill device ``out`` [B, N, M] with ``op`` between device boxes [B, N, 4], [B, M, 4]."""
+    _run(False, op, boxes1, boxes2, out, fmt, offset, eps, zero_div)
 
 
 def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     """Fill device ``out`` [B, K] with ``op`` between device boxes1[b, k] and boxes2[b, k]."""
-    f1 = _features(boxes1, fmt, offset, zero_div)
-    f2 = _features(boxes2, fmt, offset, zero_div)
-    t = np.dtype(out.dtype).type
-    grid, block = _launch_1d(out.shape[0] * out.shape[1])
-    with _quiet():
-        _aligned_kernel(op)[grid, block](f1, f2, out, t(offset), t(eps), t(1), zero_div)
+    _run(True, op, boxes1, boxes2, out, fmt, offset, eps, zero_div)

@@ -91,6 +91,15 @@ def read_features(f, b, i):
 
 
 @jitable
+def read_row(f, r, n):
+    """(b, i, the feature tuple of box i of batch item b) for the flat row ``r = b * n + i`` of
+    features f [B, 8, n]: the row loops of the kernels run over all batch items at once."""
+    b = r // n
+    i = r - b * n
+    return b, i, read_features(f, b, i)
+
+
+@jitable
 def intersection(a, b, offset):
     zero = offset - offset
     w = clamp0(pmin(a[2], b[2]) - pmax(a[0], b[0]) + offset, zero)

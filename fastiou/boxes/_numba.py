@@ -32,42 +32,31 @@ def _features_kernel(boxes, fmt, offset, half, two_over_pi, zero_div, feats):
 
 
 @cache
-def _pairwise_kernel(op: str):
+def _kernel(op: str, aligned: bool):
+    """``op``'s kernel: every pair (out [B, N, M]) or, ``aligned``, box k with box k (out [B, K]).
+
+    ``aligned`` is a constant of the closure: numba compiles only its branch.
+    """
     formula = getattr(formulas, op)
 
     @njit(**_JIT)
     def kernel(f1, f2, out, offset, eps, one, zero_div):
-        # f1 [B, 8, N], f2 [B, 8, M] box features; out [B, N, M]
+        # f1 [B, 8, N], f2 [B, 8, M] box features (M = N when aligned)
         n = out.shape[1]
         for r in prange(out.shape[0] * n):
-            b = r // n
-            i = r - b * n
-            a = formulas.read_features(f1, b, i)
-            c0, c1, c2, c3 = f2[b, 0], f2[b, 1], f2[b, 2], f2[b, 3]
-            c4, c5, c6, c7 = f2[b, 4], f2[b, 5], f2[b, 6], f2[b, 7]
-            row = out[b, i]
-            for j in range(row.shape[0]):
-                row[j] = formula(
-                    a, (c0[j], c1[j], c2[j], c3[j], c4[j], c5[j], c6[j], c7[j]),
-                    offset, eps, one, zero_div,
-                )  # fmt: skip
-
-    return kernel
-
-
-@cache
-def _aligned_kernel(op: str):
-    formula = getattr(formulas, op)
-
-    @njit(**_JIT)
-    def kernel(f1, f2, out, offset, eps, one, zero_div):
-        # f1, f2 [B, 8, K] box features; out [B, K]
-        n = out.shape[1]
-        for r in prange(out.shape[0] * n):
-            b = r // n
-            k = r - b * n
-            a, c = formulas.read_features(f1, b, k), formulas.read_features(f2, b, k)
-            out[b, k] = formula(a, c, offset, eps, one, zero_div)
+            b, i, a = formulas.read_row(f1, r, n)
+            if aligned:
+                c = formulas.read_features(f2, b, i)
+                out[b, i] = formula(a, c, offset, eps, one, zero_div)
+            else:
+                c0, c1, c2, c3 = f2[b, 0], f2[b, 1], f2[b, 2], f2[b, 3]
+                c4, c5, c6, c7 = f2[b, 4], f2[b, 5], f2[b, 6], f2[b, 7]
+                row = out[b, i]
+                for j in range(row.shape[0]):
+                    row[j] = formula(
+                        a, (c0[j], c1[j], c2[j], c3[j], c4[j], c5[j], c6[j], c7[j]),
+                        offset, eps, one, zero_div,
+                    )  # fmt: skip
 
     return kernel
 
@@ -81,22 +70,22 @@ def _features(boxes: np.ndarray, fmt: int, offset, zero_div: bool) -> np.ndarray
     return feats
 
 
-def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
-    """Fill ``out`` [B, N, M] with ``op`` between boxes1 [B, N, 4] and boxes2 [B, M, 4]."""
+def _run(aligned: bool, op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     f1 = _features(boxes1, fmt, offset, zero_div)
     f2 = _features(boxes2, fmt, offset, zero_div)
     t = out.dtype.type
     with numba_threads(_config.num_threads()):
-        _pairwise_kernel(op)(f1, f2, out, t(offset), t(eps), t(1), zero_div)
+        _kernel(op, aligned)(f1, f2, out, t(offset), t(eps), t(1), zero_div)
+
+
+def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
+    """Fill ``out`` [B, N, M] with ``op`` between boxes1 [B, N, 4] and boxes2 [B, M, 4]."""
+    _run(False, op, boxes1, boxes2, out, fmt, offset, eps, zero_div)
 
 
 def aligned(op, boxes1, boxes2, out, fmt, offset, eps, zero_div) -> None:
     """Fill ``out`` [B, K] with ``op`` between boxes1[b, k] and boxes2[b, k] ([B, K, 4] each)."""
-    f1 = _features(boxes1, fmt, offset, zero_div)
-    f2 = _features(boxes2, fmt, offset, zero_div)
-    t = out.dtype.type
-    with numba_threads(_config.num_threads()):
-        _aligned_kernel(op)(f1, f2, out, t(offset), t(eps), t(1), zero_div)
+    _run(True, op, boxes1, boxes2, out, fmt, offset, eps, zero_div)
 
 
 def unavailable_reason() -> str | None:

@@ -8,16 +8,13 @@ import sys
 import time
 
 from ._args import positive_int
-from ._report import write_json_report
+from ._report import finish_evaluation, progress_printer
 
 
 def _coco(args: argparse.Namespace) -> int:
     from ..coco import COCO, AnnotationError, COCOeval
 
-    def progress(message: str) -> None:
-        if not args.quiet:
-            print(message, file=sys.stderr, flush=True)
-
+    progress = progress_printer(args.quiet)
     start = time.perf_counter()
     try:
         progress(f"loading ground truth {args.gt} ...")
@@ -37,18 +34,8 @@ def _coco(args: argparse.Namespace) -> int:
         message = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
         print(f"fastiou coco: error: {message}", file=sys.stderr)
         return 1
-    if args.per_class:
-        print()
-        print(E.per_class_table())
-    if args.json:
-        report = {
-            "gt": args.gt,
-            "dt": args.dt,
-            "stats": dict(E.metrics()),
-            "per_class": per_class,
-        }
-        return write_json_report(args.json, report, "fastiou coco")
-    return 0
+    numbers = {"stats": dict(E.metrics())} if args.json else {}
+    return finish_evaluation(args, E, numbers, per_class, "fastiou coco")
 
 
 def add_coco(sub) -> None:

@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 
-from ._report import write_json_report
+from ._report import finish_evaluation, progress_printer
 
 
 def _lvis(args: argparse.Namespace) -> int:
@@ -21,9 +21,7 @@ def _lvis(args: argparse.Namespace) -> int:
     from ..lvis import LVIS, LVISEval, LVISResults
     from ..lvis._lvis import unknown_categories
 
-    def progress(message: str) -> None:
-        if not args.quiet:
-            print(message, file=sys.stderr, flush=True)
+    progress = progress_printer(args.quiet)
 
     def fail(message: str, status: int = 1) -> int:
         print(f"fastiou lvis: error: {message}", file=sys.stderr)
@@ -62,18 +60,8 @@ def _lvis(args: argparse.Namespace) -> int:
     except (AnnotationError, OSError, ValueError, KeyError, TypeError) as e:
         return fail(str(e) if not isinstance(e, KeyError) else f"missing key {e}")
     E.print_results()
-    if args.per_class:
-        print()
-        print(E.per_class_table())
-    if args.json:
-        report = {
-            "gt": args.gt,
-            "dt": args.dt,
-            "results": {key: float(value) for key, value in E.results.items()},
-            "per_class": per_class,
-        }
-        return write_json_report(args.json, report, "fastiou lvis")
-    return 0
+    numbers = {"results": {key: float(value) for key, value in E.results.items()}}
+    return finish_evaluation(args, E, numbers, per_class, "fastiou lvis")
 
 
 def add_lvis(sub) -> None:

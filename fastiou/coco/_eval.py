@@ -92,6 +92,23 @@ def _as_coco(obj: Any, name: str) -> COCO:
     raise TypeError(f"{name} must be a fastiou.coco.COCO, not {type(obj).__name__}")
 
 
+def per_class_markdown(
+    rows: list[dict], lead: tuple[tuple[str, str, str], ...], columns: tuple[str, ...]
+) -> str:
+    """``per_class()`` rows as a markdown table (COCOeval's and LVISEval's): first the ``lead``
+    columns, (header, row key, alignment) each, as they are; then the ``columns`` numbers to
+    three decimals, "-" where one is -1 (no ground truth)."""
+    lines = [
+        "| " + " | ".join([head for head, _, _ in lead] + list(columns)) + " |",
+        "|" + "".join(f"{align}|" for _, _, align in lead) + "---:|" * len(columns),
+    ]
+    for row in rows:
+        cells = [str(row[key]) for _, key, _ in lead]
+        cells += ["-" if row[c] < 0 else f"{row[c]:.3f}" for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 class COCOeval:
     """pycocotools' ``COCOeval``: the same interface and the same numbers, for boxes
     ("bbox"), instance masks ("segm") and keypoints ("keypoints", OKS).
@@ -384,14 +401,8 @@ class COCOeval:
         columns = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
         if self.params.iouType == "keypoints":
             columns = ("AP", "AP50", "AP75", "APm", "APl", "AR")
-        lines = [
-            "| category | n_gt | " + " | ".join(columns) + " |",
-            "|---|---:|" + "---:|" * len(columns),
-        ]
-        for row in self.per_class():
-            cells = " | ".join("-" if row[c] < 0 else f"{row[c]:.3f}" for c in columns)
-            lines.append(f"| {row['name']} | {row['n_gt']} | {cells} |")
-        return "\n".join(lines)
+        lead = (("category", "name", "---"), ("n_gt", "n_gt", "---:"))
+        return per_class_markdown(self.per_class(), lead, columns)
 
     def _setting(self, iou: float, area: str, max_dets: int) -> tuple[int, int]:
         ev = self._evaluation

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..coco import _evaluate, _instances
+from ..coco._eval import per_class_markdown
 from ..coco._ext import kernels
 from ..coco._table import AnnotationError, Annotations
 from ._lvis import LVIS, LVISResults, _as_dataset_source, from_lvis_api_results
@@ -427,11 +428,5 @@ class LVISEval:
         """:meth:`per_class` as a markdown table."""
         ar = f"AR@{self.params.max_dets}"
         columns = ("AP", "AP50", "AP75", "APs", "APm", "APl", ar)
-        lines = [
-            "| category | freq | n_gt | " + " | ".join(columns) + " |",
-            "|---|---|---:|" + "---:|" * len(columns),
-        ]
-        for row in self.per_class():
-            cells = " | ".join("-" if row[c] < 0 else f"{row[c]:.3f}" for c in columns)
-            lines.append(f"| {row['name']} | {row['frequency']} | {row['n_gt']} | {cells} |")
-        return "\n".join(lines)
+        lead = (("category", "name", "---"), ("freq", "frequency", "---"), ("n_gt", "n_gt", "---:"))
+        return per_class_markdown(self.per_class(), lead, columns)

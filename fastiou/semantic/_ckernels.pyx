@@ -59,6 +59,28 @@ cdef struct Layout:
     Py_ssize_t s0, s1, s2     # byte strides
 
 
+cdef struct Span:
+    Py_ssize_t r0, r1, k0, k1  # pixels k0:k1 of row (r0, r1)
+
+
+cdef inline Span row_span(Py_ssize_t i, Py_ssize_t end, Py_ssize_t r1_count,
+                          Py_ssize_t k_count) noexcept nogil:
+    """Where pixels [i, end) of an [R0, R1, K] array begin: the range walk takes one row's
+    part, ``k1 - k0`` pixels, at a time."""
+    cdef Span sp
+    cdef Py_ssize_t r = i // k_count
+    sp.k0 = i - r * k_count
+    sp.k1 = min(k_count, sp.k0 + (end - i))
+    sp.r0 = r // r1_count
+    sp.r1 = r - sp.r0 * r1_count
+    return sp
+
+
+cdef inline const char* at(const Layout* l, Span sp) noexcept nogil:
+    """The address of the first pixel of ``sp`` in layout ``l``."""
+    return l.base + sp.r0 * l.s0 + sp.r1 * l.s1 + sp.k0 * l.s2
+
+
 cdef inline int64_t row_code(uint64_t u, const Table* tab) noexcept nogil:
     cdef Py_ssize_t e
     if tab.full or u < tab.length:
@@ -109,22 +131,17 @@ cdef void count_labels(const Layout* tl, const Layout* pl, Py_ssize_t r1_count,
                        uint64_t num_classes, count_t* h, Py_ssize_t bins, Py_ssize_t subs,
                        label_t* t_type, pred_t* p_type) noexcept nogil:
     """Count pixels [i, end) (t_type, p_type only select the specialization)."""
-    cdef Py_ssize_t r, r0, r1, k0, k1
+    cdef Span sp
     cdef count_t* h1 = h + (1 % subs) * bins
     cdef count_t* h2 = h + (2 % subs) * bins
     cdef count_t* h3 = h + (3 % subs) * bins
     cdef Py_ssize_t ts = tl.s2 // <Py_ssize_t> sizeof(label_t)
     cdef Py_ssize_t ps = pl.s2 // <Py_ssize_t> sizeof(pred_t)
     while i < end:
-        r = i // k_count
-        k0 = i - r * k_count
-        k1 = min(k_count, k0 + (end - i))
-        r0 = r // r1_count
-        r1 = r - r0 * r1_count
-        count_row(<const label_t*> (tl.base + r0 * tl.s0 + r1 * tl.s1 + k0 * tl.s2), ts,
-                  <const pred_t*> (pl.base + r0 * pl.s0 + r1 * pl.s1 + k0 * pl.s2), ps,
-                  k1 - k0, tab, num_classes, h, h1, h2, h3)
-        i += k1 - k0
+        sp = row_span(i, end, r1_count, k_count)
+        count_row(<const label_t*> at(tl, sp), ts, <const pred_t*> at(pl, sp), ps, sp.k1 - sp.k0,
+                  tab, num_classes, h, h1, h2, h3)
+        i += sp.k1 - sp.k0
 
 
 cdef void argmax_row(const score_t* s, Py_ssize_t ks, Py_ssize_t cs, Py_ssize_t num_classes,
@@ -166,7 +183,8 @@ cdef void count_logits(const Layout* tl, const Layout* sl, Py_ssize_t sc_stride,
                        score_t* s_type) noexcept nogil:
     """Count pixels [i, end) against the argmax of their scores."""
     cdef int32_t arg[BLOCK]
-    cdef Py_ssize_t r, r0, r1, k0, k1, b0, n, j
+    cdef Py_ssize_t b0, n, j, row_pixels
+    cdef Span sp
     cdef Py_ssize_t ts = tl.s2 // <Py_ssize_t> sizeof(label_t)
     cdef Py_ssize_t ks = sl.s2 // <Py_ssize_t> sizeof(score_t)
     cdef Py_ssize_t cs = sc_stride // <Py_ssize_t> sizeof(score_t)
@@ -176,21 +194,18 @@ cdef void count_logits(const Layout* tl, const Layout* sl, Py_ssize_t sc_stride,
     for j in range(4):
         hs[j] = h + (j % subs) * bins
     while i < end:
-        r = i // k_count
-        k0 = i - r * k_count
-        k1 = min(k_count, k0 + (end - i))
-        r0 = r // r1_count
-        r1 = r - r0 * r1_count
-        t = <const label_t*> (tl.base + r0 * tl.s0 + r1 * tl.s1 + k0 * tl.s2)
-        s = <const score_t*> (sl.base + r0 * sl.s0 + r1 * sl.s1 + k0 * sl.s2)
+        sp = row_span(i, end, r1_count, k_count)
+        row_pixels = sp.k1 - sp.k0
+        t = <const label_t*> at(tl, sp)
+        s = <const score_t*> at(sl, sp)
         b0 = 0
-        while b0 < k1 - k0:
-            n = min(<Py_ssize_t> BLOCK, k1 - k0 - b0)
+        while b0 < row_pixels:
+            n = min(<Py_ssize_t> BLOCK, row_pixels - b0)
             argmax_row(s + b0 * ks, ks, cs, num_classes, n, arg)
             for j in range(n):
                 hs[j & 3][row_code(t[(b0 + j) * ts], tab) + arg[j]] += 1
             b0 += n
-        i += k1 - k0
+        i += row_pixels
 
 
 cdef Table make_table(const int32_t[::1] codes, bint full, const uint64_t[::1] keys,

@@ -55,8 +55,30 @@ def _column(p, limit):
     return np.intp(p if p < limit else limit)
 
 
+@cuda.jit(device=True)
+def _label_column(prediction, r0, r1, k, limit):
+    """The predicted column of a pixel of labels [1, R1, K]: the label, clamped to ``limit``."""
+    return _column(prediction[r0, r1, k], limit)
+
+
+@cuda.jit(device=True)
+def _argmax_column(scores, r0, r1, k, limit):
+    """The predicted column of a pixel of scores [1, R1, C, K]: the argmax (``limit`` unused)."""
+    best = scores[r0, r1, 0, k]
+    arg = 0
+    for c in range(1, scores.shape[2]):
+        v = scores[r0, r1, c, k]
+        if takes_over(v, best):
+            best = v
+            arg = c
+    return arg
+
+
 @cache
-def _labels_kernel(bins: int, shared: bool):
+def _kernel(bins: int, shared: bool, column):
+    """The counting kernel of labels (``column`` :func:`_label_column`) or scores
+    (:func:`_argmax_column`): into a block's shared-memory histogram first (``shared``), or
+    straight into the global one."""
     if shared:
 
         @cuda.jit
@@ -69,8 +91,7 @@ def _labels_kernel(bins: int, shared: bool):
             for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
                 r0, r1, k = _pixel(i, r1_count, k_count)
                 row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
-                p = prediction[r0, r1, k]
-                cuda.atomic.add(local, row + _column(p, limit), uint32(1))
+                cuda.atomic.add(local, row + column(prediction, r0, r1, k, limit), uint32(1))
             cuda.syncthreads()
             for b in range(cuda.threadIdx.x, bins, cuda.blockDim.x):
                 if local[b]:
@@ -84,54 +105,7 @@ def _labels_kernel(bins: int, shared: bool):
             for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
                 r0, r1, k = _pixel(i, r1_count, k_count)
                 row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
-                p = prediction[r0, r1, k]
-                cuda.atomic.add(hist, row + _column(p, limit), uint64(1))
-
-    return kernel
-
-
-@cache
-def _logits_kernel(bins: int, shared: bool):
-    @cuda.jit(device=True)
-    def argmax(scores, r0, r1, k):
-        best = scores[r0, r1, 0, k]
-        arg = 0
-        for c in range(1, scores.shape[2]):
-            v = scores[r0, r1, c, k]
-            if takes_over(v, best):
-                best = v
-                arg = c
-        return arg
-
-    if shared:
-
-        @cuda.jit
-        def kernel(target, scores, table, full, table_len, keys, codes, hist):
-            local = cuda.shared.array(bins, uint32)
-            for b in range(cuda.threadIdx.x, bins, cuda.blockDim.x):
-                local[b] = 0
-            cuda.syncthreads()
-            r1_count, k_count = target.shape[1], target.shape[2]
-            invalid = (scores.shape[2] + 1) * (scores.shape[2] + 1)
-            for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
-                r0, r1, k = _pixel(i, r1_count, k_count)
-                row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
-                cuda.atomic.add(local, row + argmax(scores, r0, r1, k), uint32(1))
-            cuda.syncthreads()
-            for b in range(cuda.threadIdx.x, bins, cuda.blockDim.x):
-                if local[b]:
-                    cuda.atomic.add(hist, b, uint64(local[b]))
-
-    else:
-
-        @cuda.jit
-        def kernel(target, scores, table, full, table_len, keys, codes, hist):
-            r1_count, k_count = target.shape[1], target.shape[2]
-            invalid = (scores.shape[2] + 1) * (scores.shape[2] + 1)
-            for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
-                r0, r1, k = _pixel(i, r1_count, k_count)
-                row = row_code(target[r0, r1, k], table, full, table_len, keys, codes, invalid)
-                cuda.atomic.add(hist, row + argmax(scores, r0, r1, k), uint64(1))
+                cuda.atomic.add(hist, row + column(prediction, r0, r1, k, limit), uint64(1))
 
     return kernel
 
@@ -162,11 +136,11 @@ def count(prediction, target, plan: LabelPlan, class_axis: int | None) -> np.nda
     hist = cuda.to_device(np.zeros(plan.bins, np.uint64))
     shared = plan.bins <= SHARED_MAX_BINS
     launch = (_grid(pixels), THREADS)
+    invalid = np.intp(plan.invalid_code)
     if class_axis is None:
         prediction = prediction.view(unsigned_dtype(prediction.dtype)).reshape(1, 1, pixels)
-        invalid = np.intp(plan.invalid_code)
         limit = column_limit(plan, prediction.dtype)  # the clamp of min(p, C), in p's dtype
-        kernel = _labels_kernel(plan.bins, shared)
+        kernel = _kernel(plan.bins, shared, _label_column)
         kernel[launch](target.reshape(1, 1, pixels), prediction, *tables, invalid, limit, hist)
     else:
         shape = prediction.shape
@@ -174,6 +148,6 @@ def count(prediction, target, plan: LabelPlan, class_axis: int | None) -> np.nda
         after = math.prod(shape[class_axis + 1 :])
         scores = prediction.reshape(1, before, shape[class_axis], after)
         with np.errstate(invalid="ignore"):  # the simulator compares NaN scores in numpy
-            kernel = _logits_kernel(plan.bins, shared)
-            kernel[launch](target.reshape(1, before, after), scores, *tables, hist)
+            kernel = _kernel(plan.bins, shared, _argmax_column)
+            kernel[launch](target.reshape(1, before, after), scores, *tables, invalid, 0, hist)
     return hist.copy_to_host().view(np.int64).reshape(plan.num_classes + 2, plan.columns)

@@ -53,6 +53,16 @@ def _thread_range(total, chunk, chunks):
 
 
 @njit(inline="always")
+def _row_span(i, end, r1_count, k_count):
+    """(r0, r1, k0, k1): pixels [i, end) of an [R0, R1, K] array begin with k0:k1 of row
+    (r0, r1); the range walk takes ``k1 - k0`` pixels at a time."""
+    r = i // k_count
+    k0 = i - r * k_count
+    r0 = r // r1_count
+    return r0, r - r0 * r1_count, k0, min(k_count, k0 + (end - i))
+
+
+@njit(inline="always")
 def _count_full(t, p, table, num_classes, h0, h1, h2, h3):
     # Four histograms in turn, unrolled: separate arrays let LLVM keep four increments in flight.
     n = t.shape[0]
@@ -129,12 +139,9 @@ def _count_labels(
     subs = h.shape[0]
     h0, h1, h2, h3 = h[0], h[1 % subs], h[2 % subs], h[3 % subs]
     while i < end:
-        r = i // k_count
-        k0 = i - r * k_count
-        k1 = min(k_count, k0 + (end - i))
-        r0 = r // r1_count
-        t = target[r0, r - r0 * r1_count, k0:k1]
-        p = prediction[r0, r - r0 * r1_count, k0:k1]
+        r0, r1, k0, k1 = _row_span(i, end, r1_count, k_count)
+        t = target[r0, r1, k0:k1]
+        p = prediction[r0, r1, k0:k1]
         if full:  # 1- and 2-byte labels: the table covers every value
             _count_full(t, p, table, num_classes, h0, h1, h2, h3)
         else:
@@ -151,12 +158,9 @@ def _count_logits(target, scores, table, full, table_len, keys, codes, h, i, end
     best = np.empty(BLOCK, scores.dtype)
     arg = np.empty(BLOCK, np.intp)
     while i < end:
-        r = i // k_count
-        k0 = i - r * k_count
-        k1 = min(k_count, k0 + (end - i))
-        r0 = r // r1_count
-        t = target[r0, r - r0 * r1_count, k0:k1]
-        s = scores[r0, r - r0 * r1_count]  # [C, K]: C-contiguous rows when scores are
+        r0, r1, k0, k1 = _row_span(i, end, r1_count, k_count)
+        t = target[r0, r1, k0:k1]
+        s = scores[r0, r1]  # [C, K]: C-contiguous rows when scores are
         for b0 in range(0, k1 - k0, BLOCK):
             n = min(BLOCK, k1 - k0 - b0)
             lo = k0 + b0

@@ -8,7 +8,16 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, OPERATIONS, ensure_available, max_boxes, random_boxes, require_peer
+from conftest import (
+    BACKENDS,
+    DTYPE_PAIRS,
+    OPERATIONS,
+    ensure_available,
+    max_boxes,
+    overlap_dtype,
+    random_boxes,
+    require_peer,
+)
 
 import fastiou
 from fastiou._core import config as _config
@@ -433,24 +442,11 @@ def test_batch_dims_aligned(op, backend):
             assert_matches(got[i, j], want, np.float64)
 
 
-@pytest.mark.parametrize(
-    "dtype1, dtype2, result",
-    [
-        (np.float32, np.float32, np.float32),
-        (np.float64, np.float64, np.float64),
-        (np.float32, np.float64, np.float64),
-        (np.float64, np.float32, np.float64),
-        (np.int64, np.int64, np.float32),
-        (np.int32, np.float32, np.float32),
-        (np.uint8, np.uint8, np.float32),
-        (np.float16, np.float16, np.float32),
-        (np.float16, np.float64, np.float64),
-    ],
-    ids=lambda d: np.dtype(d).name,
-)
-def test_dtype_rules(backend, dtype1, dtype2, result):
+@pytest.mark.parametrize("dtype1, dtype2", DTYPE_PAIRS)
+def test_dtype_rules(backend, dtype1, dtype2):
     """float32 -> float32, float64 wins, integers and float16 compute in float32 (the rule is
     the dispatcher's, common to the family: one test runs every operation)."""
+    result = np.dtype(overlap_dtype(dtype1, dtype2))
     b1 = random_boxes(max_boxes(backend, 8), np.float64, 31, integer=True)
     b2 = random_boxes(max_boxes(backend, 6), np.float64, 32, integer=True)
     for op in OPERATIONS:

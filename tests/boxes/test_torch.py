@@ -4,7 +4,14 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import ensure_available, max_boxes, random_boxes, require_peer
+from conftest import (
+    DTYPE_PAIRS,
+    ensure_available,
+    max_boxes,
+    overlap_dtype,
+    random_boxes,
+    require_peer,
+)
 
 import fastiou
 from fastiou._core import dispatch as _dispatch
@@ -79,21 +86,13 @@ def test_parity_degenerate_nan(backend):
 
 
 @pytest.mark.parametrize(
-    "dtype1, dtype2, result",
-    [
-        (torch.float32, torch.float32, torch.float32),
-        (torch.float64, torch.float64, torch.float64),
-        (torch.float32, torch.float64, torch.float64),
-        (torch.bfloat16, torch.bfloat16, torch.float32),
-        (torch.float16, torch.float16, torch.float32),
-        (torch.int64, torch.int64, torch.float32),
-        (torch.uint8, torch.int32, torch.float32),
-        (torch.bfloat16, torch.float64, torch.float64),
-    ],
-    ids=str,
+    "dtype1, dtype2",
+    [*DTYPE_PAIRS, ("bfloat16", "bfloat16"), ("bfloat16", "float64"), ("uint8", "int32")],
 )
-def test_tensor_in_tensor_out(backend, dtype1, dtype2, result):
+def test_tensor_in_tensor_out(backend, dtype1, dtype2):
     """A CPU tensor in gives a CPU tensor out, with the dtype rules of numpy input."""
+    result = getattr(torch, overlap_dtype(dtype1, dtype2))
+    dtype1, dtype2 = getattr(torch, dtype1), getattr(torch, dtype2)
     boxes1 = torch.from_numpy(random_boxes(max_boxes(backend, 7), np.float64, 5, integer=True))
     boxes2 = torch.from_numpy(random_boxes(max_boxes(backend, 5), np.float64, 6, integer=True))
     got = fastiou.box_iou(boxes1.to(dtype1), boxes2.to(dtype2), backend=backend)

@@ -7,6 +7,7 @@ import copy
 import io
 
 import numpy as np
+from conftest import distinct_ids
 
 EDGE_AREAS = [0.0, 32.0**2, 96.0**2, 1e5**2, 32.0**2 - 1e-9, 96.0**2 + 1e-9]
 
@@ -29,8 +30,8 @@ def random_coco(
     thresholds) or random.
     """
     rng = np.random.default_rng(seed)
-    cat_ids = sorted(rng.choice(np.arange(1, 100), n_cats, replace=False).tolist())
-    img_ids = sorted(rng.choice(np.arange(1, 10_000), n_images, replace=False).tolist())
+    cat_ids = distinct_ids(rng, n_cats, 100)
+    img_ids = distinct_ids(rng, n_images, 10_000)
     images = [{"id": i, "width": 640, "height": 480} for i in img_ids]
     categories = [{"id": c, "name": f"c{c}", "supercategory": "s"} for c in cat_ids]
     no_gt_cat = cat_ids[-1]

@@ -4,6 +4,7 @@ two evaluations (pycocotools and fastiou) run side by side on copies."""
 from __future__ import annotations
 
 import numpy as np
+from conftest import distinct_ids
 
 EDGE_AREAS = [0.0, 32.0**2, 96.0**2, 1e5**2, 32.0**2 - 1e-9, 96.0**2 + 1e-9]
 N_KEYPOINTS = 17
@@ -56,7 +57,7 @@ def _polygon(rng, h: int, w: int) -> list[float]:
 
 
 def _images(rng, n_images: int) -> list[dict]:
-    ids = sorted(rng.choice(np.arange(1, 10_000), n_images, replace=False).tolist())
+    ids = distinct_ids(rng, n_images, 10_000)
     return [
         {"id": i, "height": int(rng.integers(20, 130)), "width": int(rng.integers(20, 130))}
         for i in ids
@@ -69,23 +70,16 @@ def _area(rng, exact: float) -> float:
     return float(exact * rng.uniform(0.8, 1.2))
 
 
-def random_segm(
-    seed: int,
-    n_images: int = 16,
-    n_cats: int = 4,
-    max_gt: int = 6,
-    max_dt: int = 14,
-    tied_scores: bool = False,
-    with_bbox: bool = False,
-):
+def random_segm(seed: int, n_images: int = 16, tied_scores: bool = False, with_bbox: bool = False):
     """Ground truth with polygons (several per object, partly outside, degenerate), crowd
     regions as uncompressed RLE, compressed RLE; detections as compressed RLE (near copies of
     the ground truth, random blobs, empty and full masks). ``with_bbox``: detections carry a
     box too (pycocotools' box branch of loadRes: area = w * h)."""
     from pycocotools import mask as pm
 
+    n_cats, max_gt, max_dt = 4, 6, 14  # categories; ground truth, detections per image at most
     rng = np.random.default_rng(seed)
-    cat_ids = sorted(rng.choice(np.arange(1, 100), n_cats, replace=False).tolist())
+    cat_ids = distinct_ids(rng, n_cats, 100)
     images = _images(rng, n_images)
     anns, dets, ann_id = [], [], 1
     for img in images:
@@ -139,20 +133,13 @@ def random_segm(
     return {"images": images, "annotations": anns, "categories": categories}, dets
 
 
-def random_keypoints(
-    seed: int,
-    n_images: int = 20,
-    n_cats: int = 2,
-    max_gt: int = 5,
-    max_dt: int = 25,
-    tied_scores: bool = False,
-    with_bbox: bool = False,
-):
+def random_keypoints(seed: int, tied_scores: bool = False, with_bbox: bool = False):
     """Person-like keypoints: visibility flags 0/1/2, ground truth without visible keypoints
     (num_keypoints 0, the box-distance case), crowd regions, areas on range edges; detections
     near the ground truth or random, more than maxDets=20 in some images."""
+    n_images, n_cats, max_gt, max_dt = 20, 2, 5, 25  # max_gt, max_dt: per image at most
     rng = np.random.default_rng(seed)
-    cat_ids = sorted(rng.choice(np.arange(1, 100), n_cats, replace=False).tolist())
+    cat_ids = distinct_ids(rng, n_cats, 100)
     images = [{"id": i["id"], "height": 480, "width": 640} for i in _images(rng, n_images)]
     anns, dets, ann_id = [], [], 1
     for img in images:

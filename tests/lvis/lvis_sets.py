@@ -11,7 +11,7 @@ import sys
 import types
 
 import numpy as np
-from conftest import require_peer
+from conftest import distinct_ids, require_peer
 
 EDGE_AREAS = [0.0, 32.0**2, 96.0**2, 1e5**2, 32.0**2 - 1e-9, 96.0**2 + 1e-9]
 RESULT_KEYS = (
@@ -22,10 +22,6 @@ RESULT_KEYS = (
 
 def random_lvis(
     seed: int,
-    n_images: int = 16,
-    n_cats: int = 24,
-    max_gt: int = 7,
-    max_dt: int = 40,
     crowded_images: int = 2,
     tied_scores: bool = False,
     ignore_flags: bool = False,
@@ -40,15 +36,16 @@ def random_lvis(
     unverified and unknown categories, some of zero area; ``crowded_images`` images with more
     than 300 detections; one category never detected; scores that may tie.
     """
+    n_images, n_cats, max_gt, max_dt = 16, 24, 7, 40  # max_gt, max_dt: per image, bounds
     rng = np.random.default_rng(seed)
-    cat_ids = sorted(rng.choice(np.arange(1, 2000), n_cats, replace=False).tolist())
+    cat_ids = distinct_ids(rng, n_cats, 2000)
     freq = rng.choice(["r", "c", "f"], n_cats, p=[0.3, 0.3, 0.4])
     categories = [
         {"id": c, "name": f"c{c}", "frequency": str(f), "synset": f"c{c}.n.01"}
         for c, f in zip(cat_ids, freq.tolist(), strict=True)
     ]
     never_detected = cat_ids[0]
-    img_ids = sorted(rng.choice(np.arange(1, 100_000), n_images, replace=False).tolist())
+    img_ids = distinct_ids(rng, n_images, 100_000)
     images, anns, dets = [], [], []
     ann_id = 1
 
