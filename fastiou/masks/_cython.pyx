@@ -4,17 +4,18 @@
 
 Masks travel packed (see ``_rles.RLEs``): ``counts`` (uint32, the runs of every mask one after
 another) and ``offsets`` (int64 [n + 1]). The per-mask work lives in ``_rle.h``; here are the
-loops over masks (OpenMP ``prange`` when built with it, each body one call of a ``noexcept nogil``
-function of the item index) and their allocation. Callers validate first (``_rles.py``): runs
+loops over masks (on fastiou's pool, ``parallel_for``: each task runs one ``noexcept nogil``
+function per item of its chunk) and their allocation. Callers validate first (``_rles.py``): runs
 summing to each mask's h * w, h * w < 2^32, indices in range; nothing here checks bounds.
 """
 
-from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
 import numpy as np
+
+from fastiou._core._pool cimport grain_for, parallel_for, task_fn
 
 cdef extern from "_rle.h" nogil:
     int64_t fi_encode_alloc(const uint8_t *px, int64_t n, uint32_t **out)
@@ -55,6 +56,11 @@ STRING_ERRORS = {
 }
 
 
+cdef inline void _run(task_fn fn, void *ctx, int64_t n, int threads) noexcept nogil:
+    # Items (masks, rows) vary in cost: small chunks, claimed as threads come free.
+    parallel_for(fn, ctx, n, grain_for(n, threads, 1), threads)
+
+
 def _offsets(const int64_t[::1] lengths):
     out = np.zeros(lengths.shape[0] + 1, np.int64)
     np.cumsum(lengths, out=out[1:])
@@ -69,8 +75,11 @@ cdef struct Encode:
     uint32_t **parts    # per mask: its malloc'd runs
     int64_t *lengths    # per mask: how many, or -1 when malloc failed
 
-cdef void _encode_one(Py_ssize_t i, Encode *e) noexcept nogil:
-    e.lengths[i] = fi_encode_alloc(e.px + i * e.pixels, e.pixels, &e.parts[i])
+cdef void _encode_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Encode *e = <Encode *>ctx
+    cdef int64_t i
+    for i in range(begin, end):
+        e.lengths[i] = fi_encode_alloc(e.px + i * e.pixels, e.pixels, &e.parts[i])
 
 def encode(const uint8_t[:, ::1] masks, int threads):
     """Runs of each row of ``masks`` [N, P] (P pixels of one mask in column-major order)."""
@@ -90,8 +99,8 @@ def encode(const uint8_t[:, ::1] masks, int threads):
     cdef uint32_t[::1] runs
     cdef const int64_t[::1] at
     try:
-        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-            _encode_one(i, &e)
+        with nogil:
+            _run(_encode_task, &e, n, threads)
         if n and lengths_array.min() < 0:
             raise MemoryError("not enough memory to encode the masks")
         offsets = _offsets(lengths)
@@ -131,8 +140,11 @@ cdef struct Decode:
     uint8_t *out
     int64_t pixels
 
-cdef void _decode_one(Py_ssize_t i, Decode *d) noexcept nogil:
-    fi_decode(_runs(&d.rles, i), _len(&d.rles, i), d.out + i * d.pixels)
+cdef void _decode_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Decode *d = <Decode *>ctx
+    cdef int64_t i
+    for i in range(begin, end):
+        fi_decode(_runs(&d.rles, i), _len(&d.rles, i), d.out + i * d.pixels)
 
 def decode(const uint32_t[::1] counts, const int64_t[::1] offsets, uint8_t[:, ::1] out,
            int threads):
@@ -144,8 +156,8 @@ def decode(const uint32_t[::1] counts, const int64_t[::1] offsets, uint8_t[:, ::
     d.rles = _packed(counts, offsets)
     d.out = &out[0, 0]
     d.pixels = out.shape[1]
-    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-        _decode_one(i, &d)
+    with nogil:
+        _run(_decode_task, &d, n, threads)
 
 
 # ---- per-mask numbers -------------------------------------------------------------------------
@@ -193,11 +205,15 @@ cdef struct Strings:
     const int64_t *at
     int64_t *lengths
 
-cdef void _to_string_one(Py_ssize_t i, Strings *s) noexcept nogil:
-    cdef char *dst = s.chars + s.at[i] if s.chars != NULL else NULL
-    cdef int64_t k = fi_to_string(_runs(&s.rles, i), _len(&s.rles, i), dst)
-    if dst == NULL:
-        s.lengths[i] = k
+cdef void _to_string_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Strings *s = <Strings *>ctx
+    cdef char *dst
+    cdef int64_t i, k
+    for i in range(begin, end):
+        dst = s.chars + s.at[i] if s.chars != NULL else NULL
+        k = fi_to_string(_runs(&s.rles, i), _len(&s.rles, i), dst)
+        if dst == NULL:
+            s.lengths[i] = k
 
 def to_strings(const uint32_t[::1] counts, const int64_t[::1] offsets, int threads):
     """The compressed string of every mask, concatenated: (uint8 chars, int64 offsets)."""
@@ -207,8 +223,8 @@ def to_strings(const uint32_t[::1] counts, const int64_t[::1] offsets, int threa
     s.rles = _packed(counts, offsets)
     s.chars = NULL
     s.lengths = &lengths[0] if n else NULL
-    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-        _to_string_one(i, &s)
+    with nogil:
+        _run(_to_string_task, &s, n, threads)
     at_array = _offsets(lengths)
     chars = np.empty(at_array[n], np.uint8)
     cdef uint8_t[::1] c = chars
@@ -216,8 +232,8 @@ def to_strings(const uint32_t[::1] counts, const int64_t[::1] offsets, int threa
     if c.shape[0]:
         s.chars = <char *>&c[0]
         s.at = &at[0]
-        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-            _to_string_one(i, &s)
+        with nogil:
+            _run(_to_string_task, &s, n, threads)
     return chars, at_array
 
 cdef struct Parse:
@@ -226,16 +242,20 @@ cdef struct Parse:
     uint32_t *runs       # string i's values go to runs + char_at[i] (a value takes >= 1 char)
     int64_t *status      # how many values, or an FI_ error
 
-cdef void _parse_one(Py_ssize_t i, Parse *p) noexcept nogil:
-    cdef const uint8_t *s = p.chars + p.char_at[i]
-    cdef int64_t n = p.char_at[i + 1] - p.char_at[i]
-    cdef int64_t values = fi_string_values(s, n)
+cdef void _parse_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Parse *p = <Parse *>ctx
+    cdef const uint8_t *s
+    cdef int64_t i, n, values
     cdef int err
-    if values > 0:
-        err = fi_from_string(s, n, p.runs + p.char_at[i])
-        if err < 0:
-            values = err
-    p.status[i] = values
+    for i in range(begin, end):
+        s = p.chars + p.char_at[i]
+        n = p.char_at[i + 1] - p.char_at[i]
+        values = fi_string_values(s, n)
+        if values > 0:
+            err = fi_from_string(s, n, p.runs + p.char_at[i])
+            if err < 0:
+                values = err
+        p.status[i] = values
 
 def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int threads):
     """Runs of each compressed string (``chars[char_offsets[i]:char_offsets[i + 1]]``); a
@@ -250,8 +270,8 @@ def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int 
     p.char_at = &char_offsets[0]
     p.runs = &tmp[0]
     p.status = &status[1]
-    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-        _parse_one(i, &p)
+    with nogil:
+        _run(_parse_task, &p, n, threads)
     cdef int64_t total = 0, k
     for i in range(n):  # status -> offsets in place, and the first error
         k = status[i + 1]
@@ -319,13 +339,8 @@ def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets,
 
 
 cdef struct Side:
-    const uint32_t *starts
-    const uint32_t *ends
+    fi_mask flat            # the packed arrays of every mask (pointers at mask 0)
     const int64_t *at
-    const int32_t *first
-    const int32_t *y0
-    const int32_t *y1
-    const int32_t *multi
     const int64_t *nmulti
     const int64_t *col_at
     const int64_t *x0
@@ -348,13 +363,13 @@ cdef struct Groups:
     double *out
 
 cdef inline fi_mask _mask(const Side *s, int64_t i) noexcept nogil:
-    cdef fi_mask m
-    m.starts = s.starts + s.at[i]
-    m.ends = s.ends + s.at[i]
-    m.first = s.first + s.col_at[i]
-    m.y0 = s.y0 + s.col_at[i]
-    m.y1 = s.y1 + s.col_at[i]
-    m.multi = s.multi + s.col_at[i]
+    cdef fi_mask m = s.flat
+    m.starts += s.at[i]
+    m.ends += s.at[i]
+    m.first += s.col_at[i]
+    m.y0 += s.col_at[i]
+    m.y1 += s.col_at[i]
+    m.multi += s.col_at[i]
     m.nmulti = s.nmulti[i]
     m.x0 = s.x0[i]
     m.ncols = s.col_at[i + 1] - s.col_at[i] - 1 if s.col_at[i + 1] > s.col_at[i] else 0
@@ -382,6 +397,11 @@ cdef void _iou_row(Py_ssize_t r, Groups *q) noexcept nogil:
     for c in range(width):
         out[c] = _pair(q, &a, d, q.gt.index[q.g_start[j] + c], q.crowd[q.g_start[j] + c] != 0)
 
+cdef void _iou_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef int64_t r
+    for r in range(begin, end):
+        _iou_row(r, <Groups *>ctx)
+
 cdef Side _side(tuple prepared, const int64_t[::1] heights, const int64_t[::1] widths,
                 const int64_t[::1] index):
     cdef const uint32_t[::1] starts = prepared[0], ends = prepared[1], areas = prepared[10]
@@ -391,13 +411,13 @@ cdef Side _side(tuple prepared, const int64_t[::1] heights, const int64_t[::1] w
     cdef const int32_t[::1] multi = prepared[8]
     cdef const double[:, ::1] bb = prepared[11]
     cdef Side s
-    s.starts = &starts[0] if starts.shape[0] else NULL
-    s.ends = &ends[0] if ends.shape[0] else NULL
+    s.flat.starts = &starts[0] if starts.shape[0] else NULL
+    s.flat.ends = &ends[0] if ends.shape[0] else NULL
     s.at = &at[0]
-    s.first = &first[0] if first.shape[0] else NULL
-    s.y0 = &y0[0] if y0.shape[0] else NULL
-    s.y1 = &y1[0] if y1.shape[0] else NULL
-    s.multi = &multi[0] if multi.shape[0] else NULL
+    s.flat.first = &first[0] if first.shape[0] else NULL
+    s.flat.y0 = &y0[0] if y0.shape[0] else NULL
+    s.flat.y1 = &y1[0] if y1.shape[0] else NULL
+    s.flat.multi = &multi[0] if multi.shape[0] else NULL
     s.nmulti = &nmulti[0] if nmulti.shape[0] else NULL
     s.col_at = &col_at[0]
     s.x0 = &x0[0] if x0.shape[0] else NULL
@@ -431,8 +451,8 @@ def iou_groups(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_wi
     q.g_end = &g_end[0]
     q.out_at = &out_at[0]
     q.out = &out[0]
-    for r in prange(rows, nogil=True, schedule="dynamic", num_threads=threads):
-        _iou_row(r, &q)
+    with nogil:
+        _run(_iou_task, &q, rows, threads)
 
 cdef struct BoxIou:
     const double *dt
@@ -441,10 +461,12 @@ cdef struct BoxIou:
     double *out
     Py_ssize_t m
 
-cdef void _box_row(Py_ssize_t d, BoxIou *b) noexcept nogil:
-    cdef Py_ssize_t g
-    for g in range(b.m):
-        b.out[d * b.m + g] = fi_box_iou(b.dt + 4 * d, b.gt + 4 * g, b.crowd[g] != 0)
+cdef void _box_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef BoxIou *b = <BoxIou *>ctx
+    cdef Py_ssize_t d, g
+    for d in range(begin, end):
+        for g in range(b.m):
+            b.out[d * b.m + g] = fi_box_iou(b.dt + 4 * d, b.gt + 4 * g, b.crowd[g] != 0)
 
 def box_iou(const double[:, ::1] dt, const double[:, ::1] gt, const uint8_t[::1] crowd,
             double[:, ::1] out, int threads):
@@ -457,9 +479,8 @@ def box_iou(const double[:, ::1] dt, const double[:, ::1] gt, const uint8_t[::1]
     b.crowd = &crowd[0]
     b.out = &out[0, 0]
     b.m = gt.shape[0]
-    cdef Py_ssize_t d
-    for d in prange(dt.shape[0], nogil=True, schedule="dynamic", num_threads=threads):
-        _box_row(d, &b)
+    with nogil:
+        _run(_box_task, &b, dt.shape[0], threads)
 
 
 # ---- merge ------------------------------------------------------------------------------------
@@ -513,6 +534,11 @@ cdef void _polygon_one(Py_ssize_t i, Polygons *p) noexcept nogil:
     free(uv)
     free(cuts)
 
+cdef void _polygon_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef int64_t i
+    for i in range(begin, end):
+        _polygon_one(i, <Polygons *>ctx)
+
 def polygons(const int32_t[::1] x5, const int32_t[::1] y5, const int64_t[::1] vertex_offsets,
              const int64_t[::1] heights, const int64_t[::1] widths, int threads):
     """pycocotools' rleFrPoly of each polygon (vertices already scaled by 5 and rounded as it
@@ -533,8 +559,8 @@ def polygons(const int32_t[::1] x5, const int32_t[::1] y5, const int64_t[::1] ve
     for i in range(n):
         parts[i] = NULL
     try:
-        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-            _polygon_one(i, &p)
+        with nogil:
+            _run(_polygon_task, &p, n, threads)
         if n and np.min(lengths) < 0:
             raise MemoryError("not enough memory to rasterise a polygon")
         offsets = _offsets(lengths)

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from .._core import config as _config
-from .._core.parallel import openmp_threads
 
 
 class _Kernels:
@@ -54,9 +53,9 @@ PARALLEL_MIN_PIXELS = 1 << 20
 
 
 def threads_for(work: int, threshold: int = _config.PARALLEL_MIN_WORK) -> int:
-    """One thread for small work, else the configured thread count (one in a fork child: these
-    kernels still run on OpenMP, see ``_core.parallel.openmp_threads``)."""
-    return 1 if work < threshold else openmp_threads(_config.num_threads())
+    """One thread for small work, else the configured thread count (the kernels run on
+    fastiou's pool, which a fork child rebuilds on first use)."""
+    return 1 if work < threshold else _config.num_threads()
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
