@@ -12,10 +12,17 @@ summing to each mask's h * w, h * w < 2^32, indices in range; nothing here check
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem
+from cpython.ref cimport PyObject
 
 import numpy as np
 
 from fastiou._core._pool cimport grain_for, parallel_for, task_fn
+
+cdef extern from "Python.h":
+    int PyUnicode_IS_ASCII(object o)
+    void *PyUnicode_DATA(object o)
 
 cdef extern from "_rle.h" nogil:
     int64_t fi_encode_alloc(const uint8_t *px, int64_t n, uint32_t **out)
@@ -290,6 +297,144 @@ def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int 
     return counts, offsets
 
 
+cdef int _chars(object c, const uint8_t **s, Py_ssize_t *n):
+    """The characters of a compressed string (bytes, or an ASCII str): 0, else -1."""
+    if type(c) is bytes:
+        s[0] = <const uint8_t *>PyBytes_AS_STRING(c)
+        n[0] = len(<bytes>c)
+        return 0
+    if type(c) is str and PyUnicode_IS_ASCII(c):
+        s[0] = <const uint8_t *>PyUnicode_DATA(c)
+        n[0] = len(<str>c)
+        return 0
+    return -1
+
+cdef object _KEY_SIZE = "size", _KEY_COUNTS = "counts"
+
+def pack_coco(list objs):
+    """The common case of ``RLEs.from_coco`` in one pass: a list of dicts whose "size" is a list
+    or tuple of two Python ints and whose "counts" is a compressed string (bytes or ASCII str),
+    every string well formed and every mask's runs summing to its h * w. Returns (counts,
+    offsets, heights, widths), or None for anything else: the Python path then runs and names
+    the problem."""
+    cdef Py_ssize_t n = len(objs), i, total = 0
+    cdef PyObject *size
+    cdef PyObject *c
+    cdef object h, w
+    heights_array = np.empty(n, np.int64)
+    widths_array = np.empty(n, np.int64)
+    char_at_array = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] heights = heights_array, widths = widths_array, char_at = char_at_array
+    keep = [None] * n  # the strings stay alive (and unchanged) while the parse runs without the GIL
+    cdef const uint8_t **chars = <const uint8_t **>malloc(sizeof(uint8_t *) * (n + 1))
+    if chars == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t length
+    try:
+        char_at[0] = 0
+        for i in range(n):
+            obj = objs[i]
+            if type(obj) is not dict:
+                return None
+            size = PyDict_GetItem(obj, _KEY_SIZE)
+            c = PyDict_GetItem(obj, _KEY_COUNTS)
+            if size == NULL or c == NULL:
+                return None
+            if type(<object>size) is list or type(<object>size) is tuple:
+                if len(<object>size) != 2:
+                    return None
+                h = (<object>size)[0]
+                w = (<object>size)[1]
+            else:
+                return None
+            if type(h) is not int or type(w) is not int or h < 0 or w < 0:
+                return None
+            if h * w > 0xFFFFFFFF:
+                return None
+            heights[i] = h
+            widths[i] = w
+            if _chars(<object>c, &chars[i], &length) < 0:
+                return None
+            keep[i] = <object>c
+            total += length
+            char_at[i + 1] = total
+        return _parse_packed(chars, char_at, heights, widths, heights_array, widths_array)
+    finally:
+        free(chars)
+
+cdef object _parse_packed(const uint8_t **chars, const int64_t[::1] char_at,
+                          const int64_t[::1] heights, const int64_t[::1] widths,
+                          heights_array, widths_array):
+    cdef Py_ssize_t n = heights.shape[0], i
+    counts = np.empty(max(char_at[n], 1), np.uint32)  # a value takes at least one character
+    offsets = np.empty(n + 1, np.int64)
+    cdef uint32_t[::1] runs = counts
+    cdef int64_t[::1] at = offsets
+    cdef int64_t values, pos = 0, k
+    cdef uint64_t total
+    cdef bint bad = False
+    with nogil:
+        at[0] = 0
+        for i in range(n):
+            values = fi_string_values(chars[i], char_at[i + 1] - char_at[i])
+            if values < 0 or (values > 0 and fi_from_string(
+                    chars[i], char_at[i + 1] - char_at[i], &runs[pos]) < 0):
+                bad = True
+                break
+            total = 0
+            for k in range(pos, pos + values):
+                total += runs[k]
+            if total != <uint64_t>heights[i] * <uint64_t>widths[i]:
+                bad = True
+                break
+            pos += values
+            at[i + 1] = pos
+    if bad:
+        return None
+    return counts[:pos], offsets, heights_array, widths_array
+
+
+cdef struct ToBytes:
+    Packed rles
+    char **dst
+
+cdef void _to_bytes_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef ToBytes *t = <ToBytes *>ctx
+    cdef int64_t i
+    for i in range(begin, end):
+        fi_to_string(_runs(&t.rles, i), _len(&t.rles, i), t.dst[i])
+
+
+def to_coco(const uint32_t[::1] counts, const int64_t[::1] offsets, const int64_t[::1] heights,
+            const int64_t[::1] widths, int threads):
+    """pycocotools' compressed RLE dicts ``{"size": [h, w], "counts": bytes}`` of every mask:
+    the string lengths, then each string written straight into its bytes object."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    cdef int64_t[::1] lengths = np.empty(n, np.int64)
+    cdef Strings s
+    s.rles = _packed(counts, offsets)
+    s.chars = NULL
+    s.lengths = &lengths[0] if n else NULL
+    with nogil:
+        _run(_to_string_task, &s, n, threads)
+    out = [None] * n
+    cdef char **dst = <char **>malloc(sizeof(char *) * (n + 1))
+    if dst == NULL:
+        raise MemoryError()
+    cdef ToBytes t
+    try:
+        for i in range(n):
+            b = PyBytes_FromStringAndSize(NULL, lengths[i])
+            dst[i] = PyBytes_AS_STRING(b)
+            out[i] = {"size": [heights[i], widths[i]], "counts": b}
+        t.rles = s.rles
+        t.dst = dst
+        with nogil:  # the bytes objects are new, seen by nobody else yet
+            _run(_to_bytes_task, &t, n, threads)
+    finally:
+        free(dst)
+    return out
+
 # ---- IoU --------------------------------------------------------------------------------------
 
 def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets,
@@ -453,6 +598,40 @@ def iou_groups(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_wi
     q.out = &out[0]
     with nogil:
         _run(_iou_task, &q, rows, threads)
+
+cdef struct Matrix:
+    Groups q
+    int64_t m
+
+cdef void _matrix_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Matrix *x = <Matrix *>ctx
+    cdef const Groups *q = &x.q
+    cdef int64_t d, g
+    cdef fi_mask a
+    cdef double *out
+    for d in range(begin, end):
+        a = _mask(&q.dt, d)
+        out = q.out + d * x.m
+        for g in range(x.m):
+            out[g] = _pair(q, &a, d, g, q.crowd[g] != 0)
+
+_NO_INDEX = np.zeros(0, np.int64)
+
+def iou_matrix(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_widths,
+               tuple gt, const int64_t[::1] gt_heights, const int64_t[::1] gt_widths,
+               const uint8_t[::1] gt_iscrowd, double[::1] out, int threads):
+    """``out`` [len(dt) * len(gt)] = every dt mask's IoU with every gt mask, row by row (one
+    group of ``iou_groups`` holding every mask in order, without its index arrays)."""
+    cdef Matrix x
+    x.q.dt = _side(dt, dt_heights, dt_widths, _NO_INDEX)
+    x.q.gt = _side(gt, gt_heights, gt_widths, _NO_INDEX)
+    x.m = gt_heights.shape[0]
+    if dt_heights.shape[0] == 0 or x.m == 0:
+        return
+    x.q.crowd = &gt_iscrowd[0]
+    x.q.out = &out[0]
+    with nogil:
+        _run(_matrix_task, &x, dt_heights.shape[0], threads)
 
 cdef struct BoxIou:
     const double *dt

@@ -214,6 +214,10 @@ class RLEs:
     def from_coco(cls, objs: Sequence[dict]) -> RLEs:
         """Pack pycocotools-style RLE dicts ``{"size": [h, w], "counts": ...}``; counts may be
         the compressed string (bytes or str) or the list of runs (uncompressed RLE)."""
+        if type(objs) is list:
+            packed = _ext.pack_coco(objs)  # the common case, in one compiled pass
+            if packed is not None:
+                return cls._trusted(*packed)
         if isinstance(objs, dict):
             raise TypeError("expected a list of RLE dicts, got one dict")
         objs = list(objs)
@@ -275,11 +279,8 @@ class RLEs:
 
     def to_coco(self) -> list[dict]:
         """pycocotools' compressed RLE dicts: ``{"size": [h, w], "counts": bytes}``."""
-        chars, at = self.strings()
-        data = chars.tobytes()
-        at = at.tolist()
-        sizes = zip(self.heights.tolist(), self.widths.tolist(), at[:-1], at[1:], strict=True)
-        return [{"size": [h, w], "counts": data[a:b]} for h, w, a, b in sizes]
+        threads = threads_for(self.counts.shape[0])
+        return _ext.to_coco(self.counts, self.offsets, self.heights, self.widths, threads)
 
     def strings(self) -> tuple[np.ndarray, np.ndarray]:
         """Every mask's compressed string, concatenated: (uint8 chars, int64 offsets [n + 1])."""
@@ -493,13 +494,9 @@ def iou_matrix(dt: RLEs, gt: RLEs, iscrowd: Any, threads: int | None = None) -> 
         raise ValueError(f"iscrowd has {crowd.shape[0]} entries but gt has {m} masks")
     out = np.empty(n * m, np.float64)
     if n and m:
-        rows, cols = np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
-        zero = np.zeros(1, np.int64)
-        _ext.iou_groups(
-            dt._iou_side(), dt.heights, dt.widths, rows, zero,
-            gt._iou_side(), gt.heights, gt.widths, cols, zero, np.array([m], np.int64),
-            crowd, np.zeros(n, np.int64), rows, np.array([0, n * m], np.int64), out,
-            threads_for(n * m) if threads is None else int(threads),
+        _ext.iou_matrix(
+            dt._iou_side(), dt.heights, dt.widths, gt._iou_side(), gt.heights, gt.widths,
+            crowd, out, threads_for(n * m) if threads is None else int(threads),
         )  # fmt: skip
     return out.reshape(n, m)
 
