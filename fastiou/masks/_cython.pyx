@@ -46,6 +46,7 @@ cdef extern from "_rle.h" nogil:
         const int32_t *multi
         int64_t x0, ncols, nmulti
     uint32_t fi_intersection(const fi_mask *a, const fi_mask *b)
+    uint32_t fi_runs_intersection(const uint32_t *a, int64_t ma, const uint32_t *b, int64_t mb)
     double fi_box_iou(const double *d, const double *g, int crowd)
     int fi_boxes_overlap(const double *d, const double *g)
     int64_t fi_merge2(const uint32_t *a, int64_t ma, const uint32_t *b, int64_t mb,
@@ -632,6 +633,72 @@ def iou_matrix(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_wi
     x.q.out = &out[0]
     with nogil:
         _run(_matrix_task, &x, dt_heights.shape[0], threads)
+
+cdef struct RunSide:
+    Packed rles
+    const uint32_t *areas
+    const double *boxes
+    const int64_t *heights
+    const int64_t *widths
+
+cdef struct RunMatrix:
+    RunSide dt
+    RunSide gt
+    const uint8_t *crowd
+    double *out
+    int64_t m
+
+cdef RunSide _run_side(const uint32_t[::1] counts, const int64_t[::1] offsets,
+                       const uint32_t[::1] areas, const double[:, ::1] boxes,
+                       const int64_t[::1] heights, const int64_t[::1] widths):
+    cdef RunSide s
+    s.rles = _packed(counts, offsets)
+    s.areas = &areas[0]
+    s.boxes = &boxes[0, 0]
+    s.heights = &heights[0]
+    s.widths = &widths[0]
+    return s
+
+cdef void _run_matrix_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    # pycocotools' rleIou as _pair, the intersection by a walk over the two run lists
+    cdef RunMatrix *x = <RunMatrix *>ctx
+    cdef int64_t d, g
+    cdef uint32_t inter, union
+    cdef double *out
+    for d in range(begin, end):
+        out = x.out + d * x.m
+        for g in range(x.m):
+            if not fi_boxes_overlap(x.dt.boxes + 4 * d, x.gt.boxes + 4 * g):
+                out[g] = 0.0
+            elif x.dt.heights[d] != x.gt.heights[g] or x.dt.widths[d] != x.gt.widths[g]:
+                out[g] = -1.0
+            else:
+                inter = fi_runs_intersection(_runs(&x.dt.rles, d), _len(&x.dt.rles, d),
+                                             _runs(&x.gt.rles, g), _len(&x.gt.rles, g))
+                if inter == 0:
+                    out[g] = 0.0
+                else:
+                    union = x.dt.areas[d] if x.crowd[g] else x.dt.areas[d] + x.gt.areas[g] - inter
+                    out[g] = <double>inter / <double>union
+
+def iou_matrix_runs(const uint32_t[::1] dt_counts, const int64_t[::1] dt_offsets,
+                    const uint32_t[::1] dt_areas, const double[:, ::1] dt_boxes,
+                    const int64_t[::1] dt_heights, const int64_t[::1] dt_widths,
+                    const uint32_t[::1] gt_counts, const int64_t[::1] gt_offsets,
+                    const uint32_t[::1] gt_areas, const double[:, ::1] gt_boxes,
+                    const int64_t[::1] gt_heights, const int64_t[::1] gt_widths,
+                    const uint8_t[::1] gt_iscrowd, double[::1] out, int threads):
+    """``iou_matrix`` from the runs alone (no column index): for small masks and calls."""
+    cdef RunMatrix x
+    x.m = gt_heights.shape[0]
+    if dt_heights.shape[0] == 0 or x.m == 0:
+        return
+    x.dt = _run_side(dt_counts, dt_offsets, dt_areas, dt_boxes, dt_heights, dt_widths)
+    x.gt = _run_side(gt_counts, gt_offsets, gt_areas, gt_boxes, gt_heights, gt_widths)
+    x.crowd = &gt_iscrowd[0]
+    x.out = &out[0]
+    with nogil:
+        _run(_run_matrix_task, &x, dt_heights.shape[0], threads)
 
 cdef struct BoxIou:
     const double *dt

@@ -484,20 +484,45 @@ def iou_groups(
     return values, offsets
 
 
-def iou_matrix(dt: RLEs, gt: RLEs, iscrowd: Any, threads: int | None = None) -> np.ndarray:
+# Pairs per call up to which iou_matrix walks the two run lists of each pair (pycocotools' way)
+# rather than building each side's column index first: on small calls building the index costs
+# more than it saves (20 x 20 RLEs of 48x64 packed fresh: 32 us against 47 us; at 60 x 60 the
+# walk loses, 147 against 118 us: it is slower per pair, more so on large masks).
+RUNS_MAX_PAIRS = 1024
+
+
+def iou_matrix(
+    dt: RLEs, gt: RLEs, iscrowd: Any, threads: int | None = None, method: str = "auto"
+) -> np.ndarray:
     """pycocotools' mask.iou of every dt mask with every gt mask: float64 [len(dt), len(gt)].
 
-    One group of :func:`iou_groups`, without its index checks (every mask, in order)."""
+    One group of :func:`iou_groups`, without its index checks (every mask, in order).
+    ``method``: "runs" (a walk over both run lists per pair), "columns" (each side's column
+    index, cached on the RLEs) or "auto" (runs for small calls whose index is not built yet)."""
     n, m = len(dt), len(gt)
     crowd = np.ascontiguousarray(np.asarray(iscrowd).reshape(-1) != 0, dtype=np.uint8)
     if crowd.shape[0] != m:
         raise ValueError(f"iscrowd has {crowd.shape[0]} entries but gt has {m} masks")
     out = np.empty(n * m, np.float64)
-    if n and m:
+    if n == 0 or m == 0:
+        return out.reshape(n, m)
+    threads = threads_for(n * m) if threads is None else int(threads)
+    if method == "auto":
+        indexed = "iou" in dt._cache and "iou" in gt._cache
+        method = "runs" if n * m <= RUNS_MAX_PAIRS and not indexed else "columns"
+    if method == "runs":
+        _ext.iou_matrix_runs(
+            dt.counts, dt.offsets, dt.areas(), dt.boxes(), dt.heights, dt.widths,
+            gt.counts, gt.offsets, gt.areas(), gt.boxes(), gt.heights, gt.widths,
+            crowd, out, threads,
+        )  # fmt: skip
+    elif method == "columns":
         _ext.iou_matrix(
             dt._iou_side(), dt.heights, dt.widths, gt._iou_side(), gt.heights, gt.widths,
-            crowd, out, threads_for(n * m) if threads is None else int(threads),
+            crowd, out, threads,
         )  # fmt: skip
+    else:
+        raise ValueError(f"method must be 'auto', 'runs' or 'columns', not {method!r}")
     return out.reshape(n, m)
 
 
