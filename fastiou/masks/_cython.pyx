@@ -223,16 +223,22 @@ cdef void _to_string_task(void *ctx, int64_t begin, int64_t end, int slot) noexc
         if dst == NULL:
             s.lengths[i] = k
 
+cdef Strings _string_lengths(const uint32_t[::1] counts, const int64_t[::1] offsets,
+                            int64_t[::1] lengths, int threads):
+    """The sizing pass: each mask's string length into ``lengths``."""
+    cdef Strings s
+    s.rles = _packed(counts, offsets)
+    s.chars = NULL
+    s.lengths = &lengths[0] if lengths.shape[0] else NULL
+    with nogil:
+        _run(_to_string_task, &s, lengths.shape[0], threads)
+    return s
+
 def to_strings(const uint32_t[::1] counts, const int64_t[::1] offsets, int threads):
     """The compressed string of every mask, concatenated: (uint8 chars, int64 offsets)."""
     cdef Py_ssize_t n = offsets.shape[0] - 1, i
     cdef int64_t[::1] lengths = np.empty(n, np.int64)
-    cdef Strings s
-    s.rles = _packed(counts, offsets)
-    s.chars = NULL
-    s.lengths = &lengths[0] if n else NULL
-    with nogil:
-        _run(_to_string_task, &s, n, threads)
+    cdef Strings s = _string_lengths(counts, offsets, lengths, threads)
     at_array = _offsets(lengths)
     chars = np.empty(at_array[n], np.uint8)
     cdef uint8_t[::1] c = chars
@@ -412,12 +418,7 @@ def to_coco(const uint32_t[::1] counts, const int64_t[::1] offsets, const int64_
     the string lengths, then each string written straight into its bytes object."""
     cdef Py_ssize_t n = offsets.shape[0] - 1, i
     cdef int64_t[::1] lengths = np.empty(n, np.int64)
-    cdef Strings s
-    s.rles = _packed(counts, offsets)
-    s.chars = NULL
-    s.lengths = &lengths[0] if n else NULL
-    with nogil:
-        _run(_to_string_task, &s, n, threads)
+    cdef Strings s = _string_lengths(counts, offsets, lengths, threads)
     out = [None] * n
     cdef char **dst = <char **>malloc(sizeof(char *) * (n + 1))
     if dst == NULL:
