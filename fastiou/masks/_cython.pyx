@@ -70,8 +70,16 @@ cdef inline void _run(task_fn fn, void *ctx, int64_t n, int threads) noexcept no
 
 
 def _offsets(const int64_t[::1] lengths):
-    out = np.zeros(lengths.shape[0] + 1, np.int64)
-    np.cumsum(lengths, out=out[1:])
+    """[0, cumulative sums of lengths], int64 [n + 1]; None when a length is negative (a malloc
+    failed)."""
+    cdef Py_ssize_t n = lengths.shape[0], i
+    out = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] at = out
+    at[0] = 0
+    for i in range(n):
+        if lengths[i] < 0:
+            return None
+        at[i + 1] = at[i] + lengths[i]
     return out
 
 
@@ -109,9 +117,9 @@ def encode(const uint8_t[:, ::1] masks, int threads):
     try:
         with nogil:
             _run(_encode_task, &e, n, threads)
-        if n and lengths_array.min() < 0:
-            raise MemoryError("not enough memory to encode the masks")
         offsets = _offsets(lengths)
+        if offsets is None:
+            raise MemoryError("not enough memory to encode the masks")
         counts = np.empty(offsets[n], np.uint32)
         runs = counts
         at = offsets
@@ -808,9 +816,9 @@ def polygons(const int32_t[::1] x5, const int32_t[::1] y5, const int64_t[::1] ve
     try:
         with nogil:
             _run(_polygon_task, &p, n, threads)
-        if n and np.min(lengths) < 0:
-            raise MemoryError("not enough memory to rasterise a polygon")
         offsets = _offsets(lengths)
+        if offsets is None:
+            raise MemoryError("not enough memory to rasterise a polygon")
         counts = np.empty(offsets[n], np.uint32)
         for i in range(n):
             counts[offsets[i]:offsets[i + 1]] = <uint32_t[:lengths[i]]>parts[i]

@@ -27,8 +27,9 @@ static inline uint32_t fi_div(uint32_t a, uint32_t h, double inv_h) {
 
 /* ---- dense <-> runs ------------------------------------------------------------------------ */
 
-/* Bytes from `j` on that equal `value` (all 8 bytes of `same`), up to n: whole 32- and 8-byte
- * blocks first, as masks are mostly long runs. */
+/* Bytes from `j` on that equal `value` (all 8 bytes of `same`), up to n: whole 32-byte blocks
+ * first, as masks are mostly long runs, then 8-byte words, the first differing byte of a word
+ * found by counting its trailing zero bits (little-endian) rather than byte by byte. */
 static inline int64_t fi_same_run(const uint8_t *px, int64_t j, int64_t n, uint64_t same) {
     int64_t start = j;
     while (j + 32 <= n) {
@@ -40,7 +41,13 @@ static inline int64_t fi_same_run(const uint8_t *px, int64_t j, int64_t n, uint6
     while (j + 8 <= n) {
         uint64_t w;
         memcpy(&w, px + j, 8);
-        if (w != same) break;
+        if (w != same) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return j + (__builtin_ctzll(w ^ same) >> 3) - start;
+#else
+            break;
+#endif
+        }
         j += 8;
     }
     uint8_t value = (uint8_t)same;

@@ -296,12 +296,16 @@ class RLEs:
         masks = np.asarray(masks)
         if masks.ndim != 3:
             raise ValueError(f"masks must be [H, W, N], got shape {masks.shape}")
-        if masks.dtype not in (np.uint8, np.bool_, np.int8):
+        if masks.dtype.char not in "B?b":  # uint8, bool, int8
             raise TypeError(f"masks must be uint8 or bool, not {masks.dtype}")
         h, w, n = masks.shape
-        check_sizes(np.array([h]), np.array([w]))
+        if h * w > MAX_PIXELS:
+            check_sizes(np.array([h]), np.array([w]))
         # [N, W, H] C-contiguous = each mask's column-major pixels (a view of Fortran input)
-        flat = np.ascontiguousarray(masks.transpose(2, 1, 0)).view(np.uint8).reshape(n, w * h)
+        flat = masks.transpose(2, 1, 0)
+        if not flat.flags.c_contiguous:
+            flat = np.ascontiguousarray(flat)
+        flat = flat.view(np.uint8).reshape(n, w * h)
         return cls.from_pixels(flat, h, w)
 
     @classmethod
