@@ -15,10 +15,13 @@ from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem
 from cpython.ref cimport PyObject
+cimport numpy as cnp
 
 import numpy as np
 
 from fastiou._core._pool cimport grain_for, parallel_for, task_fn
+
+cnp.import_array()
 
 cdef extern from "Python.h":
     int PyUnicode_IS_ASCII(object o)
@@ -657,16 +660,29 @@ cdef struct RunMatrix:
     double *out
     int64_t m
 
-cdef RunSide _run_side(const uint32_t[::1] counts, const int64_t[::1] offsets,
-                       const uint32_t[::1] areas, const double[:, ::1] boxes,
-                       const int64_t[::1] heights, const int64_t[::1] widths):
-    cdef RunSide s
-    s.rles = _packed(counts, offsets)
-    s.areas = &areas[0]
-    s.boxes = &boxes[0, 0]
-    s.heights = &heights[0]
-    s.widths = &widths[0]
-    return s
+cdef int _rle_arrays(cnp.ndarray counts, cnp.ndarray offsets, cnp.ndarray heights,
+                     cnp.ndarray widths, RunSide *s, uint32_t *areas, double *boxes) except -1:
+    # Pointers into an RLEs' own arrays (contiguous uint32 / int64 by construction, checked here
+    # anyway: cheaper than acquiring four memoryviews), and its areas and boxes computed.
+    cdef cnp.ndarray a
+    for a, t in ((counts, cnp.NPY_UINT32), (offsets, cnp.NPY_INT64), (heights, cnp.NPY_INT64),
+                 (widths, cnp.NPY_INT64)):
+        if cnp.PyArray_TYPE(a) != t or not cnp.PyArray_IS_C_CONTIGUOUS(a) or a.ndim != 1:
+            raise TypeError("RLE arrays must be contiguous uint32 counts and int64 offsets, sizes")
+    cdef Py_ssize_t n = cnp.PyArray_DIM(heights, 0), i
+    if cnp.PyArray_DIM(offsets, 0) != n + 1 or cnp.PyArray_DIM(widths, 0) != n:
+        raise ValueError("offsets must have n + 1 entries and heights, widths n")
+    s.rles.counts = <const uint32_t *>cnp.PyArray_DATA(counts)
+    s.rles.offsets = <const int64_t *>cnp.PyArray_DATA(offsets)
+    s.heights = <const int64_t *>cnp.PyArray_DATA(heights)
+    s.widths = <const int64_t *>cnp.PyArray_DATA(widths)
+    s.areas = areas
+    s.boxes = boxes
+    for i in range(n):
+        areas[i] = fi_area(_runs(&s.rles, i), _len(&s.rles, i))
+        fi_bbox(_runs(&s.rles, i), _len(&s.rles, i), <uint32_t>s.heights[i],
+                <uint32_t>s.widths[i], &boxes[4 * i])
+    return 0
 
 cdef void _run_matrix_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
     # pycocotools' rleIou as _pair, the intersection by a walk over the two run lists
@@ -690,24 +706,36 @@ cdef void _run_matrix_task(void *ctx, int64_t begin, int64_t end, int slot) noex
                     union = x.dt.areas[d] if x.crowd[g] else x.dt.areas[d] + x.gt.areas[g] - inter
                     out[g] = <double>inter / <double>union
 
-def iou_matrix_runs(const uint32_t[::1] dt_counts, const int64_t[::1] dt_offsets,
-                    const uint32_t[::1] dt_areas, const double[:, ::1] dt_boxes,
-                    const int64_t[::1] dt_heights, const int64_t[::1] dt_widths,
-                    const uint32_t[::1] gt_counts, const int64_t[::1] gt_offsets,
-                    const uint32_t[::1] gt_areas, const double[:, ::1] gt_boxes,
-                    const int64_t[::1] gt_heights, const int64_t[::1] gt_widths,
-                    const uint8_t[::1] gt_iscrowd, double[::1] out, int threads):
-    """``iou_matrix`` from the runs alone (no column index): for small masks and calls."""
+def iou_matrix_runs(cnp.ndarray dt_counts, cnp.ndarray dt_offsets, cnp.ndarray dt_heights,
+                    cnp.ndarray dt_widths, cnp.ndarray gt_counts, cnp.ndarray gt_offsets,
+                    cnp.ndarray gt_heights, cnp.ndarray gt_widths, const uint8_t[::1] gt_iscrowd,
+                    int threads):
+    """``iou_matrix`` from the runs alone (no column index; the areas and boxes computed here):
+    for small calls. Returns float64 [n, m]."""
+    cdef Py_ssize_t n = cnp.PyArray_DIM(dt_heights, 0), m = cnp.PyArray_DIM(gt_heights, 0)
+    if gt_iscrowd.shape[0] != m:
+        raise ValueError("gt_iscrowd must have one entry per gt mask")
+    out = np.empty((n, m), np.float64)
+    if n == 0 or m == 0:
+        return out
+    cdef uint32_t *areas = <uint32_t *>malloc(sizeof(uint32_t) * (n + m))
+    cdef double *boxes = <double *>malloc(sizeof(double) * 4 * (n + m))
     cdef RunMatrix x
-    x.m = gt_heights.shape[0]
-    if dt_heights.shape[0] == 0 or x.m == 0:
-        return
-    x.dt = _run_side(dt_counts, dt_offsets, dt_areas, dt_boxes, dt_heights, dt_widths)
-    x.gt = _run_side(gt_counts, gt_offsets, gt_areas, gt_boxes, gt_heights, gt_widths)
-    x.crowd = &gt_iscrowd[0]
-    x.out = &out[0]
-    with nogil:
-        _run(_run_matrix_task, &x, dt_heights.shape[0], threads)
+    try:
+        if areas == NULL or boxes == NULL:
+            raise MemoryError()
+        _rle_arrays(dt_counts, dt_offsets, dt_heights, dt_widths, &x.dt, areas, boxes)
+        _rle_arrays(gt_counts, gt_offsets, gt_heights, gt_widths, &x.gt, areas + n,
+                    boxes + 4 * n)
+        x.m = m
+        x.crowd = &gt_iscrowd[0]
+        x.out = <double *>cnp.PyArray_DATA(out)
+        with nogil:
+            _run(_run_matrix_task, &x, n, threads)
+    finally:
+        free(areas)
+        free(boxes)
+    return out
 
 cdef struct BoxIou:
     const double *dt

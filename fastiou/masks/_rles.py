@@ -507,20 +507,19 @@ def iou_matrix(
     crowd = np.ascontiguousarray(np.asarray(iscrowd).reshape(-1) != 0, dtype=np.uint8)
     if crowd.shape[0] != m:
         raise ValueError(f"iscrowd has {crowd.shape[0]} entries but gt has {m} masks")
-    out = np.empty(n * m, np.float64)
-    if n == 0 or m == 0:
-        return out.reshape(n, m)
     threads = threads_for(n * m) if threads is None else int(threads)
     if method == "auto":
         indexed = "iou" in dt._cache and "iou" in gt._cache
         method = "runs" if n * m <= RUNS_MAX_PAIRS and not indexed else "columns"
     if method == "runs":
-        _ext.iou_matrix_runs(
-            dt.counts, dt.offsets, dt.areas(), dt.boxes(), dt.heights, dt.widths,
-            gt.counts, gt.offsets, gt.areas(), gt.boxes(), gt.heights, gt.widths,
-            crowd, out, threads,
+        return _ext.iou_matrix_runs(
+            dt.counts, dt.offsets, dt.heights, dt.widths,
+            gt.counts, gt.offsets, gt.heights, gt.widths, crowd, threads,
         )  # fmt: skip
-    elif method == "columns":
+    out = np.empty(n * m, np.float64)
+    if n == 0 or m == 0:
+        return out.reshape(n, m)
+    if method == "columns":
         _ext.iou_matrix(
             dt._iou_side(), dt.heights, dt.widths, gt._iou_side(), gt.heights, gt.widths,
             crowd, out, threads,
