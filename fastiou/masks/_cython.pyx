@@ -39,13 +39,15 @@ cdef extern from "_rle.h" nogil:
                          uint32_t *ends)
     int64_t fi_column_index(const uint32_t *starts, const uint32_t *ends, int64_t n, uint32_t h,
                             uint32_t x0, int64_t ncols, int32_t *first, int32_t *y0, int32_t *y1,
-                            int32_t *multi)
+                            int32_t *y2, int32_t *y3, int32_t *multi)
     ctypedef struct fi_mask:
         const uint32_t *starts
         const uint32_t *ends
         const int32_t *first
         const int32_t *y0
         const int32_t *y1
+        const int32_t *y2
+        const int32_t *y3
         const int32_t *multi
         int64_t x0, ncols, nmulti
     uint32_t fi_intersection(const fi_mask *a, const fi_mask *b)
@@ -454,7 +456,9 @@ def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets,
               const int64_t[::1] heights):
     """Each mask's foreground as [start, end) pixel intervals cut at column ends, and a column
     index: (starts uint32, ends uint32, interval offsets int64 [n + 1], first int32 (per mask,
-    its columns' first interval, relative), column offsets int64 [n + 1], x0 int64 [n])."""
+    its columns' first interval, relative), column offsets int64 [n + 1], x0 int64 [n], y0 and
+    y1 int32 [2, columns] (the rows of each column's first and second interval), multi int32
+    (the columns with three or more), nmulti int64 [n]); see ``fi_column_index``."""
     cdef Py_ssize_t n = offsets.shape[0] - 1, i
     cdef Packed p = _packed(counts, offsets)
     at_array = np.empty(n + 1, np.int64)
@@ -480,19 +484,21 @@ def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets,
                 x0[i] = s[at[i]] // heights[i]
                 col_at[i + 1] += (e[at[i + 1] - 1] - 1) // heights[i] - x0[i] + 2
     first = np.empty(col_at[n], np.int32)
-    y0 = np.zeros(col_at[n], np.int32)
-    y1 = np.zeros(col_at[n], np.int32)
+    y0 = np.zeros((2, col_at[n]), np.int32)  # rows 0, 1: the column's first, second interval
+    y1 = np.zeros((2, col_at[n]), np.int32)
     multi = np.empty(col_at[n], np.int32)  # listed at col_at[i], nmulti[i] of them
     nmulti_array = np.zeros(n, np.int64)
-    cdef int32_t[::1] f = first, fy0 = y0, fy1 = y1, fm = multi
+    cdef int32_t[::1] f = first, fm = multi
+    cdef int32_t[:, ::1] fy0 = y0, fy1 = y1
     cdef int64_t[::1] nmulti = nmulti_array
     with nogil:
         for i in range(n):
             if at[i + 1] > at[i]:
                 nmulti[i] = fi_column_index(
                     &s[at[i]], &e[at[i]], at[i + 1] - at[i], <uint32_t>heights[i],
-                    <uint32_t>x0[i], col_at[i + 1] - col_at[i] - 1, &f[col_at[i]], &fy0[col_at[i]],
-                    &fy1[col_at[i]], &fm[col_at[i]])
+                    <uint32_t>x0[i], col_at[i + 1] - col_at[i] - 1, &f[col_at[i]],
+                    &fy0[0, col_at[i]], &fy1[0, col_at[i]], &fy0[1, col_at[i]], &fy1[1, col_at[i]],
+                    &fm[col_at[i]])
     return starts, ends, at_array, first, col_at_array, x0_array, y0, y1, multi, nmulti_array
 
 
@@ -527,6 +533,8 @@ cdef inline fi_mask _mask(const Side *s, int64_t i) noexcept nogil:
     m.first += s.col_at[i]
     m.y0 += s.col_at[i]
     m.y1 += s.col_at[i]
+    m.y2 += s.col_at[i]
+    m.y3 += s.col_at[i]
     m.multi += s.col_at[i]
     m.nmulti = s.nmulti[i]
     m.x0 = s.x0[i]
@@ -565,7 +573,8 @@ cdef Side _side(tuple prepared, const int64_t[::1] heights, const int64_t[::1] w
     cdef const uint32_t[::1] starts = prepared[0], ends = prepared[1], areas = prepared[10]
     cdef const int64_t[::1] at = prepared[2], col_at = prepared[4], x0 = prepared[5]
     cdef const int64_t[::1] nmulti = prepared[9]
-    cdef const int32_t[::1] first = prepared[3], y0 = prepared[6], y1 = prepared[7]
+    cdef const int32_t[::1] first = prepared[3]
+    cdef const int32_t[:, ::1] y0 = prepared[6], y1 = prepared[7]
     cdef const int32_t[::1] multi = prepared[8]
     cdef const double[:, ::1] bb = prepared[11]
     cdef Side s
@@ -573,8 +582,10 @@ cdef Side _side(tuple prepared, const int64_t[::1] heights, const int64_t[::1] w
     s.flat.ends = &ends[0] if ends.shape[0] else NULL
     s.at = &at[0]
     s.flat.first = &first[0] if first.shape[0] else NULL
-    s.flat.y0 = &y0[0] if y0.shape[0] else NULL
-    s.flat.y1 = &y1[0] if y1.shape[0] else NULL
+    s.flat.y0 = &y0[0, 0] if y0.shape[1] else NULL
+    s.flat.y1 = &y1[0, 0] if y1.shape[1] else NULL
+    s.flat.y2 = &y0[1, 0] if y0.shape[1] else NULL
+    s.flat.y3 = &y1[1, 0] if y1.shape[1] else NULL
     s.flat.multi = &multi[0] if multi.shape[0] else NULL
     s.nmulti = &nmulti[0] if nmulti.shape[0] else NULL
     s.col_at = &col_at[0]
