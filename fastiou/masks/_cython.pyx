@@ -183,6 +183,14 @@ def decode(const uint32_t[::1] counts, const int64_t[::1] offsets, uint8_t[:, ::
 
 # ---- per-mask numbers -------------------------------------------------------------------------
 
+def other_size(const int64_t[::1] heights, const int64_t[::1] widths):
+    """The first mask whose size differs from mask 0's, or -1."""
+    cdef Py_ssize_t i
+    for i in range(1, heights.shape[0]):
+        if heights[i] != heights[0] or widths[i] != widths[0]:
+            return i
+    return -1
+
 def run_sums(const uint32_t[::1] counts, const int64_t[::1] offsets):
     """The sum of each mask's runs (its pixel count when valid), uint64."""
     cdef Py_ssize_t n = offsets.shape[0] - 1, i, j

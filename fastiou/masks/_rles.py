@@ -320,9 +320,8 @@ class RLEs:
         if len(self) == 0:
             return 0, 0
         h, w = int(self.heights[0]), int(self.widths[0])
-        bad = np.flatnonzero((self.heights != h) | (self.widths != w))
-        if bad.size:
-            i = bad[0]
+        i = _ext.other_size(self.heights, self.widths)
+        if i >= 0:
             raise ValueError(
                 f"{what} needs masks of one size: mask 0 is {h} x {w}, mask {i} is "
                 f"{self.heights[i]} x {self.widths[i]}"
@@ -332,6 +331,9 @@ class RLEs:
     def to_pixels(self) -> np.ndarray:
         """uint8 [N, h * w]: each mask's column-major pixels (masks of one size)."""
         h, w = self.common_size()
+        return self._pixels(h, w)
+
+    def _pixels(self, h: int, w: int) -> np.ndarray:
         out = np.empty((len(self), h * w), np.uint8)
         _ext.decode(self.counts, self.offsets, out, threads_for(out.size, PARALLEL_MIN_PIXELS))
         return out
@@ -339,7 +341,7 @@ class RLEs:
     def to_dense(self) -> np.ndarray:
         """uint8 [H, W, N] in Fortran order, as pycocotools' decode."""
         h, w = self.common_size()
-        return self.to_pixels().reshape(len(self), w, h).transpose(2, 1, 0)
+        return self._pixels(h, w).reshape(len(self), w, h).transpose(2, 1, 0)
 
     # ---- per-mask numbers -------------------------------------------------------------------
 
