@@ -300,7 +300,7 @@ static inline int64_t fi_lower_bound(const int32_t *v, int64_t n, int64_t x) {
  * each mask had its one or two intervals there (a loop the compiler vectorises: intervals in a
  * column are disjoint, so the four pairwise overlaps add up; columns with three or more count 0
  * in it), then the columns where either has three or more, merged. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__AVX2__)
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(__AVX2__)
 /* an AVX2 clone (8 int32 lanes with vpmaxsd / vpminsd; SSE2 has no 32-bit min / max) picked at
  * load time on CPUs that have it; integers only, so every clone counts the same */
 __attribute__((target_clones("avx2", "default")))
