@@ -102,6 +102,10 @@ def _iou_operand(objs: Any, name: str) -> tuple[str, Any, int]:
             return "empty", None, 0
         boxes = _boxes(objs, name)
         return "box", boxes, boxes.shape[0]
+    if type(objs) is list and objs and type(objs[0]) is dict:
+        packed = _ext.pack_coco(objs)  # the common case; None: the checks below name the problem
+        if packed is not None:
+            return "rle", RLEs._trusted(*packed), len(objs)
     if not _is_list(objs):
         raise TypeError(
             f"{name} must be a list of RLE dicts, a list of boxes or an [N, 4] array, "

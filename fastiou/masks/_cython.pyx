@@ -4,17 +4,28 @@
 
 Masks travel packed (see ``_rles.RLEs``): ``counts`` (uint32, the runs of every mask one after
 another) and ``offsets`` (int64 [n + 1]). The per-mask work lives in ``_rle.h``; here are the
-loops over masks (OpenMP ``prange`` when built with it, each body one call of a ``noexcept nogil``
-function of the item index) and their allocation. Callers validate first (``_rles.py``): runs
+loops over masks (on fastiou's pool, ``parallel_for``: each task runs one ``noexcept nogil``
+function per item of its chunk) and their allocation. Callers validate first (``_rles.py``): runs
 summing to each mask's h * w, h * w < 2^32, indices in range; nothing here checks bounds.
 """
 
-from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem
+from cpython.ref cimport PyObject
+cimport numpy as cnp
 
 import numpy as np
+
+from fastiou._core._pool cimport grain_for, parallel_for, task_fn
+
+cnp.import_array()
+
+cdef extern from "Python.h":
+    int PyUnicode_IS_ASCII(object o)
+    void *PyUnicode_DATA(object o)
 
 cdef extern from "_rle.h" nogil:
     int64_t fi_encode_alloc(const uint8_t *px, int64_t n, uint32_t **out)
@@ -28,16 +39,19 @@ cdef extern from "_rle.h" nogil:
                          uint32_t *ends)
     int64_t fi_column_index(const uint32_t *starts, const uint32_t *ends, int64_t n, uint32_t h,
                             uint32_t x0, int64_t ncols, int32_t *first, int32_t *y0, int32_t *y1,
-                            int32_t *multi)
+                            int32_t *y2, int32_t *y3, int32_t *multi)
     ctypedef struct fi_mask:
         const uint32_t *starts
         const uint32_t *ends
         const int32_t *first
         const int32_t *y0
         const int32_t *y1
+        const int32_t *y2
+        const int32_t *y3
         const int32_t *multi
         int64_t x0, ncols, nmulti
     uint32_t fi_intersection(const fi_mask *a, const fi_mask *b)
+    uint32_t fi_runs_intersection(const uint32_t *a, int64_t ma, const uint32_t *b, int64_t mb)
     double fi_box_iou(const double *d, const double *g, int crowd)
     int fi_boxes_overlap(const double *d, const double *g)
     int64_t fi_merge2(const uint32_t *a, int64_t ma, const uint32_t *b, int64_t mb,
@@ -55,9 +69,22 @@ STRING_ERRORS = {
 }
 
 
+cdef inline void _run(task_fn fn, void *ctx, int64_t n, int threads) noexcept nogil:
+    # Items (masks, rows) vary in cost: small chunks, claimed as threads come free.
+    parallel_for(fn, ctx, n, grain_for(n, threads, 1), threads)
+
+
 def _offsets(const int64_t[::1] lengths):
-    out = np.zeros(lengths.shape[0] + 1, np.int64)
-    np.cumsum(lengths, out=out[1:])
+    """[0, cumulative sums of lengths], int64 [n + 1]; None when a length is negative (a malloc
+    failed)."""
+    cdef Py_ssize_t n = lengths.shape[0], i
+    out = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] at = out
+    at[0] = 0
+    for i in range(n):
+        if lengths[i] < 0:
+            return None
+        at[i + 1] = at[i] + lengths[i]
     return out
 
 
@@ -69,8 +96,11 @@ cdef struct Encode:
     uint32_t **parts    # per mask: its malloc'd runs
     int64_t *lengths    # per mask: how many, or -1 when malloc failed
 
-cdef void _encode_one(Py_ssize_t i, Encode *e) noexcept nogil:
-    e.lengths[i] = fi_encode_alloc(e.px + i * e.pixels, e.pixels, &e.parts[i])
+cdef void _encode_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Encode *e = <Encode *>ctx
+    cdef int64_t i
+    for i in range(begin, end):
+        e.lengths[i] = fi_encode_alloc(e.px + i * e.pixels, e.pixels, &e.parts[i])
 
 def encode(const uint8_t[:, ::1] masks, int threads):
     """Runs of each row of ``masks`` [N, P] (P pixels of one mask in column-major order)."""
@@ -90,11 +120,11 @@ def encode(const uint8_t[:, ::1] masks, int threads):
     cdef uint32_t[::1] runs
     cdef const int64_t[::1] at
     try:
-        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-            _encode_one(i, &e)
-        if n and lengths_array.min() < 0:
-            raise MemoryError("not enough memory to encode the masks")
+        with nogil:
+            _run(_encode_task, &e, n, threads)
         offsets = _offsets(lengths)
+        if offsets is None:
+            raise MemoryError("not enough memory to encode the masks")
         counts = np.empty(offsets[n], np.uint32)
         runs = counts
         at = offsets
@@ -131,8 +161,11 @@ cdef struct Decode:
     uint8_t *out
     int64_t pixels
 
-cdef void _decode_one(Py_ssize_t i, Decode *d) noexcept nogil:
-    fi_decode(_runs(&d.rles, i), _len(&d.rles, i), d.out + i * d.pixels)
+cdef void _decode_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Decode *d = <Decode *>ctx
+    cdef int64_t i
+    for i in range(begin, end):
+        fi_decode(_runs(&d.rles, i), _len(&d.rles, i), d.out + i * d.pixels)
 
 def decode(const uint32_t[::1] counts, const int64_t[::1] offsets, uint8_t[:, ::1] out,
            int threads):
@@ -144,11 +177,19 @@ def decode(const uint32_t[::1] counts, const int64_t[::1] offsets, uint8_t[:, ::
     d.rles = _packed(counts, offsets)
     d.out = &out[0, 0]
     d.pixels = out.shape[1]
-    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-        _decode_one(i, &d)
+    with nogil:
+        _run(_decode_task, &d, n, threads)
 
 
 # ---- per-mask numbers -------------------------------------------------------------------------
+
+def other_size(const int64_t[::1] heights, const int64_t[::1] widths):
+    """The first mask whose size differs from mask 0's, or -1."""
+    cdef Py_ssize_t i
+    for i in range(1, heights.shape[0]):
+        if heights[i] != heights[0] or widths[i] != widths[0]:
+            return i
+    return -1
 
 def run_sums(const uint32_t[::1] counts, const int64_t[::1] offsets):
     """The sum of each mask's runs (its pixel count when valid), uint64."""
@@ -193,22 +234,32 @@ cdef struct Strings:
     const int64_t *at
     int64_t *lengths
 
-cdef void _to_string_one(Py_ssize_t i, Strings *s) noexcept nogil:
-    cdef char *dst = s.chars + s.at[i] if s.chars != NULL else NULL
-    cdef int64_t k = fi_to_string(_runs(&s.rles, i), _len(&s.rles, i), dst)
-    if dst == NULL:
-        s.lengths[i] = k
+cdef void _to_string_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Strings *s = <Strings *>ctx
+    cdef char *dst
+    cdef int64_t i, k
+    for i in range(begin, end):
+        dst = s.chars + s.at[i] if s.chars != NULL else NULL
+        k = fi_to_string(_runs(&s.rles, i), _len(&s.rles, i), dst)
+        if dst == NULL:
+            s.lengths[i] = k
+
+cdef Strings _string_lengths(const uint32_t[::1] counts, const int64_t[::1] offsets,
+                            int64_t[::1] lengths, int threads):
+    """The sizing pass: each mask's string length into ``lengths``."""
+    cdef Strings s
+    s.rles = _packed(counts, offsets)
+    s.chars = NULL
+    s.lengths = &lengths[0] if lengths.shape[0] else NULL
+    with nogil:
+        _run(_to_string_task, &s, lengths.shape[0], threads)
+    return s
 
 def to_strings(const uint32_t[::1] counts, const int64_t[::1] offsets, int threads):
     """The compressed string of every mask, concatenated: (uint8 chars, int64 offsets)."""
     cdef Py_ssize_t n = offsets.shape[0] - 1, i
     cdef int64_t[::1] lengths = np.empty(n, np.int64)
-    cdef Strings s
-    s.rles = _packed(counts, offsets)
-    s.chars = NULL
-    s.lengths = &lengths[0] if n else NULL
-    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-        _to_string_one(i, &s)
+    cdef Strings s = _string_lengths(counts, offsets, lengths, threads)
     at_array = _offsets(lengths)
     chars = np.empty(at_array[n], np.uint8)
     cdef uint8_t[::1] c = chars
@@ -216,8 +267,8 @@ def to_strings(const uint32_t[::1] counts, const int64_t[::1] offsets, int threa
     if c.shape[0]:
         s.chars = <char *>&c[0]
         s.at = &at[0]
-        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-            _to_string_one(i, &s)
+        with nogil:
+            _run(_to_string_task, &s, n, threads)
     return chars, at_array
 
 cdef struct Parse:
@@ -226,16 +277,20 @@ cdef struct Parse:
     uint32_t *runs       # string i's values go to runs + char_at[i] (a value takes >= 1 char)
     int64_t *status      # how many values, or an FI_ error
 
-cdef void _parse_one(Py_ssize_t i, Parse *p) noexcept nogil:
-    cdef const uint8_t *s = p.chars + p.char_at[i]
-    cdef int64_t n = p.char_at[i + 1] - p.char_at[i]
-    cdef int64_t values = fi_string_values(s, n)
+cdef void _parse_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Parse *p = <Parse *>ctx
+    cdef const uint8_t *s
+    cdef int64_t i, n, values
     cdef int err
-    if values > 0:
-        err = fi_from_string(s, n, p.runs + p.char_at[i])
-        if err < 0:
-            values = err
-    p.status[i] = values
+    for i in range(begin, end):
+        s = p.chars + p.char_at[i]
+        n = p.char_at[i + 1] - p.char_at[i]
+        values = fi_string_values(s, n)
+        if values > 0:
+            err = fi_from_string(s, n, p.runs + p.char_at[i])
+            if err < 0:
+                values = err
+        p.status[i] = values
 
 def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int threads):
     """Runs of each compressed string (``chars[char_offsets[i]:char_offsets[i + 1]]``); a
@@ -250,8 +305,8 @@ def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int 
     p.char_at = &char_offsets[0]
     p.runs = &tmp[0]
     p.status = &status[1]
-    for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-        _parse_one(i, &p)
+    with nogil:
+        _run(_parse_task, &p, n, threads)
     cdef int64_t total = 0, k
     for i in range(n):  # status -> offsets in place, and the first error
         k = status[i + 1]
@@ -270,13 +325,148 @@ def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int 
     return counts, offsets
 
 
+cdef int _chars(object c, const uint8_t **s, Py_ssize_t *n):
+    """The characters of a compressed string (bytes, or an ASCII str): 0, else -1."""
+    if type(c) is bytes:
+        s[0] = <const uint8_t *>PyBytes_AS_STRING(c)
+        n[0] = len(<bytes>c)
+        return 0
+    if type(c) is str and PyUnicode_IS_ASCII(c):
+        s[0] = <const uint8_t *>PyUnicode_DATA(c)
+        n[0] = len(<str>c)
+        return 0
+    return -1
+
+cdef object _KEY_SIZE = "size", _KEY_COUNTS = "counts"
+
+def pack_coco(list objs):
+    """The common case of ``RLEs.from_coco`` in one pass: a list of dicts whose "size" is a list
+    or tuple of two Python ints and whose "counts" is a compressed string (bytes or ASCII str),
+    every string well formed and every mask's runs summing to its h * w. Returns (counts,
+    offsets, heights, widths), or None for anything else: the Python path then runs and names
+    the problem."""
+    cdef Py_ssize_t n = len(objs), i, total = 0
+    cdef PyObject *size
+    cdef PyObject *c
+    cdef object h, w
+    heights_array = np.empty(n, np.int64)
+    widths_array = np.empty(n, np.int64)
+    char_at_array = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] heights = heights_array, widths = widths_array, char_at = char_at_array
+    keep = [None] * n  # the strings stay alive (and unchanged) while the parse runs without the GIL
+    cdef const uint8_t **chars = <const uint8_t **>malloc(sizeof(uint8_t *) * (n + 1))
+    if chars == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t length
+    try:
+        char_at[0] = 0
+        for i in range(n):
+            obj = objs[i]
+            if type(obj) is not dict:
+                return None
+            size = PyDict_GetItem(obj, _KEY_SIZE)
+            c = PyDict_GetItem(obj, _KEY_COUNTS)
+            if size == NULL or c == NULL:
+                return None
+            if type(<object>size) is list or type(<object>size) is tuple:
+                if len(<object>size) != 2:
+                    return None
+                h = (<object>size)[0]
+                w = (<object>size)[1]
+            else:
+                return None
+            if type(h) is not int or type(w) is not int or h < 0 or w < 0:
+                return None
+            if h * w > 0xFFFFFFFF:
+                return None
+            heights[i] = h
+            widths[i] = w
+            if _chars(<object>c, &chars[i], &length) < 0:
+                return None
+            keep[i] = <object>c
+            total += length
+            char_at[i + 1] = total
+        return _parse_packed(chars, char_at, heights, widths, heights_array, widths_array)
+    finally:
+        free(chars)
+
+cdef object _parse_packed(const uint8_t **chars, const int64_t[::1] char_at,
+                          const int64_t[::1] heights, const int64_t[::1] widths,
+                          heights_array, widths_array):
+    cdef Py_ssize_t n = heights.shape[0], i
+    counts = np.empty(max(char_at[n], 1), np.uint32)  # a value takes at least one character
+    offsets = np.empty(n + 1, np.int64)
+    cdef uint32_t[::1] runs = counts
+    cdef int64_t[::1] at = offsets
+    cdef int64_t values, pos = 0, k
+    cdef uint64_t total
+    cdef bint bad = False
+    with nogil:
+        at[0] = 0
+        for i in range(n):
+            values = fi_string_values(chars[i], char_at[i + 1] - char_at[i])
+            if values < 0 or (values > 0 and fi_from_string(
+                    chars[i], char_at[i + 1] - char_at[i], &runs[pos]) < 0):
+                bad = True
+                break
+            total = 0
+            for k in range(pos, pos + values):
+                total += runs[k]
+            if total != <uint64_t>heights[i] * <uint64_t>widths[i]:
+                bad = True
+                break
+            pos += values
+            at[i + 1] = pos
+    if bad:
+        return None
+    return counts[:pos], offsets, heights_array, widths_array
+
+
+cdef struct ToBytes:
+    Packed rles
+    char **dst
+
+cdef void _to_bytes_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef ToBytes *t = <ToBytes *>ctx
+    cdef int64_t i
+    for i in range(begin, end):
+        fi_to_string(_runs(&t.rles, i), _len(&t.rles, i), t.dst[i])
+
+
+def to_coco(const uint32_t[::1] counts, const int64_t[::1] offsets, const int64_t[::1] heights,
+            const int64_t[::1] widths, int threads):
+    """pycocotools' compressed RLE dicts ``{"size": [h, w], "counts": bytes}`` of every mask:
+    the string lengths, then each string written straight into its bytes object."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    cdef int64_t[::1] lengths = np.empty(n, np.int64)
+    cdef Strings s = _string_lengths(counts, offsets, lengths, threads)
+    out = [None] * n
+    cdef char **dst = <char **>malloc(sizeof(char *) * (n + 1))
+    if dst == NULL:
+        raise MemoryError()
+    cdef ToBytes t
+    try:
+        for i in range(n):
+            b = PyBytes_FromStringAndSize(NULL, lengths[i])
+            dst[i] = PyBytes_AS_STRING(b)
+            out[i] = {"size": [heights[i], widths[i]], "counts": b}
+        t.rles = s.rles
+        t.dst = dst
+        with nogil:  # the bytes objects are new, seen by nobody else yet
+            _run(_to_bytes_task, &t, n, threads)
+    finally:
+        free(dst)
+    return out
+
 # ---- IoU --------------------------------------------------------------------------------------
 
 def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets,
               const int64_t[::1] heights):
     """Each mask's foreground as [start, end) pixel intervals cut at column ends, and a column
     index: (starts uint32, ends uint32, interval offsets int64 [n + 1], first int32 (per mask,
-    its columns' first interval, relative), column offsets int64 [n + 1], x0 int64 [n])."""
+    its columns' first interval, relative), column offsets int64 [n + 1], x0 int64 [n], y0 and
+    y1 int32 [2, columns] (the rows of each column's first and second interval), multi int32
+    (the columns with three or more), nmulti int64 [n]); see ``fi_column_index``."""
     cdef Py_ssize_t n = offsets.shape[0] - 1, i
     cdef Packed p = _packed(counts, offsets)
     at_array = np.empty(n + 1, np.int64)
@@ -302,30 +492,27 @@ def intervals(const uint32_t[::1] counts, const int64_t[::1] offsets,
                 x0[i] = s[at[i]] // heights[i]
                 col_at[i + 1] += (e[at[i + 1] - 1] - 1) // heights[i] - x0[i] + 2
     first = np.empty(col_at[n], np.int32)
-    y0 = np.zeros(col_at[n], np.int32)
-    y1 = np.zeros(col_at[n], np.int32)
+    y0 = np.zeros((2, col_at[n]), np.int32)  # rows 0, 1: the column's first, second interval
+    y1 = np.zeros((2, col_at[n]), np.int32)
     multi = np.empty(col_at[n], np.int32)  # listed at col_at[i], nmulti[i] of them
     nmulti_array = np.zeros(n, np.int64)
-    cdef int32_t[::1] f = first, fy0 = y0, fy1 = y1, fm = multi
+    cdef int32_t[::1] f = first, fm = multi
+    cdef int32_t[:, ::1] fy0 = y0, fy1 = y1
     cdef int64_t[::1] nmulti = nmulti_array
     with nogil:
         for i in range(n):
             if at[i + 1] > at[i]:
                 nmulti[i] = fi_column_index(
                     &s[at[i]], &e[at[i]], at[i + 1] - at[i], <uint32_t>heights[i],
-                    <uint32_t>x0[i], col_at[i + 1] - col_at[i] - 1, &f[col_at[i]], &fy0[col_at[i]],
-                    &fy1[col_at[i]], &fm[col_at[i]])
+                    <uint32_t>x0[i], col_at[i + 1] - col_at[i] - 1, &f[col_at[i]],
+                    &fy0[0, col_at[i]], &fy1[0, col_at[i]], &fy0[1, col_at[i]], &fy1[1, col_at[i]],
+                    &fm[col_at[i]])
     return starts, ends, at_array, first, col_at_array, x0_array, y0, y1, multi, nmulti_array
 
 
 cdef struct Side:
-    const uint32_t *starts
-    const uint32_t *ends
+    fi_mask flat            # the packed arrays of every mask (pointers at mask 0)
     const int64_t *at
-    const int32_t *first
-    const int32_t *y0
-    const int32_t *y1
-    const int32_t *multi
     const int64_t *nmulti
     const int64_t *col_at
     const int64_t *x0
@@ -348,13 +535,15 @@ cdef struct Groups:
     double *out
 
 cdef inline fi_mask _mask(const Side *s, int64_t i) noexcept nogil:
-    cdef fi_mask m
-    m.starts = s.starts + s.at[i]
-    m.ends = s.ends + s.at[i]
-    m.first = s.first + s.col_at[i]
-    m.y0 = s.y0 + s.col_at[i]
-    m.y1 = s.y1 + s.col_at[i]
-    m.multi = s.multi + s.col_at[i]
+    cdef fi_mask m = s.flat
+    m.starts += s.at[i]
+    m.ends += s.at[i]
+    m.first += s.col_at[i]
+    m.y0 += s.col_at[i]
+    m.y1 += s.col_at[i]
+    m.y2 += s.col_at[i]
+    m.y3 += s.col_at[i]
+    m.multi += s.col_at[i]
     m.nmulti = s.nmulti[i]
     m.x0 = s.x0[i]
     m.ncols = s.col_at[i + 1] - s.col_at[i] - 1 if s.col_at[i + 1] > s.col_at[i] else 0
@@ -382,22 +571,30 @@ cdef void _iou_row(Py_ssize_t r, Groups *q) noexcept nogil:
     for c in range(width):
         out[c] = _pair(q, &a, d, q.gt.index[q.g_start[j] + c], q.crowd[q.g_start[j] + c] != 0)
 
+cdef void _iou_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef int64_t r
+    for r in range(begin, end):
+        _iou_row(r, <Groups *>ctx)
+
 cdef Side _side(tuple prepared, const int64_t[::1] heights, const int64_t[::1] widths,
                 const int64_t[::1] index):
     cdef const uint32_t[::1] starts = prepared[0], ends = prepared[1], areas = prepared[10]
     cdef const int64_t[::1] at = prepared[2], col_at = prepared[4], x0 = prepared[5]
     cdef const int64_t[::1] nmulti = prepared[9]
-    cdef const int32_t[::1] first = prepared[3], y0 = prepared[6], y1 = prepared[7]
+    cdef const int32_t[::1] first = prepared[3]
+    cdef const int32_t[:, ::1] y0 = prepared[6], y1 = prepared[7]
     cdef const int32_t[::1] multi = prepared[8]
     cdef const double[:, ::1] bb = prepared[11]
     cdef Side s
-    s.starts = &starts[0] if starts.shape[0] else NULL
-    s.ends = &ends[0] if ends.shape[0] else NULL
+    s.flat.starts = &starts[0] if starts.shape[0] else NULL
+    s.flat.ends = &ends[0] if ends.shape[0] else NULL
     s.at = &at[0]
-    s.first = &first[0] if first.shape[0] else NULL
-    s.y0 = &y0[0] if y0.shape[0] else NULL
-    s.y1 = &y1[0] if y1.shape[0] else NULL
-    s.multi = &multi[0] if multi.shape[0] else NULL
+    s.flat.first = &first[0] if first.shape[0] else NULL
+    s.flat.y0 = &y0[0, 0] if y0.shape[1] else NULL
+    s.flat.y1 = &y1[0, 0] if y1.shape[1] else NULL
+    s.flat.y2 = &y0[1, 0] if y0.shape[1] else NULL
+    s.flat.y3 = &y1[1, 0] if y1.shape[1] else NULL
+    s.flat.multi = &multi[0] if multi.shape[0] else NULL
     s.nmulti = &nmulti[0] if nmulti.shape[0] else NULL
     s.col_at = &col_at[0]
     s.x0 = &x0[0] if x0.shape[0] else NULL
@@ -431,8 +628,133 @@ def iou_groups(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_wi
     q.g_end = &g_end[0]
     q.out_at = &out_at[0]
     q.out = &out[0]
-    for r in prange(rows, nogil=True, schedule="dynamic", num_threads=threads):
-        _iou_row(r, &q)
+    with nogil:
+        _run(_iou_task, &q, rows, threads)
+
+cdef struct Matrix:
+    Groups q
+    int64_t m
+
+cdef void _matrix_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Matrix *x = <Matrix *>ctx
+    cdef const Groups *q = &x.q
+    cdef int64_t d, g
+    cdef fi_mask a
+    cdef double *out
+    for d in range(begin, end):
+        a = _mask(&q.dt, d)
+        out = q.out + d * x.m
+        for g in range(x.m):
+            out[g] = _pair(q, &a, d, g, q.crowd[g] != 0)
+
+_NO_INDEX = np.zeros(0, np.int64)
+
+def iou_matrix(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_widths,
+               tuple gt, const int64_t[::1] gt_heights, const int64_t[::1] gt_widths,
+               const uint8_t[::1] gt_iscrowd, double[::1] out, int threads):
+    """``out`` [len(dt) * len(gt)] = every dt mask's IoU with every gt mask, row by row (one
+    group of ``iou_groups`` holding every mask in order, without its index arrays)."""
+    cdef Matrix x
+    x.q.dt = _side(dt, dt_heights, dt_widths, _NO_INDEX)
+    x.q.gt = _side(gt, gt_heights, gt_widths, _NO_INDEX)
+    x.m = gt_heights.shape[0]
+    if dt_heights.shape[0] == 0 or x.m == 0:
+        return
+    x.q.crowd = &gt_iscrowd[0]
+    x.q.out = &out[0]
+    with nogil:
+        _run(_matrix_task, &x, dt_heights.shape[0], threads)
+
+cdef struct RunSide:
+    Packed rles
+    const uint32_t *areas
+    const double *boxes
+    const int64_t *heights
+    const int64_t *widths
+
+cdef struct RunMatrix:
+    RunSide dt
+    RunSide gt
+    const uint8_t *crowd
+    double *out
+    int64_t m
+
+cdef int _rle_arrays(cnp.ndarray counts, cnp.ndarray offsets, cnp.ndarray heights,
+                     cnp.ndarray widths, RunSide *s, uint32_t *areas, double *boxes) except -1:
+    # Pointers into an RLEs' own arrays (contiguous uint32 / int64 by construction, checked here
+    # anyway: cheaper than acquiring four memoryviews), and its areas and boxes computed.
+    cdef cnp.ndarray a
+    for a, t in ((counts, cnp.NPY_UINT32), (offsets, cnp.NPY_INT64), (heights, cnp.NPY_INT64),
+                 (widths, cnp.NPY_INT64)):
+        if cnp.PyArray_TYPE(a) != t or not cnp.PyArray_IS_C_CONTIGUOUS(a) or a.ndim != 1:
+            raise TypeError("RLE arrays must be contiguous uint32 counts and int64 offsets, sizes")
+    cdef Py_ssize_t n = cnp.PyArray_DIM(heights, 0), i
+    if cnp.PyArray_DIM(offsets, 0) != n + 1 or cnp.PyArray_DIM(widths, 0) != n:
+        raise ValueError("offsets must have n + 1 entries and heights, widths n")
+    s.rles.counts = <const uint32_t *>cnp.PyArray_DATA(counts)
+    s.rles.offsets = <const int64_t *>cnp.PyArray_DATA(offsets)
+    s.heights = <const int64_t *>cnp.PyArray_DATA(heights)
+    s.widths = <const int64_t *>cnp.PyArray_DATA(widths)
+    s.areas = areas
+    s.boxes = boxes
+    for i in range(n):
+        areas[i] = fi_area(_runs(&s.rles, i), _len(&s.rles, i))
+        fi_bbox(_runs(&s.rles, i), _len(&s.rles, i), <uint32_t>s.heights[i],
+                <uint32_t>s.widths[i], &boxes[4 * i])
+    return 0
+
+cdef void _run_matrix_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    # pycocotools' rleIou as _pair, the intersection by a walk over the two run lists
+    cdef RunMatrix *x = <RunMatrix *>ctx
+    cdef int64_t d, g
+    cdef uint32_t inter, union
+    cdef double *out
+    for d in range(begin, end):
+        out = x.out + d * x.m
+        for g in range(x.m):
+            if not fi_boxes_overlap(x.dt.boxes + 4 * d, x.gt.boxes + 4 * g):
+                out[g] = 0.0
+            elif x.dt.heights[d] != x.gt.heights[g] or x.dt.widths[d] != x.gt.widths[g]:
+                out[g] = -1.0
+            else:
+                inter = fi_runs_intersection(_runs(&x.dt.rles, d), _len(&x.dt.rles, d),
+                                             _runs(&x.gt.rles, g), _len(&x.gt.rles, g))
+                if inter == 0:
+                    out[g] = 0.0
+                else:
+                    union = x.dt.areas[d] if x.crowd[g] else x.dt.areas[d] + x.gt.areas[g] - inter
+                    out[g] = <double>inter / <double>union
+
+def iou_matrix_runs(cnp.ndarray dt_counts, cnp.ndarray dt_offsets, cnp.ndarray dt_heights,
+                    cnp.ndarray dt_widths, cnp.ndarray gt_counts, cnp.ndarray gt_offsets,
+                    cnp.ndarray gt_heights, cnp.ndarray gt_widths, const uint8_t[::1] gt_iscrowd,
+                    int threads):
+    """``iou_matrix`` from the runs alone (no column index; the areas and boxes computed here):
+    for small calls. Returns float64 [n, m]."""
+    cdef Py_ssize_t n = cnp.PyArray_DIM(dt_heights, 0), m = cnp.PyArray_DIM(gt_heights, 0)
+    if gt_iscrowd.shape[0] != m:
+        raise ValueError("gt_iscrowd must have one entry per gt mask")
+    out = np.empty((n, m), np.float64)
+    if n == 0 or m == 0:
+        return out
+    cdef uint32_t *areas = <uint32_t *>malloc(sizeof(uint32_t) * (n + m))
+    cdef double *boxes = <double *>malloc(sizeof(double) * 4 * (n + m))
+    cdef RunMatrix x
+    try:
+        if areas == NULL or boxes == NULL:
+            raise MemoryError()
+        _rle_arrays(dt_counts, dt_offsets, dt_heights, dt_widths, &x.dt, areas, boxes)
+        _rle_arrays(gt_counts, gt_offsets, gt_heights, gt_widths, &x.gt, areas + n,
+                    boxes + 4 * n)
+        x.m = m
+        x.crowd = &gt_iscrowd[0]
+        x.out = <double *>cnp.PyArray_DATA(out)
+        with nogil:
+            _run(_run_matrix_task, &x, n, threads)
+    finally:
+        free(areas)
+        free(boxes)
+    return out
 
 cdef struct BoxIou:
     const double *dt
@@ -441,10 +763,12 @@ cdef struct BoxIou:
     double *out
     Py_ssize_t m
 
-cdef void _box_row(Py_ssize_t d, BoxIou *b) noexcept nogil:
-    cdef Py_ssize_t g
-    for g in range(b.m):
-        b.out[d * b.m + g] = fi_box_iou(b.dt + 4 * d, b.gt + 4 * g, b.crowd[g] != 0)
+cdef void _box_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef BoxIou *b = <BoxIou *>ctx
+    cdef Py_ssize_t d, g
+    for d in range(begin, end):
+        for g in range(b.m):
+            b.out[d * b.m + g] = fi_box_iou(b.dt + 4 * d, b.gt + 4 * g, b.crowd[g] != 0)
 
 def box_iou(const double[:, ::1] dt, const double[:, ::1] gt, const uint8_t[::1] crowd,
             double[:, ::1] out, int threads):
@@ -457,9 +781,8 @@ def box_iou(const double[:, ::1] dt, const double[:, ::1] gt, const uint8_t[::1]
     b.crowd = &crowd[0]
     b.out = &out[0, 0]
     b.m = gt.shape[0]
-    cdef Py_ssize_t d
-    for d in prange(dt.shape[0], nogil=True, schedule="dynamic", num_threads=threads):
-        _box_row(d, &b)
+    with nogil:
+        _run(_box_task, &b, dt.shape[0], threads)
 
 
 # ---- merge ------------------------------------------------------------------------------------
@@ -513,6 +836,11 @@ cdef void _polygon_one(Py_ssize_t i, Polygons *p) noexcept nogil:
     free(uv)
     free(cuts)
 
+cdef void _polygon_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef int64_t i
+    for i in range(begin, end):
+        _polygon_one(i, <Polygons *>ctx)
+
 def polygons(const int32_t[::1] x5, const int32_t[::1] y5, const int64_t[::1] vertex_offsets,
              const int64_t[::1] heights, const int64_t[::1] widths, int threads):
     """pycocotools' rleFrPoly of each polygon (vertices already scaled by 5 and rounded as it
@@ -533,11 +861,11 @@ def polygons(const int32_t[::1] x5, const int32_t[::1] y5, const int64_t[::1] ve
     for i in range(n):
         parts[i] = NULL
     try:
-        for i in prange(n, nogil=True, schedule="dynamic", num_threads=threads):
-            _polygon_one(i, &p)
-        if n and np.min(lengths) < 0:
-            raise MemoryError("not enough memory to rasterise a polygon")
+        with nogil:
+            _run(_polygon_task, &p, n, threads)
         offsets = _offsets(lengths)
+        if offsets is None:
+            raise MemoryError("not enough memory to rasterise a polygon")
         counts = np.empty(offsets[n], np.uint32)
         for i in range(n):
             counts[offsets[i]:offsets[i + 1]] = <uint32_t[:lengths[i]]>parts[i]

@@ -27,8 +27,9 @@ static inline uint32_t fi_div(uint32_t a, uint32_t h, double inv_h) {
 
 /* ---- dense <-> runs ------------------------------------------------------------------------ */
 
-/* Bytes from `j` on that equal `value` (all 8 bytes of `same`), up to n: whole 32- and 8-byte
- * blocks first, as masks are mostly long runs. */
+/* Bytes from `j` on that equal `value` (all 8 bytes of `same`), up to n: whole 32-byte blocks
+ * first, as masks are mostly long runs, then 8-byte words, the first differing byte of a word
+ * found by counting its trailing zero bits (little-endian) rather than byte by byte. */
 static inline int64_t fi_same_run(const uint8_t *px, int64_t j, int64_t n, uint64_t same) {
     int64_t start = j;
     while (j + 32 <= n) {
@@ -40,7 +41,13 @@ static inline int64_t fi_same_run(const uint8_t *px, int64_t j, int64_t n, uint6
     while (j + 8 <= n) {
         uint64_t w;
         memcpy(&w, px + j, 8);
-        if (w != same) break;
+        if (w != same) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return j + (__builtin_ctzll(w ^ same) >> 3) - start;
+#else
+            break;
+#endif
+        }
         j += 8;
     }
     uint8_t value = (uint8_t)same;
@@ -215,12 +222,14 @@ static inline int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t h, 
 
 /* The column index of one mask whose n intervals (cut at column ends) start in column x0 and
  * span ncols columns: first[c] (c = 0 .. ncols) where column x0 + c's intervals begin; y0[c],
- * y1[c] the rows [y0, y1) of its interval when it has exactly one (else 0, 0); the columns with
- * two or more in `multi` (absolute), their number returned. Masks taller than 2^31 - 1 rows list
- * every column there, as their rows do not fit y0 / y1. */
+ * y1[c] the rows [y0, y1) of its first interval and y2[c], y3[c] of its second when it has one
+ * or two (else 0, 0); the columns with three or more in `multi` (absolute), their number
+ * returned. Masks taller than 2^31 - 1 rows list every column there, as their rows do not fit
+ * the int32 rows. */
 static inline int64_t fi_column_index(const uint32_t *starts, const uint32_t *ends, int64_t n,
                                       uint32_t h, uint32_t x0, int64_t ncols, int32_t *first,
-                                      int32_t *y0, int32_t *y1, int32_t *multi) {
+                                      int32_t *y0, int32_t *y1, int32_t *y2, int32_t *y3,
+                                      int32_t *multi) {
     int64_t k = 0, nmulti = 0;
     int tall = h > (uint32_t)INT32_MAX;
     uint64_t column_start = (uint64_t)x0 * h;
@@ -231,12 +240,17 @@ static inline int64_t fi_column_index(const uint32_t *starts, const uint32_t *en
     for (int64_t c = 0; c < ncols; c++) {
         int64_t count = first[c + 1] - first[c];
         uint32_t top = (x0 + (uint32_t)c) * h;
-        y0[c] = y1[c] = 0;
-        if (count == 1 && !tall) {
-            y0[c] = (int32_t)(starts[first[c]] - top);
-            y1[c] = (int32_t)(ends[first[c]] - top);
-        } else if (count > 1 || (count == 1 && tall)) {
+        y0[c] = y1[c] = y2[c] = y3[c] = 0;
+        if (count == 0) continue;
+        if (count > 2 || tall) {
             multi[nmulti++] = (int32_t)(x0 + c);
+            continue;
+        }
+        y0[c] = (int32_t)(starts[first[c]] - top);
+        y1[c] = (int32_t)(ends[first[c]] - top);
+        if (count == 2) {
+            y2[c] = (int32_t)(starts[first[c] + 1] - top);
+            y3[c] = (int32_t)(ends[first[c] + 1] - top);
         }
     }
     return nmulti;
@@ -245,7 +259,7 @@ static inline int64_t fi_column_index(const uint32_t *starts, const uint32_t *en
 /* One mask's intervals and their column index, as the IoU walk reads them. */
 typedef struct {
     const uint32_t *starts, *ends; /* its intervals */
-    const int32_t *first, *y0, *y1; /* its column index (see fi_column_index) */
+    const int32_t *first, *y0, *y1, *y2, *y3; /* its column index (see fi_column_index) */
     const int32_t *multi;
     int64_t x0, ncols, nmulti;
 } fi_mask;
@@ -266,6 +280,12 @@ static inline uint32_t fi_column_merge(const fi_mask *a, const fi_mask *b, int64
     return inter;
 }
 
+/* Rows in both [s0, e0) and [s1, e1). */
+static inline uint32_t fi_overlap(int32_t s0, int32_t e0, int32_t s1, int32_t e1) {
+    int32_t s = s0 > s1 ? s0 : s1, e = e0 < e1 ? e0 : e1;
+    return (uint32_t)(e > s ? e - s : 0);
+}
+
 static inline int64_t fi_lower_bound(const int32_t *v, int64_t n, int64_t x) {
     int64_t lo = 0, hi = n;
     while (lo < hi) {
@@ -277,20 +297,28 @@ static inline int64_t fi_lower_bound(const int32_t *v, int64_t n, int64_t x) {
 }
 
 /* Pixels in both masks (of one height), over the columns both cover: first every column as if
- * each mask had one interval there (a loop the compiler vectorises; columns with several count 0
- * in it), then the columns where either has several, merged. */
-static inline uint32_t fi_intersection(const fi_mask *a, const fi_mask *b) {
+ * each mask had its one or two intervals there (a loop the compiler vectorises: intervals in a
+ * column are disjoint, so the four pairwise overlaps add up; columns with three or more count 0
+ * in it), then the columns where either has three or more, merged. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(__AVX2__)
+/* an AVX2 clone (8 int32 lanes with vpmaxsd / vpminsd; SSE2 has no 32-bit min / max) picked at
+ * load time on CPUs that have it; integers only, so every clone counts the same */
+__attribute__((target_clones("avx2", "default")))
+#endif
+static uint32_t fi_intersection(const fi_mask *a, const fi_mask *b) {
     int64_t x = a->x0 > b->x0 ? a->x0 : b->x0;
     int64_t xa_end = a->x0 + a->ncols, xb_end = b->x0 + b->ncols;
     int64_t x_end = xa_end < xb_end ? xa_end : xb_end;
     if (x >= x_end) return 0;
-    const int32_t *ay0 = a->y0 + (x - a->x0), *ay1 = a->y1 + (x - a->x0);
-    const int32_t *by0 = b->y0 + (x - b->x0), *by1 = b->y1 + (x - b->x0);
+    int64_t ka = x - a->x0, kb = x - b->x0;
+    const int32_t *ay0 = a->y0 + ka, *ay1 = a->y1 + ka, *ay2 = a->y2 + ka, *ay3 = a->y3 + ka;
+    const int32_t *by0 = b->y0 + kb, *by1 = b->y1 + kb, *by2 = b->y2 + kb, *by3 = b->y3 + kb;
     uint32_t inter = 0;
     for (int64_t k = 0; k < x_end - x; k++) {
-        int32_t s = ay0[k] > by0[k] ? ay0[k] : by0[k];
-        int32_t e = ay1[k] < by1[k] ? ay1[k] : by1[k];
-        inter += (uint32_t)(e > s ? e - s : 0);
+        inter += fi_overlap(ay0[k], ay1[k], by0[k], by1[k]) +
+                 fi_overlap(ay0[k], ay1[k], by2[k], by3[k]) +
+                 fi_overlap(ay2[k], ay3[k], by0[k], by1[k]) +
+                 fi_overlap(ay2[k], ay3[k], by2[k], by3[k]);
     }
     int64_t i = fi_lower_bound(a->multi, a->nmulti, x), j = fi_lower_bound(b->multi, b->nmulti, x);
     for (;;) {
@@ -320,6 +348,30 @@ static inline double fi_box_iou(const double *d, const double *g, int crowd) {
     if (h <= 0) return 0;
     double i = w * h, da = d[2] * d[3], ga = g[2] * g[3];
     return i / (crowd ? da : da + ga - i);
+}
+
+/* Pixels in both masks (of one size), by one walk over their two run lists (pycocotools'
+ * rleIou): cheaper than the column index for small masks, which then need no index at all. */
+static inline uint32_t fi_runs_intersection(const uint32_t *a, int64_t ma, const uint32_t *b,
+                                            int64_t mb) {
+    int64_t i = 0, j = 0;
+    uint32_t ca = ma ? a[0] : 0, cb = mb ? b[0] : 0, inter = 0;
+    int va = 0, vb = 0;
+    while (i < ma && j < mb) {
+        uint32_t c = ca < cb ? ca : cb;
+        if (va && vb) inter += c;
+        ca -= c;
+        cb -= c;
+        if (!ca) {
+            if (++i < ma) ca = a[i];
+            va = !va;
+        }
+        if (!cb) {
+            if (++j < mb) cb = b[j];
+            vb = !vb;
+        }
+    }
+    return inter;
 }
 
 /* ---- merge (pycocotools' rleMerge of two masks of one size) -------------------------------- */
