@@ -357,6 +357,17 @@ cdef inline uint32_t _paeth_bytes(uint32_t a, uint32_t b, uint32_t c) noexcept n
     return out
 
 
+cdef inline Py_ssize_t _push(Runs* out, Py_ssize_t runs, Py_ssize_t j, uint32_t x) noexcept nogil:
+    """A run of id ``x`` starting at pixel ``j`` after the first ``runs``; the new count."""
+    out.starts[runs], out.ids[runs] = j, x
+    return runs + 1
+
+
+cdef inline void _close(Runs* out, Py_ssize_t runs, Py_ssize_t n) noexcept nogil:
+    out.starts[runs] = n
+    out.runs = runs
+
+
 cdef void _walk(Lines* s, const uint8_t* r, uint8_t kind, Py_ssize_t n) noexcept nogil:
     """The runs of a Sub (1), Up (2) or Paeth (4) line from its residuals ``r`` and the runs of
     the line above, looking only at the pixels that can differ from their left neighbour."""
@@ -375,7 +386,7 @@ cdef void _walk(Lines* s, const uint8_t* r, uint8_t kind, Py_ssize_t n) noexcept
         ci = 1
     if kind == 2 and residual != 0:
         pending = 1
-    out.starts[0], out.ids[0] = 0, left
+    _push(out, 0, 0, left)
     while True:
         # the next pixel that can differ from its left neighbour
         j = changed[ci] if ci < m else n
@@ -405,11 +416,9 @@ cdef void _walk(Lines* s, const uint8_t* r, uint8_t kind, Py_ssize_t n) noexcept
             upleft = up.ids[ui - 2] if up.starts[ui - 1] == j else above
             x = _add_bytes(residual, _paeth_bytes(left, above, upleft))
         if x != left:
-            out.starts[runs], out.ids[runs] = j, x
-            runs += 1
+            runs = _push(out, runs, j, x)
             left = x
-    out.starts[runs] = n
-    out.runs = runs
+    _close(out, runs, n)
 
 
 cdef void _plain(Lines* s, const uint8_t* r, Py_ssize_t n) noexcept nogil:
@@ -418,33 +427,28 @@ cdef void _plain(Lines* s, const uint8_t* r, Py_ssize_t n) noexcept nogil:
     cdef Runs* out = s.spare
     cdef Py_ssize_t bpp = s.bpp, m, k, j
     m = fastiou_diff_pixels(r + bpp, r, (n - 1) * bpp, bpp, s.changed)
-    out.starts[0], out.ids[0] = 0, _residual(r, 0, bpp)
+    _push(out, 0, 0, _residual(r, 0, bpp))
     for k in range(m):
         j = s.changed[k] + 1
-        out.starts[k + 1], out.ids[k + 1] = j, _residual(r, j, bpp)
-    out.starts[m + 1] = n
-    out.runs = m + 1
+        _push(out, k + 1, j, _residual(r, j, bpp))
+    _close(out, m + 1, n)
 
 
 cdef void _average(Lines* s, const uint8_t* r, Py_ssize_t n) noexcept nogil:
     """The runs of an Average line (type 3), pixel by pixel (rare in panoptic PNGs)."""
     cdef const Runs* up = s.line
     cdef Runs* out = s.spare
-    cdef Py_ssize_t k, j, runs = 1
+    cdef Py_ssize_t k, j, runs = 0
     cdef uint32_t left = 0, x
     for k in range(up.runs):
         for j in range(up.starts[k], up.starts[k + 1]):
             s.above[j] = up.ids[k]
     for j in range(n):
         x = _add_bytes(_residual(r, j, s.bpp), _mean_bytes(left, s.above[j]))
-        if j == 0:
-            out.starts[0], out.ids[0] = 0, x
-        elif x != left:
-            out.starts[runs], out.ids[runs] = j, x
-            runs += 1
+        if j == 0 or x != left:
+            runs = _push(out, runs, j, x)
         left = x
-    out.starts[runs] = n
-    out.runs = runs
+    _close(out, runs, n)
 
 
 cdef int _next_line(Lines* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
