@@ -375,7 +375,7 @@ cdef void _walk(Lines* s, const uint8_t* r, uint8_t kind, Py_ssize_t n) noexcept
     cdef Runs* out = s.spare
     cdef ptrdiff_t* changed = s.changed
     cdef Py_ssize_t bpp = s.bpp
-    cdef Py_ssize_t m = fastiou_diff_pixels(r, s.zeros, n * bpp, bpp, changed)
+    cdef Py_ssize_t m = fastiou_diff_pixels(r, NULL, n * bpp, bpp, changed)
     cdef Py_ssize_t ci = 0, ui = 1, runs = 1, j, pending = n
     cdef uint32_t left, x, residual, above, upleft
     cdef bint uses_up = kind != 1
