@@ -58,7 +58,8 @@ def load_pairs(gt_json_file, pred_json_file, gt_folder=None, pred_folder=None):
     """The categories and the :class:`ImagePair` list of two COCO panoptic JSON files.
 
     As panopticapi: the folders default to the JSON paths without ``.json``; every ground-truth
-    image needs a prediction (predictions of other images are ignored).
+    image needs a prediction (predictions of other images are ignored). An image with two
+    annotations in either file is an error (see :func:`pq_compute`).
     """
     gt_json, pred_json = _read_json(gt_json_file), _read_json(pred_json_file)
     if not isinstance(gt_json.get("categories"), list):
@@ -235,10 +236,19 @@ def pq_compute(
     ------
     PanopticDataError (a ValueError)
         A segment in a predicted PNG and not in its ``segments_info`` or the reverse, an unknown
-        category, PNGs of different sizes, a ground-truth image without a prediction, bad JSON;
+        category, PNGs of different sizes, a ground-truth image without a prediction (named;
+        panopticapi raises there too), an image with two annotations in either file, bad JSON;
         the message names the image and the segment.
     FileNotFoundError
         A missing JSON file, folder or PNG (named).
+
+    Notes
+    -----
+    The images evaluated are the ground truth's. Predictions of images that are not in the
+    ground truth are ignored, as panopticapi ignores them: a prediction file may cover more
+    images than the ground truth evaluated (a subset, a split). An image listed twice is an
+    error here, where panopticapi is silent: it would count a repeated ground-truth image twice
+    and keep the last of two predictions of an image.
     """
     categories, pairs = load_pairs(gt_json_file, pred_json_file, gt_folder, pred_folder)
     quality = accumulate(categories, pairs, jobs=jobs, decoder=decoder, backend=backend,

@@ -6,21 +6,23 @@ One pass over the two id maps of an image. Panoptic maps are piecewise constant,
 follows runs of equal pairs and adds a run to an open-addressing hash table (keys
 ``gt << 32 | pred``, linear probing, grown at half load) only where the pair changes: no
 per-segment masks, no sort of the pixels. The RGB variant decodes ``R + 256 G + 256² B`` from
-the PNG's bytes in the same pass (channel offsets given, so BGR and RGBA need no copy). Both
-release the GIL, so the folder evaluation runs images in parallel threads. A table that cannot
+the PNG's bytes in the same pass (channel offsets given, so BGR and RGBA need no copy). The
+scanline variant reads inflated PNG data and never rebuilds the pixels: it undoes the PNG
+filters on runs (see "PNG scanlines, as runs" below). All release the GIL, so the folder
+evaluation runs images in parallel threads. A table that cannot
 grow (out of memory) raises MemoryError; the kernels write nothing outside their own table.
 """
 
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport abs, calloc, free
-from libc.string cimport memcmp, memcpy
+from libc.stddef cimport ptrdiff_t
+from libc.string cimport memcmp, memcpy, memset
 
 import sys
 
 import numpy as np
 
 cdef bint LITTLE_ENDIAN = sys.byteorder == "little"
-cdef Py_ssize_t[3] RGB_ORDER = [0, 1, 2]
 
 cdef enum:
     FIRST_CAPACITY = 256  # slots; a 480x640 COCO image has ~100 pairs
@@ -298,160 +300,271 @@ cdef inline uint8_t _paeth(int a, int b, int c) noexcept nogil:
     return <uint8_t>(a if ((pa <= pb) & (pa <= pc)) else other)
 
 
-cdef inline void _sub_line(uint8_t* x, Py_ssize_t length, Py_ssize_t bpp) noexcept nogil:
-    # called with a constant bpp (3 or 4): the channel loop unrolls and the left pixel stays in
-    # registers (a store-to-load round trip per byte otherwise)
-    cdef Py_ssize_t j, c
-    cdef uint8_t left[4]
-    for c in range(bpp):
-        left[c] = x[c]
-    j = bpp
-    while j < length:  # (a range with a variable step is a Python range in Cython)
-        for c in range(bpp):
-            left[c] = <uint8_t>(x[j + c] + left[c])
-            x[j + c] = left[c]
-        j += bpp
+cdef extern from "_lines.h" nogil:
+    ptrdiff_t fastiou_diff_pixels(const uint8_t* a, const uint8_t* b, ptrdiff_t nbytes,
+                                  ptrdiff_t bpp, ptrdiff_t* out)
 
 
-cdef inline void _average_line(uint8_t* x, const uint8_t* up, Py_ssize_t length,
-                               Py_ssize_t bpp) noexcept nogil:
-    cdef Py_ssize_t j, c
-    cdef uint8_t left[4]
-    for c in range(bpp):
-        left[c] = <uint8_t>(x[c] + ((up[c] if up != NULL else 0) >> 1))
-        x[c] = left[c]
-    j = bpp
-    while j < length:  # (a range with a variable step is a Python range in Cython)
-        for c in range(bpp):
-            left[c] = <uint8_t>(x[j + c] + ((left[c] + (up[j + c] if up != NULL else 0)) >> 1))
-            x[j + c] = left[c]
-        j += bpp
+# ---------------------------------------------------------------- PNG scanlines, as runs
+#
+# A COCO panoptic PNG is piecewise constant, and so are its filtered scanlines: almost every
+# residual is zero. The kernel never rebuilds the pixels. It keeps each line as its runs of
+# equal ids (where each starts, and its id) and builds a line's runs from its residuals and the
+# runs of the line above: a pixel equals its left neighbour unless its residual is nonzero, or
+# (Up, Paeth) the pixel above differs from the one above-left, or (Up) the residual to its left
+# is nonzero; only those pixels are computed (an SSE2 scan finds the nonzero residuals).
+# Filters act on each byte alone, so only the R, G, B bytes are followed (alpha is ignored,
+# as panopticapi's rgb2id ignores it).
 
-
-cdef inline void _paeth_line(uint8_t* x, const uint8_t* up, Py_ssize_t length,
-                             Py_ssize_t bpp) noexcept nogil:
-    cdef Py_ssize_t j, c
-    cdef uint8_t left[4]
-    cdef uint8_t upleft[4]
-    cdef uint8_t above
-    for c in range(bpp):
-        left[c] = <uint8_t>(x[c] + up[c])  # no left neighbour: Paeth picks the one above
-        upleft[c] = up[c]
-        x[c] = left[c]
-    cdef bint flat
-    j = bpp
-    while j < length:  # (a range with a variable step is a Python range in Cython)
-        # above == upper-left (the line above is flat here, as in most of a panoptic map):
-        # Paeth predicts the left pixel, no need to wait for the full predictor on the chain
-        flat = True
-        for c in range(bpp):
-            flat = flat & (up[j + c] == up[j + c - bpp])
-        if flat:
-            for c in range(bpp):
-                left[c] = <uint8_t>(x[j + c] + left[c])
-                x[j + c] = left[c]
-                upleft[c] = up[j + c]
-        else:
-            for c in range(bpp):
-                above = up[j + c]
-                left[c] = <uint8_t>(x[j + c] + _paeth(left[c], above, upleft[c]))
-                upleft[c] = above
-                x[j + c] = left[c]
-        j += bpp
-
-
-cdef int _unfilter(uint8_t* row, const uint8_t* prior, Py_ssize_t length, Py_ssize_t bpp) noexcept nogil:
-    """Undo the PNG filter of one scanline in place (``row[0]`` is the filter type; ``prior``
-    the previous scanline's bytes, already unfiltered, or NULL on the first line)."""
-    cdef Py_ssize_t j
-    cdef uint8_t kind = row[0]
-    cdef uint8_t* x = row + 1
-    if kind == 0:
-        return 0
-    if kind == 2:
-        if prior != NULL:
-            for j in range(length):
-                x[j] = <uint8_t>(x[j] + prior[j])
-        return 0
-    if kind > 4:
-        return -1
-    if kind == 4 and prior == NULL:  # Paeth on the first line is Sub
-        kind = 1
-    if bpp == 3:  # constant arguments: each call compiles to its own unrolled loop
-        if kind == 1:
-            _sub_line(x, length, 3)
-        elif kind == 3:
-            _average_line(x, prior, length, 3)
-        else:
-            _paeth_line(x, prior, length, 3)
-    else:
-        if kind == 1:
-            _sub_line(x, length, 4)
-        elif kind == 3:
-            _average_line(x, prior, length, 4)
-        else:
-            _paeth_line(x, prior, length, 4)
-    return 0
+cdef struct Runs:
+    Py_ssize_t* starts  # [runs + 1]: where each run starts; starts[runs] is the width
+    uint32_t* ids  # [runs]: R + 256 G + 256² B
+    Py_ssize_t runs
 
 
 cdef struct Lines:
-    # one image's scanlines: ``data`` [H, pitch] (filter byte first), unfiltered one at a time
-    uint8_t* data
+    const uint8_t* data  # [H, pitch]: each line's filter type, then its filtered bytes
     Py_ssize_t pitch
     Py_ssize_t bpp
-    const uint8_t* zeros  # pitch - 1 zero bytes
-    const uint8_t* line  # the current line's unfiltered pixels (maybe an earlier line's buffer)
+    const uint8_t* zeros  # pitch zero bytes
+    Runs* line  # the runs of the current line
+    Runs* spare  # room for the next line's runs
+    Runs first, second  # the storage of `line` and `spare`
+    ptrdiff_t* changed  # [width + 1] scratch: pixels whose bytes differ
+    uint32_t* above  # [width] scratch: the line above pixel by pixel (Average filter)
 
 
-cdef int _next_line(Lines* s, Py_ssize_t i) noexcept nogil:
-    """Unfilter line ``i``: 1 if it equals the previous line, 0 if not, -1 for a bad filter."""
-    cdef uint8_t* row = s.data + i * s.pitch
-    if i > 0 and row[0] == 2 and memcmp(row + 1, s.zeros, s.pitch - 1) == 0:
-        return 1  # "Up" with nothing added: the previous line again, nothing to undo
-    if _unfilter(row, s.line if i > 0 else NULL, s.pitch - 1, s.bpp) < 0:
+cdef inline uint32_t _residual(const uint8_t* r, Py_ssize_t j, Py_ssize_t bpp) noexcept nogil:
+    r += j * bpp
+    return <uint32_t>r[0] | (<uint32_t>r[1] << 8) | (<uint32_t>r[2] << 16)
+
+
+cdef inline uint32_t _add_bytes(uint32_t a, uint32_t b) noexcept nogil:
+    # three bytes added each modulo 256 (no carry from one into the next)
+    return ((a & 0x7F7F7F) + (b & 0x7F7F7F)) ^ ((a ^ b) & 0x808080)
+
+
+cdef inline uint32_t _mean_bytes(uint32_t a, uint32_t b) noexcept nogil:
+    # floor((a + b) / 2) of each byte
+    return (a & b) + (((a ^ b) & 0xFEFEFE) >> 1)
+
+
+cdef inline uint32_t _paeth_bytes(uint32_t a, uint32_t b, uint32_t c) noexcept nogil:
+    cdef uint32_t out = 0
+    cdef int shift
+    for shift in range(0, 24, 8):
+        out |= <uint32_t>_paeth((a >> shift) & 255, (b >> shift) & 255, (c >> shift) & 255) << shift
+    return out
+
+
+cdef inline Py_ssize_t _push(Runs* out, Py_ssize_t runs, Py_ssize_t j, uint32_t x) noexcept nogil:
+    """A run of id ``x`` starting at pixel ``j`` after the first ``runs``; the new count."""
+    out.starts[runs], out.ids[runs] = j, x
+    return runs + 1
+
+
+cdef inline void _close(Runs* out, Py_ssize_t runs, Py_ssize_t n) noexcept nogil:
+    out.starts[runs] = n
+    out.runs = runs
+
+
+cdef void _walk(Lines* s, const uint8_t* r, uint8_t kind, Py_ssize_t n) noexcept nogil:
+    """The runs of a Sub (1), Up (2) or Paeth (4) line from its residuals ``r`` and the runs of
+    the line above, looking only at the pixels that can differ from their left neighbour."""
+    cdef const Runs* up = s.line
+    cdef Runs* out = s.spare
+    cdef ptrdiff_t* changed = s.changed
+    cdef Py_ssize_t bpp = s.bpp
+    cdef Py_ssize_t m = fastiou_diff_pixels(r, NULL, n * bpp, bpp, changed)
+    cdef Py_ssize_t ci = 0, ui = 1, runs = 1, j, pending = n
+    cdef uint32_t left, x, residual, above, upleft
+    cdef bint uses_up = kind != 1
+    # pixel 0 has no left neighbour: Paeth predicts the pixel above there, as Up does
+    residual = _residual(r, 0, bpp)
+    left = residual if kind == 1 else _add_bytes(residual, up.ids[0])
+    if m > 0 and changed[0] == 0:
+        ci = 1
+    if kind == 2 and residual != 0:
+        pending = 1
+    _push(out, 0, 0, left)
+    while True:
+        # the next pixel that can differ from its left neighbour
+        j = changed[ci] if ci < m else n
+        if uses_up and up.starts[ui] < j:
+            j = up.starts[ui]
+        if pending < j:
+            j = pending
+        if j >= n:
+            break
+        if ci < m and changed[ci] == j:
+            residual = _residual(r, j, bpp)
+            ci += 1
+        else:
+            residual = 0
+        if pending == j:
+            pending = n
+        if uses_up and up.starts[ui] == j:  # the line above changes here
+            ui += 1
+        if kind == 1:
+            x = _add_bytes(residual, left)
+        elif kind == 2:
+            x = _add_bytes(residual, up.ids[ui - 1])
+            if residual != 0:  # the next pixel differs from this one unless it gets it back
+                pending = j + 1
+        else:
+            above = up.ids[ui - 1]
+            upleft = up.ids[ui - 2] if up.starts[ui - 1] == j else above
+            x = _add_bytes(residual, _paeth_bytes(left, above, upleft))
+        if x != left:
+            runs = _push(out, runs, j, x)
+            left = x
+    _close(out, runs, n)
+
+
+cdef void _plain(Lines* s, const uint8_t* r, Py_ssize_t n) noexcept nogil:
+    """The runs of an unfiltered line (type 0): where a pixel's bytes differ from its left
+    neighbour's."""
+    cdef Runs* out = s.spare
+    cdef Py_ssize_t bpp = s.bpp, m, k, j
+    m = fastiou_diff_pixels(r + bpp, r, (n - 1) * bpp, bpp, s.changed)
+    _push(out, 0, 0, _residual(r, 0, bpp))
+    for k in range(m):
+        j = s.changed[k] + 1
+        _push(out, k + 1, j, _residual(r, j, bpp))
+    _close(out, m + 1, n)
+
+
+cdef void _average(Lines* s, const uint8_t* r, Py_ssize_t n) noexcept nogil:
+    """The runs of an Average line (type 3), pixel by pixel (rare in panoptic PNGs)."""
+    cdef const Runs* up = s.line
+    cdef Runs* out = s.spare
+    cdef Py_ssize_t k, j, runs = 0
+    cdef uint32_t left = 0, x
+    for k in range(up.runs):
+        for j in range(up.starts[k], up.starts[k + 1]):
+            s.above[j] = up.ids[k]
+    for j in range(n):
+        x = _add_bytes(_residual(r, j, s.bpp), _mean_bytes(left, s.above[j]))
+        if j == 0 or x != left:
+            runs = _push(out, runs, j, x)
+        left = x
+    _close(out, runs, n)
+
+
+cdef int _next_line(Lines* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """Line ``i``'s runs into ``s.line``: 1 if the line equals the previous one (the runs stay),
+    0 if not, -1 for a bad filter type."""
+    cdef const uint8_t* row = s.data + i * s.pitch
+    cdef uint8_t kind = row[0]
+    cdef Runs* done
+    if kind > 4:
         return -1
-    s.line = row + 1
+    if i > 0 and kind == 2 and memcmp(row + 1, s.zeros, s.pitch - 1) == 0:
+        return 1  # "Up" with nothing added: the previous line again
+    if kind == 0:
+        _plain(s, row + 1, n)
+    elif kind == 3:
+        _average(s, row + 1, n)
+    else:
+        _walk(s, row + 1, kind, n)
+    done = s.spare
+    s.spare = s.line
+    s.line = done
+    return 0
+
+
+cdef Py_ssize_t _merge_runs(const Runs* gt, const Runs* pred, uint64_t* run_keys,
+                            int64_t* run_lengths) noexcept nogil:
+    """The runs of equal (gt, pred) pairs of a line from the two maps' runs; returns how many."""
+    cdef Py_ssize_t i = 0, k = 0, runs = 0, at = 0, end
+    while i < gt.runs:  # both end at the width together
+        end = gt.starts[i + 1] if gt.starts[i + 1] < pred.starts[k + 1] else pred.starts[k + 1]
+        run_keys[runs] = (<uint64_t>gt.ids[i] << 32) | pred.ids[k]
+        run_lengths[runs] = end - at
+        runs += 1
+        at = end
+        i += gt.starts[i + 1] == end
+        k += pred.starts[k + 1] == end
+    return runs
+
+
+cdef int _add_runs(Table* t, const uint64_t* run_keys, const int64_t* run_lengths,
+                   Py_ssize_t runs, int64_t lines) noexcept nogil:
+    cdef Py_ssize_t r
+    for r in range(runs):
+        if _add(t, run_keys[r], run_lengths[r] * lines) < 0:
+            return -1
     return 0
 
 
 cdef int _count_scanlines(Lines* gt, Lines* pred, Py_ssize_t height, Py_ssize_t width,
                           uint64_t* run_keys, int64_t* run_lengths, Table* t) noexcept nogil:
-    """Unfilter both images line by line and count the pairs of each line as it is done; a
-    line equal to the previous one in both images adds the previous line's runs again.
-
-    -1: out of memory, -2: a bad ground-truth filter type, -3: a bad predicted one."""
-    cdef Py_ssize_t i, r, runs = 0
+    """Both images' runs line by line, merged into pair runs; a line equal to the previous one
+    in both repeats the pair runs, which go to the table once per stretch of equal lines
+    (times its height). -1: out of memory, -2: a bad ground-truth filter type, -3: a bad
+    predicted one."""
+    cdef Py_ssize_t i, runs = 0
+    cdef int64_t lines = 0  # lines of the current pair runs not yet in the table
     cdef int same_gt, same_pred
     for i in range(height):
-        same_gt = _next_line(gt, i)
-        same_pred = _next_line(pred, i)
+        same_gt = _next_line(gt, i, width)
+        same_pred = _next_line(pred, i, width)
         if same_gt < 0:
             return -2
         if same_pred < 0:
             return -3
-        if not (same_gt and same_pred):
-            # 4-byte loads but for the last pixel of a line: after the last line of an RGB
-            # image there is nothing to read
-            runs = _runs(gt.line, gt.bpp, RGB_ORDER, pred.line, pred.bpp, RGB_ORDER, width,
-                         True, run_keys, run_lengths)
-        for r in range(runs):
-            if _add(t, run_keys[r], run_lengths[r]) < 0:
-                return -1
+        if same_gt and same_pred:
+            lines += 1
+            continue
+        if _add_runs(t, run_keys, run_lengths, runs, lines) < 0:
+            return -1
+        runs = _merge_runs(gt.line, pred.line, run_keys, run_lengths)
+        lines = 1
+    return _add_runs(t, run_keys, run_lengths, runs, lines)
+
+
+cdef int _runs_storage(Runs* runs, Py_ssize_t width) except -1:
+    runs.starts = <Py_ssize_t*>calloc(width + 1, sizeof(Py_ssize_t))
+    runs.ids = <uint32_t*>calloc(width, sizeof(uint32_t))
+    if runs.starts == NULL or runs.ids == NULL:
+        raise MemoryError("cannot allocate line buffers")
+    runs.starts[1], runs.runs = width, 1  # the line above the first: all zero
     return 0
 
 
-def pair_counts_scanlines(uint8_t[:, ::1] gt, Py_ssize_t gt_bpp, uint8_t[:, ::1] pred,
-                          Py_ssize_t pred_bpp, Py_ssize_t width):
+cdef int _lines(Lines* s, const uint8_t[:, ::1] data, Py_ssize_t bpp, const uint8_t* zeros,
+                Py_ssize_t width) except -1:
+    s.data, s.pitch, s.bpp, s.zeros = &data[0, 0], data.shape[1], bpp, zeros
+    s.line, s.spare = &s.first, &s.second
+    s.changed = <ptrdiff_t*>calloc(width + 1, sizeof(ptrdiff_t))
+    s.above = <uint32_t*>calloc(width, sizeof(uint32_t))
+    if s.changed == NULL or s.above == NULL:
+        raise MemoryError("cannot allocate line buffers")
+    _runs_storage(&s.first, width)
+    _runs_storage(&s.second, width)
+    return 0
+
+
+cdef void _free_lines(Lines* s) noexcept:
+    free(s.changed)
+    free(s.above)
+    free(s.first.starts)
+    free(s.first.ids)
+    free(s.second.starts)
+    free(s.second.ids)
+
+
+def pair_counts_scanlines(const uint8_t[:, ::1] gt, Py_ssize_t gt_bpp,
+                          const uint8_t[:, ::1] pred, Py_ssize_t pred_bpp, Py_ssize_t width):
     """:func:`pair_counts_rgb` of two inflated 8-bit RGB(A) PNG streams, PNG filters undone
-    in place in the same pass: ``[H, 1 + W * bpp]`` scanlines, ``bpp`` 3 (RGB) or 4 (RGBA).
+    on the way (the arrays are not written): ``[H, 1 + W * bpp]`` scanlines, ``bpp`` 3 (RGB)
+    or 4 (RGBA).
 
     Raises ValueError naming "ground truth" or "prediction" for a bad filter type.
     """
     cdef Py_ssize_t height = gt.shape[0]
     cdef Table t
     cdef int status = 0
-    if not LITTLE_ENDIAN:
-        raise ValueError("the scanline kernel needs a little-endian machine")
     if gt_bpp not in (3, 4) or pred_bpp not in (3, 4):
         raise ValueError("scanlines must be 8-bit RGB or RGBA")
     if (pred.shape[0] != height or gt.shape[1] != 1 + width * gt_bpp
@@ -460,15 +573,18 @@ def pair_counts_scanlines(uint8_t[:, ::1] gt, Py_ssize_t gt_bpp, uint8_t[:, ::1]
     if height == 0 or width == 0:
         return _no_pairs()
     cdef Lines g, p
+    memset(&g, 0, sizeof(Lines))  # every pointer NULL: freed in `finally` whatever happens
+    memset(&p, 0, sizeof(Lines))
+    t.keys, t.counts = NULL, NULL
     cdef uint8_t* zeros = <uint8_t*>calloc(max(gt.shape[1], pred.shape[1]), 1)
-    cdef uint64_t* run_keys = <uint64_t*>calloc(width, sizeof(uint64_t))
-    cdef int64_t* run_lengths = <int64_t*>calloc(width, sizeof(int64_t))
-    t.keys, t.counts = NULL, NULL  # released in `finally` whatever happens
-    g.data, g.pitch, g.bpp, g.zeros, g.line = &gt[0, 0], gt.shape[1], gt_bpp, zeros, NULL
-    p.data, p.pitch, p.bpp, p.zeros, p.line = &pred[0, 0], pred.shape[1], pred_bpp, zeros, NULL
+    # a line has at most 2 * width - 1 pair runs (each boundary of either map starts one)
+    cdef uint64_t* run_keys = <uint64_t*>calloc(2 * width, sizeof(uint64_t))
+    cdef int64_t* run_lengths = <int64_t*>calloc(2 * width, sizeof(int64_t))
     try:
         if zeros == NULL or run_keys == NULL or run_lengths == NULL:
             raise MemoryError("cannot allocate line buffers")
+        _lines(&g, gt, gt_bpp, zeros, width)
+        _lines(&p, pred, pred_bpp, zeros, width)
         _start(&t)
         with nogil:
             status = _count_scanlines(&g, &p, height, width, run_keys, run_lengths, &t)
@@ -482,6 +598,8 @@ def pair_counts_scanlines(uint8_t[:, ::1] gt, Py_ssize_t gt_bpp, uint8_t[:, ::1]
         free(zeros)
         free(run_keys)
         free(run_lengths)
+        _free_lines(&g)
+        _free_lines(&p)
 
 
 def describe() -> str:

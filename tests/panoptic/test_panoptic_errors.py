@@ -73,6 +73,30 @@ def test_image_without_prediction(dataset):
         fp.pq_compute(gt_json, pred_json)
 
 
+def test_image_without_prediction_as_panopticapi(dataset):
+    # panopticapi raises too (a bare Exception naming the image): the same case, the same verdict
+    from conftest import require_peer
+
+    evaluation = require_peer("panopticapi.evaluation", reason="panopticapi-lite missing")
+    gt_json, pred_json = dataset
+    _edit(pred_json, lambda d: d["annotations"].pop(0))
+    with pytest.raises(Exception, match="no prediction for the image with id: 1"):
+        evaluation.pq_compute(str(gt_json), str(pred_json))
+    with pytest.raises(PanopticDataError, match="no prediction for 1 ground-truth image.*: 1$"):
+        fp.pq_compute(gt_json, pred_json)
+
+
+@pytest.mark.parametrize("which", ["gt", "pred"])
+def test_image_listed_twice(dataset, which):
+    # panopticapi would count a repeated ground-truth image twice and keep the last of two
+    # predictions of an image: both are errors here
+    gt_json, pred_json = dataset
+    path = gt_json if which == "gt" else pred_json
+    _edit(path, lambda d: d["annotations"].append(dict(d["annotations"][1])))
+    with pytest.raises(PanopticDataError, match=f"{path.name}: image 2 has two annotations"):
+        fp.pq_compute(gt_json, pred_json)
+
+
 def test_missing_png_folder_and_json(dataset):
     gt_json, pred_json = dataset
     (pred_json.with_suffix("") / "void.png").unlink()

@@ -121,6 +121,40 @@ def test_scanlines_undo_every_filter(filters, depth):
     np.testing.assert_array_equal(counts, ref[1])
 
 
+def _blocky(rng, shape, depth, values):
+    """A piecewise constant RGB(A) map: rectangles of a few colours, alpha noise on top."""
+    h, w = shape
+    pixels = np.zeros((h, w, depth), np.uint8)
+    for _ in range(int(rng.integers(1, 8))):
+        y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+        colour = values[int(rng.integers(0, len(values)))]
+        dy, dx = int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))
+        pixels[y : y + dy, x : x + dx, :3] = colour
+    if depth == 4:  # alpha is no part of the id, whatever it holds
+        pixels[..., 3] = rng.integers(0, 256, (h, w))
+    return pixels
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+@pytest.mark.parametrize("width", [1, 2, 21, 22, 43, 64, 85, 150])
+def test_scanlines_blocky_maps_every_filter_mix(depth, width):
+    # wide enough lines for every step of the residual scan (64, then 8 bytes, then single
+    # bytes); colours that differ in one byte only; each line its own random filter
+    rng = np.random.default_rng(width * 10 + depth)
+    values = [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (255, 255, 255), (128, 7, 200)]
+    for _ in range(6):
+        h = int(rng.integers(1, 12))
+        gt = _blocky(rng, (h, width), depth, values)
+        pred = _blocky(rng, (h, width), int(rng.choice([3, 4])), values)
+        gt_png = png_with_filters(gt, rng.integers(0, 5, h).tolist())
+        pred_png = png_with_filters(pred, rng.integers(0, 5, h).tolist())
+        g, p = _png.scanlines(gt_png), _png.scanlines(pred_png)
+        keys, counts = _cython.pair_counts_scanlines(g.raw, g.bpp, p.raw, p.bpp, g.width)
+        ref = _reference.pair_counts_rgb(gt, pred, (0, 1, 2), (0, 1, 2))
+        np.testing.assert_array_equal(keys, ref[0])
+        np.testing.assert_array_equal(counts, ref[1])
+
+
 def test_scanlines_bad_filter_type():
     png = bytearray(png_with_filters(np.zeros((2, 3, 3), np.uint8), [0]))
     good = _png.scanlines(bytes(png))

@@ -177,3 +177,24 @@ def test_no_category_of_a_kind():
     result = quality.compute()
     assert result["Stuff"] == {"pq": 0.0, "sq": 0.0, "rq": 0.0, "n": 0}
     assert not math.isnan(result["All"]["pq"])
+
+
+def test_predictions_of_images_not_in_the_ground_truth_are_ignored(tmp_path):
+    # panopticapi evaluates the ground truth's images and ignores other predictions: evaluating
+    # a subset of a prediction file is allowed, and gives the subset's numbers
+    import json
+    from pathlib import Path
+
+    gt_json, pred_json = (Path(p) for p in write_cases(tmp_path))
+    gt = json.loads(gt_json.read_text())
+    dropped = gt["annotations"].pop(0)["image_id"]
+    subset = tmp_path / "gt_subset.json"
+    subset.write_text(json.dumps(gt))
+    ours = fp.pq_compute(subset, pred_json, gt_folder=gt_json.with_suffix(""))
+    assert ours == panopticapi_pq(str(subset), str(pred_json), str(gt_json.with_suffix("")))
+    pred = json.loads(pred_json.read_text())
+    pred["annotations"] = [a for a in pred["annotations"] if a["image_id"] != dropped]
+    trimmed = tmp_path / "pred_trimmed.json"
+    trimmed.write_text(json.dumps(pred))
+    folders = gt_json.with_suffix(""), pred_json.with_suffix("")
+    assert ours == fp.pq_compute(subset, trimmed, *folders)
