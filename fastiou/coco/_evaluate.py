@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from .._core import config as _config
-from .._core.parallel import openmp_threads
 from ._ext import kernels
 from ._table import Annotations
 
@@ -150,7 +149,7 @@ PARALLEL_MIN_DETECTIONS = 1 << 16
 
 
 def _threads(n_detections: int) -> int:
-    return 1 if n_detections < PARALLEL_MIN_DETECTIONS else openmp_threads(_config.num_threads())
+    return 1 if n_detections < PARALLEL_MIN_DETECTIONS else _config.num_threads()
 
 
 def best_threshold(iou_thrs: np.ndarray) -> np.ndarray:
