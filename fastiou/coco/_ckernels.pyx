@@ -614,10 +614,13 @@ cdef struct MatchJob:
 cdef void _match_task(void *ctx, int64_t s0, int64_t s1, int slot) noexcept nogil:
     cdef MatchJob *j = <MatchJob *> ctx
     cdef int64_t s
+    cdef const double *values
     for s in range(s0, s1):
+        values = NULL
+        if j.values != NULL:
+            values = j.values + j.offsets[s]
         _match_group(j, slot, j.d_start[s], j.d_end[s] - j.d_start[s], j.g_start[s],
-                     j.g_end[s] - j.g_start[s],
-                     NULL if j.values == NULL else j.values + j.offsets[s])
+                     j.g_end[s] - j.g_start[s], values)
 
 
 cdef int32_t *_match_out(matches, uint64_t[:, :, ::1] state) except? NULL:
@@ -738,7 +741,9 @@ cdef void _match_group(const MatchJob *job, int slot, Py_ssize_t d0, Py_ssize_t 
     cdef const uint8_t *crowd = job.gt_crowd + g0
     cdef const double *gt_ar = job.gt_area + g0
     cdef int32_t *mt
-    cdef const double *mat = iou if values == NULL else values
+    cdef const double *mat = values
+    if values == NULL:
+        mat = iou
     if D == 0:
         return
     if G == 0:  # no ground truth: nothing matches

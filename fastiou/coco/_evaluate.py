@@ -144,7 +144,9 @@ def _resolve_repeated_ids(table, i_pos, k_pos, use_cats, pre):
 
 # Below this many detections the kernels run on one thread: on the keypoints bench set (24k
 # detections, `fastiou bench --task coco_keypoints_evaluate`) one thread took 26 ms and two 60 ms
-# on the shared 2-core machine (each parallel region waits for a descheduled thread).
+# on the shared 2-core machine, measured when these kernels ran on OpenMP (each parallel region
+# waited for a descheduled thread). On the pool, forcing 2 threads measured within noise of one
+# (keypoints 72-79 ms against 79-80 ms, machine shared): kept until a quiet-machine sweep.
 PARALLEL_MIN_DETECTIONS = 1 << 16
 
 
