@@ -4,13 +4,15 @@
 
 Everything here works on columnar arrays and index arrays; ``_evaluate.py`` owns the semantics
 and calls these in order. The arithmetic that decides results (pycocotools' box IoU and its
-precision formula, the decimal parser) lives in ``_native.h``. OpenMP ``prange`` runs over
-chunks of a file, groups (image, category) and accumulation cells; without OpenMP it is serial.
+precision formula, the decimal parser) lives in ``_native.h``. fastiou's pool
+(``_core/_pool.h``) runs over chunks of a file, groups (image, category) and accumulation
+cells: each loop has a C job struct (pointers into the arrays) and a task over a range of
+items; per-thread scratch is indexed by the pool's slot (slots never run concurrently).
 """
 
 import numpy as np
 
-from cython.parallel cimport parallel, prange, threadid
+from fastiou._core._pool cimport parallel_for
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.math cimport NAN
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
@@ -45,16 +47,6 @@ cdef extern from "_keypoints.h" nogil:
     void fi_oks_sum(double *x, const double *e, const int32_t *n, int64_t P, int64_t K,
                     double *ious)
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #define FASTIOU_COCO_OPENMP 1
-    #else
-    #define FASTIOU_COCO_OPENMP 0
-    #endif
-    """
-    int FASTIOU_COCO_OPENMP
-
 # Per detection, area range and IoU threshold: what accumulate() counts it as.
 cdef enum:
     IGN = 0
@@ -63,10 +55,6 @@ cdef enum:
 
 # The keys the scanner reads, in the order of _native.h's enum (bit i of "seen": KEYS[i]).
 KEYS = ("image_id", "category_id", "bbox", "score", "area", "iscrowd", "id", "ignore")
-
-
-def has_openmp() -> bool:
-    return bool(FASTIOU_COCO_OPENMP)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,10 +168,19 @@ cdef _parse_chunks(const char *b, const char *p, const char *end, const uint64_t
     cdef int64_t[::1] nrows = np.zeros(n, dtype=np.int64)
     cdef int64_t[::1] stop_at = np.zeros(n, dtype=np.int64)
     cdef int32_t[::1] status = np.zeros(n, dtype=np.int32)
-    cdef const char *stop_ptr
-    cdef const uint64_t *pw = &pow5[0]
-    for c in prange(n, nogil=True, num_threads=n, schedule="static", chunksize=1):
-        _chunk(b, end, st, base, c, n, pw, &cols, nrows, stop_at, status)
+    cdef ChunkJob job
+    job.b = b
+    job.end = end
+    job.st = &st[0]
+    job.base = &base[0]
+    job.n = n
+    job.pw = &pow5[0]
+    job.cols = &cols
+    job.nrows = &nrows[0]
+    job.stop_at = &stop_at[0]
+    job.status = &status[0]
+    with nogil:
+        parallel_for(_chunk_task, &job, n, 1, n)
     pieces = []
     for c in range(n):
         if status[c] < 0:
@@ -215,18 +212,34 @@ cdef _compact(arr, list pieces):
         dst += count
 
 
-cdef void _chunk(const char *b, const char *end, int64_t[::1] st, int64_t[::1] base, int c,
-                 int n, const uint64_t *pw, fi_columns *cols, int64_t[::1] nrows,
-                 int64_t[::1] stop_at, int32_t[::1] status) noexcept nogil:
-    cdef const char *stop = NULL
-    cdef const char *at = NULL
-    cdef int64_t rows = 0
-    if c + 1 < n:
-        stop = b + st[c + 1]
-    status[c] = fi_parse_array_chunk(b + st[c], end, stop, pw, cols, base[c],
-                                     base[c + 1] - base[c], &rows, &at)
-    nrows[c] = rows
-    stop_at[c] = (at - b) if at != NULL else 0
+cdef struct ChunkJob:
+    const char *b
+    const char *end
+    const int64_t *st  # chunk c: bytes from b + st[c], rows from base[c] (base[c + 1] - base[c])
+    const int64_t *base
+    int64_t n
+    const uint64_t *pw
+    fi_columns *cols
+    int64_t *nrows  # per chunk: rows read, where it stopped, status
+    int64_t *stop_at
+    int32_t *status
+
+
+cdef void _chunk_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef ChunkJob *j = <ChunkJob *> ctx
+    cdef const char *stop
+    cdef const char *at
+    cdef int64_t rows, c
+    for c in range(lo, hi):
+        stop = NULL
+        at = NULL
+        rows = 0
+        if c + 1 < j.n:
+            stop = j.b + j.st[c + 1]
+        j.status[c] = fi_parse_array_chunk(j.b + j.st[c], j.end, stop, j.pw, j.cols, j.base[c],
+                                           j.base[c + 1] - j.base[c], &rows, &at)
+        j.nrows[c] = rows
+        j.stop_at[c] = (at - j.b) if at != NULL else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,19 +430,46 @@ def sort_segments(int64_t[::1] order, const double[::1] score, const int64_t[::1
     counts_arr = np.empty((nthreads, 6 * 2049), np.int64)
     cdef uint64_t[:, ::1] keys = keys_arr
     cdef int64_t[:, ::1] tmp = tmp_arr, counts = counts_arr
-    cdef int tid
-    with nogil, parallel(num_threads=nthreads):
-        tid = threadid()
-        for s in prange(nseg, schedule="dynamic", chunksize=256):
-            lo = starts[s]
-            hi = starts[s + 1]
-            if hi - lo < 2:
-                continue
-            for j in range(lo, hi):
-                keys[tid, j - lo] = (_sort_key32(score[order[j]]) if narrow
-                                     else _sort_key64(score[order[j]]))
-            _sort_desc(&order[lo], &keys[tid, 0], &tmp[tid, 0], &keys[tid, longest],
-                       &counts[tid, 0], hi - lo, 3 if narrow else 6)
+    cdef SortJob job
+    job.order = &order[0]
+    job.score = &score[0]
+    job.starts = &starts[0]
+    job.narrow = narrow
+    job.longest = longest
+    job.keys = &keys[0, 0]
+    job.tmp = &tmp[0, 0]
+    job.counts = &counts[0, 0]
+    with nogil:
+        parallel_for(_sort_task, &job, nseg, 256, nthreads)
+
+
+cdef struct SortJob:
+    int64_t *order
+    const double *score
+    const int64_t *starts
+    bint narrow
+    Py_ssize_t longest
+    uint64_t *keys  # per slot: 2 * longest keys, longest indices, 6 * 2049 counts
+    int64_t *tmp
+    int64_t *counts
+
+
+cdef void _sort_task(void *ctx, int64_t s0, int64_t s1, int slot) noexcept nogil:
+    cdef SortJob *job = <SortJob *> ctx
+    cdef Py_ssize_t L = job.longest, s, j, lo, hi
+    cdef uint64_t *keys = job.keys + slot * 2 * L
+    cdef int64_t *tmp = job.tmp + slot * L
+    cdef int64_t *counts = job.counts + slot * 6 * 2049
+    for s in range(s0, s1):
+        lo = job.starts[s]
+        hi = job.starts[s + 1]
+        if hi - lo < 2:
+            continue
+        for j in range(lo, hi):
+            keys[j - lo] = (_sort_key32(job.score[job.order[j]]) if job.narrow
+                            else _sort_key64(job.score[job.order[j]]))
+        _sort_desc(&job.order[lo], keys, tmp, keys + L, counts, hi - lo,
+                   3 if job.narrow else 6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,15 +533,94 @@ cdef _match_groups(const int64_t[::1] d_start, const int64_t[::1] d_end,
     cdef int64_t[:, ::1] gtm = gtm_arr, cand_start = cand_start_arr
     cdef int32_t[:, ::1] cand = cand_arr, matched = matched_arr
     cdef uint8_t[:, ::1] ig = ig_arr
-    cdef int tid
-    with nogil, parallel(num_threads=nthreads):
-        tid = threadid()
-        for s in prange(nseg, schedule="dynamic", chunksize=64):
-            _match_group(d_start[s], d_end[s] - d_start[s], g_start[s], g_end[s] - g_start[s],
-                         dt_box, dt_area, dt_id, gt_box, gt_area, gt_crowd, gt_ignore, gt_id,
-                         area_rng, best_thr, lowest, state, &iou[tid, 0], &gtm[tid, 0],
-                         &cand_start[tid, 0], &cand[tid, 0], &ig[tid, 0], &matched[tid, 0],
-                         NULL if values == NULL else values + offsets[s], out)
+    cdef MatchJob job
+    job.d_start = &d_start[0]
+    job.d_end = &d_end[0]
+    job.g_start = &g_start[0]
+    job.g_end = &g_end[0]
+    job.dt_box = &dt_box[0, 0]
+    job.dt_area = &dt_area[0]
+    job.dt_id = &dt_id[0]
+    job.gt_box = &gt_box[0, 0]
+    job.gt_area = &gt_area[0]
+    job.gt_crowd = &gt_crowd[0]
+    job.gt_ignore = &gt_ignore[0]
+    job.gt_id = &gt_id[0]
+    job.area_rng = &area_rng[0, 0]
+    job.best_thr = &best_thr[0]
+    job.A = A
+    job.T = T
+    job.state_row = state.shape[1] * state.shape[2]
+    job.state_words = state.shape[2]
+    job.lowest = lowest
+    job.state = &state[0, 0, 0]
+    job.match_out = out
+    job.values = values
+    job.offsets = offsets
+    job.iou = &iou[0, 0]
+    job.gtm = &gtm[0, 0]
+    job.cand_start = &cand_start[0, 0]
+    job.cand = &cand[0, 0]
+    job.ig = &ig[0, 0]
+    job.matched = &matched[0, 0]
+    job.n_iou = iou.shape[1]
+    job.n_gtm = gtm.shape[1]
+    job.n_cand_start = cand_start.shape[1]
+    job.n_cand = cand.shape[1]
+    job.n_ig = ig.shape[1]
+    job.n_matched = matched.shape[1]
+    with nogil:
+        parallel_for(_match_task, &job, nseg, 64, nthreads)
+
+
+cdef struct MatchJob:
+    const int64_t *d_start  # group s: detections d_start[s]:d_end[s], gt g_start[s]:g_end[s]
+    const int64_t *d_end
+    const int64_t *g_start
+    const int64_t *g_end
+    const double *dt_box  # N x 4
+    const double *dt_area
+    const int64_t *dt_id
+    const double *gt_box
+    const double *gt_area
+    const uint8_t *gt_crowd
+    const uint8_t *gt_ignore
+    const int64_t *gt_id
+    const double *area_rng  # A x 2
+    const double *best_thr
+    int A
+    int T
+    Py_ssize_t state_row  # state words per detection, and per (detection, area range)
+    Py_ssize_t state_words
+    double lowest
+    uint64_t *state
+    int32_t *match_out
+    const double *values  # NULL: box IoU; else group s's matrix at values + offsets[s]
+    const int64_t *offsets
+    double *iou  # per slot scratch (n_* values each)
+    int64_t *gtm
+    int64_t *cand_start
+    int32_t *cand
+    uint8_t *ig
+    int32_t *matched
+    Py_ssize_t n_iou
+    Py_ssize_t n_gtm
+    Py_ssize_t n_cand_start
+    Py_ssize_t n_cand
+    Py_ssize_t n_ig
+    Py_ssize_t n_matched
+
+
+cdef void _match_task(void *ctx, int64_t s0, int64_t s1, int slot) noexcept nogil:
+    cdef MatchJob *j = <MatchJob *> ctx
+    cdef int64_t s
+    cdef const double *values
+    for s in range(s0, s1):
+        values = NULL
+        if j.values != NULL:
+            values = j.values + j.offsets[s]
+        _match_group(j, slot, j.d_start[s], j.d_end[s] - j.d_start[s], j.g_start[s],
+                     j.g_end[s] - j.g_start[s], values)
 
 
 cdef int32_t *_match_out(matches, uint64_t[:, :, ::1] state) except? NULL:
@@ -590,41 +709,52 @@ cdef inline void _unmatched(uint64_t *out, double area, double lo, double hi,
         out[t // 32] = 0 if outside else (_low_bits(T - t) << 32)
 
 
-cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
-                       const double[:, ::1] dt_box, const double[::1] dt_area,
-                       const int64_t[::1] dt_id, const double[:, ::1] gt_box,
-                       const double[::1] gt_area, const uint8_t[::1] gt_crowd,
-                       const uint8_t[::1] gt_ignore, const int64_t[::1] gt_id,
-                       const double[:, ::1] area_rng, const double[::1] best_thr, double lowest,
-                       uint64_t[:, :, ::1] state, double *iou, int64_t *gtm, int64_t *cand_start,
-                       int32_t *cand, uint8_t *ig, int32_t *matched, const double *values,
-                       int32_t *match_out) noexcept nogil:
+cdef void _match_group(const MatchJob *job, int slot, Py_ssize_t d0, Py_ssize_t D,
+                       Py_ssize_t g0, Py_ssize_t G, const double *values) noexcept nogil:
     """One group's matching. ``values``: the group's precomputed D x G overlap matrix (mask
     IoU, OKS), or NULL to compute box IoU from ``dt_box``/``gt_box``. ``match_out``: NULL, or
     the [N, A, T] matched ground-truth positions (in the group, -1: none) to fill."""
     cdef Py_ssize_t d, g, c, c0, c1, n_cand
-    cdef int A = area_rng.shape[0], T = best_thr.shape[0], a, a2, src, t, j
+    cdef int A = job.A, T = job.T, a, a2, src, t, j
+    cdef const double *dt_area = job.dt_area
+    cdef const int64_t *dt_id = job.dt_id
+    cdef const uint8_t *gt_ignore = job.gt_ignore
+    cdef const int64_t *gt_id = job.gt_id
+    cdef const double *area_rng = job.area_rng
+    cdef const double *best_thr = job.best_thr
+    cdef double lowest = job.lowest
+    cdef uint64_t *state = job.state
+    cdef Py_ssize_t row = job.state_row, words = job.state_words
+    cdef int32_t *match_out = job.match_out
+    cdef double *iou = job.iou + slot * job.n_iou
+    cdef int64_t *gtm = job.gtm + slot * job.n_gtm
+    cdef int64_t *cand_start = job.cand_start + slot * job.n_cand_start
+    cdef int32_t *cand = job.cand + slot * job.n_cand
+    cdef uint8_t *ig = job.ig + slot * job.n_ig
+    cdef int32_t *matched = job.matched + slot * job.n_matched
     cdef int64_t m
     cdef double lo, hi, best, v, area
     cdef bint outside
     cdef uint8_t st
     cdef uint64_t *out
     cdef uint8_t *iga
-    cdef const uint8_t *crowd = &gt_crowd[g0]
-    cdef const double *gt_ar = &gt_area[g0]
+    cdef const uint8_t *crowd = job.gt_crowd + g0
+    cdef const double *gt_ar = job.gt_area + g0
     cdef int32_t *mt
-    cdef const double *mat = iou if values == NULL else values
+    cdef const double *mat = values
+    if values == NULL:
+        mat = iou
     if D == 0:
         return
     if G == 0:  # no ground truth: nothing matches
         for d in range(D):
             for a in range(A):
-                _unmatched(&state[d0 + d, a, 0], dt_area[d0 + d], area_rng[a, 0],
-                           area_rng[a, 1], T)
+                _unmatched(state + (d0 + d) * row + a * words, dt_area[d0 + d],
+                           area_rng[2 * a], area_rng[2 * a + 1], T)
         return
     if (_candidates(values, D, G, lowest, cand, cand_start) if values != NULL else
-            fi_group_iou(&dt_box[d0, 0], D, &gt_box[g0, 0], crowd, G, lowest, iou, cand,
-                         cand_start)):
+            fi_group_iou(job.dt_box + 4 * d0, D, job.gt_box + 4 * g0, crowd, G, lowest, iou,
+                         cand, cand_start)):
         # a NaN IoU: every ground truth is a candidate (see fi_group_iou)
         for d in range(D):
             cand_start[d] = d * G
@@ -633,11 +763,11 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
         cand_start[D] = D * G
     n_cand = cand_start[D]
     for a in range(A):
-        lo = area_rng[a, 0]
-        hi = area_rng[a, 1]
+        lo = area_rng[2 * a]
+        hi = area_rng[2 * a + 1]
         if n_cand == 0:  # no detection can match: no matching to run
             for d in range(D):
-                _unmatched(&state[d0 + d, a, 0], dt_area[d0 + d], lo, hi, T)
+                _unmatched(state + (d0 + d) * row + a * words, dt_area[d0 + d], lo, hi, T)
             continue
         iga = ig + a * G
         for g in range(G):
@@ -684,7 +814,7 @@ cdef void _match_group(Py_ssize_t d0, Py_ssize_t D, Py_ssize_t g0, Py_ssize_t G,
                     if m >= 0:
                         gtm[t * G + m] = dt_id[d0 + d]
         for d in range(D):
-            out = &state[d0 + d, a, 0]
+            out = state + (d0 + d) * row + a * words
             if cand_start[d] == cand_start[d + 1]:  # matched nothing at any threshold
                 _unmatched(out, dt_area[d0 + d], lo, hi, T)
                 continue
@@ -901,9 +1031,22 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     cdef int32_t[::1] kc = count, status = status_arr
     cdef double[::1] nkp = num_keypoints
     cdef uint8_t[::1] fl = flags
-    for c in prange(filled, nogil=True, schedule="dynamic", num_threads=filled):
-        _scan_chunk(c, b, end, &pow5[0], k3, chunk_row, chunk_at, kp, kc, nkp, fl, nums,
-                    status)
+    cdef ScanJob job
+    job.b = b
+    job.end = end
+    job.pow5 = &pow5[0]
+    job.k3 = k3
+    job.kp_row = kp.shape[1]
+    job.chunk_row = &chunk_row[0]
+    job.chunk_at = &chunk_at[0]
+    job.kp = &kp[0, 0]
+    job.kc = &kc[0]
+    job.nkp = &nkp[0]
+    job.fl = &fl[0]
+    job.nums = &nums[0, 0]
+    job.status = &status[0]
+    with nogil:
+        parallel_for(_scan_task, &job, filled, 1, filled)
     if np.any(status_arr < 0):
         return None
     return _keypoint_result(columns, n, k3)
@@ -1008,21 +1151,40 @@ cdef Py_ssize_t _scan_serial(const char *p, const char *end, const uint64_t *pow
             return -1
 
 
-cdef void _scan_chunk(Py_ssize_t c, const char *b, const char *end, const uint64_t *pow5,
-                      Py_ssize_t k3, const int64_t[::1] chunk_row, const int64_t[::1] chunk_at,
-                      double[:, ::1] kp, int32_t[::1] kc, double[::1] nkp, uint8_t[::1] fl,
-                      double[:, ::1] nums, int32_t[::1] status) noexcept nogil:
-    """Parse the objects chunk_row[c]..chunk_row[c+1]-1, the first at b + chunk_at[c]."""
-    cdef const char *p = b + chunk_at[c]
-    cdef Py_ssize_t r
-    for r in range(chunk_row[c], chunk_row[c + 1]):
-        if p >= end or p[0] != b'{' or _scan_object(p, end, pow5, k3, &kp[r, 0], &kc[r],
-                                                   &nkp[r], &fl[r], &nums[r, 0], &p) < 0:
-            status[c] = -1
-            return
-        p = fi_ws(p, end)
-        if p < end and p[0] == b',':
-            p = fi_ws(p + 1, end)
+cdef struct ScanJob:
+    const char *b
+    const char *end
+    const uint64_t *pow5
+    Py_ssize_t k3
+    Py_ssize_t kp_row  # values per row of kp
+    const int64_t *chunk_row  # chunk c: rows chunk_row[c]:chunk_row[c + 1], from b + chunk_at[c]
+    const int64_t *chunk_at
+    double *kp
+    int32_t *kc
+    double *nkp
+    uint8_t *fl
+    double *nums  # n x 3
+    int32_t *status  # per chunk
+
+
+cdef void _scan_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    """Parse chunks lo..hi-1: the objects chunk_row[c]..chunk_row[c+1]-1, the first at
+    b + chunk_at[c]."""
+    cdef ScanJob *j = <ScanJob *> ctx
+    cdef const char *p
+    cdef const char *end = j.end
+    cdef Py_ssize_t r, c
+    for c in range(lo, hi):
+        p = j.b + j.chunk_at[c]
+        for r in range(j.chunk_row[c], j.chunk_row[c + 1]):
+            if p >= end or p[0] != b'{' or _scan_object(
+                    p, end, j.pow5, j.k3, j.kp + r * j.kp_row, j.kc + r, j.nkp + r, j.fl + r,
+                    j.nums + 3 * r, &p) < 0:
+                j.status[c] = -1
+                break
+            p = fi_ws(p, end)
+            if p < end and p[0] == b',':
+                p = fi_ws(p + 1, end)
 
 
 def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::1] g_start,
@@ -1057,25 +1219,60 @@ def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_
             raise ValueError(f"oks_terms: group {s} has bad ranges")
     if counts.shape[0] < offsets[s1] - base or terms.shape[0] < (offsets[s1] - base) * K:
         raise ValueError("oks_terms: output buffers too small")
-    for s in prange(s0, s1, nogil=True, schedule="dynamic", num_threads=max(1, nthreads)):
-        _oks_group(s, base, K, d_start, d_end, g_start, g_end, offsets, dt_kp, dt_rows, gt_kp,
-                   gt_box, gt_area, gt_rows, variances, terms, counts)
+    cdef OksJob job
+    job.s0 = s0
+    job.base = base
+    job.K = K
+    job.d_start = &d_start[0]
+    job.d_end = &d_end[0]
+    job.g_start = &g_start[0]
+    job.g_end = &g_end[0]
+    job.offsets = &offsets[0]
+    job.dt_kp = &dt_kp[0, 0]
+    job.dt_rows = &dt_rows[0]
+    job.gt_kp = &gt_kp[0, 0]
+    job.gt_box = &gt_box[0, 0]
+    job.gt_area = &gt_area[0]
+    job.gt_rows = &gt_rows[0]
+    job.variances = &variances[0]
+    job.terms = &terms[0]
+    job.counts = &counts[0]
+    with nogil:
+        parallel_for(_oks_task, &job, s1 - s0, 16, max(1, nthreads))
 
 
-cdef void _oks_group(Py_ssize_t s, Py_ssize_t base, Py_ssize_t K, const int64_t[::1] d_start,
-                     const int64_t[::1] d_end, const int64_t[::1] g_start,
-                     const int64_t[::1] g_end, const int64_t[::1] offsets,
-                     const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
-                     const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
-                     const double[::1] gt_area, const int64_t[::1] gt_rows,
-                     const double[::1] variances, double[::1] terms,
-                     int32_t[::1] counts) noexcept nogil:
-    cdef Py_ssize_t D = d_end[s] - d_start[s], G = g_end[s] - g_start[s], p = offsets[s] - base
-    if D == 0 or G == 0:
-        return
-    fi_oks_terms(&dt_kp[0, 0], &dt_rows[d_start[s]], D, &gt_kp[0, 0], &gt_box[0, 0],
-                 &gt_area[0], &gt_rows[g_start[s]], G, &variances[0], K, &terms[p * K],
-                 &counts[p])
+cdef struct OksJob:
+    Py_ssize_t s0  # the first group; its first pair is offsets[s0] = base
+    Py_ssize_t base
+    Py_ssize_t K
+    const int64_t *d_start
+    const int64_t *d_end
+    const int64_t *g_start
+    const int64_t *g_end
+    const int64_t *offsets
+    const double *dt_kp
+    const int64_t *dt_rows
+    const double *gt_kp
+    const double *gt_box
+    const double *gt_area
+    const int64_t *gt_rows
+    const double *variances
+    double *terms
+    int32_t *counts
+
+
+cdef void _oks_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef OksJob *j = <OksJob *> ctx
+    cdef Py_ssize_t s, D, G, p
+    for s in range(j.s0 + lo, j.s0 + hi):
+        D = j.d_end[s] - j.d_start[s]
+        G = j.g_end[s] - j.g_start[s]
+        p = j.offsets[s] - j.base
+        if D == 0 or G == 0:
+            continue
+        fi_oks_terms(j.dt_kp, j.dt_rows + j.d_start[s], D, j.gt_kp, j.gt_box, j.gt_area,
+                     j.gt_rows + j.g_start[s], G, j.variances, j.K, j.terms + p * j.K,
+                     j.counts + p)
 
 
 def oks_sum(double[::1] exp_terms, const double[::1] terms, const int32_t[::1] counts,
@@ -1154,31 +1351,116 @@ def accumulate(const int64_t[::1] cat_start, const int64_t[::1] grp, const uint8
     cdef int64_t[:, ::1] counters = counters_arr
     cdef uint64_t[:, ::1] list_bits = list_bits_arr
     cdef double[:, ::1] env = env_arr
-    cdef int tid
-    with nogil, parallel(num_threads=nthreads):
-        tid = threadid()
-        for cell in prange(K * A, schedule="dynamic", chunksize=1):
-            _accumulate_cell(cell // A, cell % A, M, longest, masked, cat_start, grp, m_first,
-                             score, image, state, npig, k_map, a_map, rec_thrs, image_mask,
-                             precision, recall, scores, with_scores, &list_j[tid, 0],
-                             &list_bits[tid, 0], &ev_fp[tid, 0], &ev_j[tid, 0], &env[tid, 0],
-                             &counters[tid, 0])
+    cdef AccJob job
+    job.A = A
+    job.M = M
+    job.longest = longest
+    job.masked = masked
+    job.with_scores = with_scores
+    job.cat_start = &cat_start[0]
+    job.grp = &grp[0]
+    job.m_first = &m_first[0]
+    job.score = &score[0]
+    job.image = &image[0]
+    job.image_mask = &image_mask[0]
+    job.state = &state[0, 0, 0]
+    job.state_areas = state.shape[1]
+    job.state_words = state.shape[2]
+    job.npig = &npig[0, 0]
+    job.npig_areas = npig.shape[1]
+    job.k_map = &k_map[0]
+    job.a_map = &a_map[0]
+    job.rec_thrs = &rec_thrs[0]
+    job.R = rec_thrs.shape[0]
+    job.T = precision.shape[2]
+    job.precision = &precision[0, 0, 0, 0, 0]
+    job.recall = &recall[0, 0, 0, 0]
+    job.scores = &scores[0, 0, 0, 0, 0]
+    job.p_shape = &precision.shape[0]
+    job.r_shape = &recall.shape[0]
+    job.s_shape = &scores.shape[0]
+    job.list_j = &list_j[0, 0]
+    job.list_bits = &list_bits[0, 0]
+    job.ev_fp = &ev_fp[0, 0]
+    job.ev_j = &ev_j[0, 0]
+    job.env = &env[0, 0]
+    job.counters = &counters[0, 0]
+    with nogil:
+        parallel_for(_accumulate_task, &job, K * A, 1, nthreads)
 
 
-cdef void _accumulate_cell(Py_ssize_t k, Py_ssize_t a, Py_ssize_t M, Py_ssize_t longest,
-                           bint masked, const int64_t[::1] cat_start, const int64_t[::1] grp,
-                           const uint8_t[::1] m_first, const double[::1] score,
-                           const int32_t[::1] image, const uint64_t[:, :, ::1] state,
-                           const int64_t[:, ::1] npig, const int64_t[::1] k_map,
-                           const int64_t[::1] a_map, const double[::1] rec_thrs,
-                           const uint8_t[::1] image_mask, double[:, :, :, :, ::1] precision,
-                           double[:, :, :, ::1] recall, double[:, :, :, :, ::1] scores,
-                           bint with_scores, int64_t *list_j, uint64_t *list_bits,
-                           int64_t *ev_fp, int64_t *ev_j, double *env,
-                           int64_t *counters) noexcept nogil:
-    cdef Py_ssize_t c = k_map[k], a0 = a_map[a], T = precision.shape[2], n, e, j, m, t, blk
+cdef struct AccJob:
+    Py_ssize_t A  # output area ranges
+    Py_ssize_t M
+    Py_ssize_t longest
+    bint masked
+    bint with_scores
+    const int64_t *cat_start
+    const int64_t *grp
+    const uint8_t *m_first
+    const double *score
+    const int32_t *image
+    const uint8_t *image_mask
+    const uint64_t *state  # [N, state_areas, state_words]
+    Py_ssize_t state_areas
+    Py_ssize_t state_words
+    const int64_t *npig  # [categories, npig_areas]
+    Py_ssize_t npig_areas
+    const int64_t *k_map
+    const int64_t *a_map
+    const double *rec_thrs
+    Py_ssize_t R
+    Py_ssize_t T
+    double *precision  # C-contiguous, shapes p_shape, r_shape, s_shape
+    double *recall
+    double *scores
+    Py_ssize_t *p_shape
+    Py_ssize_t *r_shape
+    Py_ssize_t *s_shape
+    int64_t *list_j  # per slot scratch (see accumulate)
+    uint64_t *list_bits
+    int64_t *ev_fp
+    int64_t *ev_j
+    double *env
+    int64_t *counters
+
+
+cdef void _accumulate_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef AccJob *j = <AccJob *> ctx
+    cdef int64_t cell
+    for cell in range(lo, hi):
+        _accumulate_cell(j, slot, cell // j.A, cell % j.A)
+
+
+cdef inline Py_ssize_t _cell(const Py_ssize_t *shape, Py_ssize_t k, Py_ssize_t a, Py_ssize_t t,
+                             Py_ssize_t m) noexcept nogil:
+    """The flat index of [k, a, t, m] in a C-contiguous array of ``shape`` (4 dims and up)."""
+    return ((k * shape[1] + a) * shape[2] + t) * shape[3] + m
+
+
+cdef inline uint64_t _state_word(const AccJob *j, int64_t row, Py_ssize_t a0,
+                                 Py_ssize_t blk) noexcept nogil:
+    return j.state[(row * j.state_areas + a0) * j.state_words + blk]
+
+
+cdef void _accumulate_cell(const AccJob *job, int slot, Py_ssize_t k,
+                           Py_ssize_t a) noexcept nogil:
+    cdef Py_ssize_t M = job.M, longest = job.longest
+    cdef bint masked = job.masked
+    cdef const int64_t *cat_start = job.cat_start
+    cdef const int64_t *grp = job.grp
+    cdef const uint8_t *m_first = job.m_first
+    cdef const int32_t *image = job.image
+    cdef const uint8_t *image_mask = job.image_mask
+    cdef int64_t *list_j = job.list_j + slot * longest
+    cdef uint64_t *list_bits = job.list_bits + slot * 2 * longest
+    cdef int64_t *ev_fp = job.ev_fp + slot * M * longest
+    cdef int64_t *ev_j = job.ev_j + slot * M * longest
+    cdef double *env = job.env + slot * longest
+    cdef int64_t *counters = job.counters + slot * (4 * M + 1)
+    cdef Py_ssize_t c = job.k_map[k], a0 = job.a_map[a], T = job.T, n, e, j, m, t, blk
     cdef Py_ssize_t nt
-    cdef int64_t n_gt = npig[c, a0], f
+    cdef int64_t n_gt = job.npig[c * job.npig_areas + a0], f
     cdef int64_t *first = counters  # per maxDets entry: its first detection (-1: none)
     cdef int64_t *tp = counters + M
     cdef int64_t *fp_from = counters + 2 * M  # false positives by m_first (prefix-summed on use)
@@ -1197,7 +1479,7 @@ cdef void _accumulate_cell(Py_ssize_t k, Py_ssize_t a, Py_ssize_t M, Py_ssize_t 
                 first[m] = j
         if m_first[j] == 0:
             break
-    for blk in range(state.shape[2]):  # thresholds in blocks of 32, one bit each
+    for blk in range(job.state_words):  # thresholds in blocks of 32, one bit each
         nt = min(32, T - 32 * blk)
         if nt <= 0:
             break
@@ -1205,7 +1487,7 @@ cdef void _accumulate_cell(Py_ssize_t k, Py_ssize_t a, Py_ssize_t M, Py_ssize_t 
         for j in range(cat_start[c], cat_start[c + 1]):
             if masked and not image_mask[image[j]]:
                 continue
-            word = state[grp[j], a0, blk]
+            word = _state_word(job, grp[j], a0, blk)
             if word and m_first[j] < M:
                 list_j[n] = j
                 list_bits[2 * n] = word & 0xFFFFFFFFULL
@@ -1231,23 +1513,26 @@ cdef void _accumulate_cell(Py_ssize_t k, Py_ssize_t a, Py_ssize_t M, Py_ssize_t 
                 elif list_bits[2 * e + 1] & bit:
                     fp_from[mf] += 1
             for m in range(M):
-                _finish(32 * blk + t, k, a, m, first[m], tp[m], n_gt, &ev_fp[m * longest],
-                        &ev_j[m * longest], env, score, state, grp, a0, rec_thrs, precision,
-                        recall, scores, with_scores)
+                _finish(job, 32 * blk + t, k, a, m, first[m], tp[m], n_gt,
+                        &ev_fp[m * longest], &ev_j[m * longest], env, a0)
 
 
-cdef void _finish(Py_ssize_t t, Py_ssize_t k, Py_ssize_t a, Py_ssize_t m, int64_t first,
-                  int64_t ntp, int64_t n_gt, const int64_t *ev_fp, const int64_t *ev_j,
-                  double *env, const double[::1] score, const uint64_t[:, :, ::1] state,
-                  const int64_t[::1] grp, Py_ssize_t a0, const double[::1] rec_thrs,
-                  double[:, :, :, :, ::1] precision, double[:, :, :, ::1] recall,
-                  double[:, :, :, :, ::1] scores, bint with_scores) noexcept nogil:
+cdef void _finish(const AccJob *job, Py_ssize_t t, Py_ssize_t k, Py_ssize_t a, Py_ssize_t m,
+                  int64_t first, int64_t ntp, int64_t n_gt, const int64_t *ev_fp,
+                  const int64_t *ev_j, double *env, Py_ssize_t a0) noexcept nogil:
     """Recall, and precision and score at each recall threshold, from the true positives
     (each with the false positives before it) of one cell."""
-    cdef Py_ssize_t R = rec_thrs.shape[0], e, r, filled = 0
+    cdef Py_ssize_t R = job.R, e, r, filled = 0
+    cdef const double *rec_thrs = job.rec_thrs
+    cdef const double *score = job.score
+    cdef bint with_scores = job.with_scores
+    cdef double *precision = job.precision + _cell(job.p_shape, k, a, t, m) * job.p_shape[4]
+    cdef double *scores = NULL
+    if with_scores:
+        scores = job.scores + _cell(job.s_shape, k, a, t, m) * job.s_shape[4]
     cdef double ngt = <double> n_gt, rc0, thr, prev_thr = -1.0, q, ss, p_e
     cdef bint first_tp
-    recall[k, a, t, m] = (<double> ntp) / ngt if first >= 0 else 0.0
+    job.recall[_cell(job.r_shape, k, a, t, m)] = (<double> ntp) / ngt if first >= 0 else 0.0
     if first >= 0:
         # Precision at each true positive, then its running max from the right. Between true
         # positives precision only falls, so the envelope at a true positive (or at index 0)
@@ -1256,7 +1541,7 @@ cdef void _finish(Py_ssize_t t, Py_ssize_t k, Py_ssize_t a, Py_ssize_t m, int64_
             p_e = fi_precision(<double> (e + 1), <double> ev_fp[e])
             env[e] = p_e if (e == ntp - 1 or p_e > env[e + 1]) else env[e + 1]
         # recall at index 0: 1/npig when the first detection is a true positive
-        first_tp = (state[grp[first], a0, t // 32] >> (t % 32)) & 1
+        first_tp = (_state_word(job, job.grp[first], a0, t // 32) >> (t % 32)) & 1
         rc0 = (1.0 if first_tp else 0.0) / ngt
         e = 0
         for r in range(R):
@@ -1274,11 +1559,11 @@ cdef void _finish(Py_ssize_t t, Py_ssize_t k, Py_ssize_t a, Py_ssize_t m, int64_
                 q = env[e]
                 ss = score[ev_j[e]]
                 prev_thr = thr
-            precision[k, a, t, m, r] = q
+            precision[r] = q
             if with_scores:
-                scores[k, a, t, m, r] = ss
+                scores[r] = ss
             filled = r + 1
     for r in range(filled, R):
-        precision[k, a, t, m, r] = 0.0
+        precision[r] = 0.0
         if with_scores:
-            scores[k, a, t, m, r] = 0.0
+            scores[r] = 0.0

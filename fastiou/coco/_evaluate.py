@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from .._core import config as _config
-from .._core.parallel import openmp_threads
 from ._ext import kernels
 from ._table import Annotations
 
@@ -145,12 +144,14 @@ def _resolve_repeated_ids(table, i_pos, k_pos, use_cats, pre):
 
 # Below this many detections the kernels run on one thread: on the keypoints bench set (24k
 # detections, `fastiou bench --task coco_keypoints_evaluate`) one thread took 26 ms and two 60 ms
-# on the shared 2-core machine (each parallel region waits for a descheduled thread).
+# on the shared 2-core machine, measured when these kernels ran on OpenMP (each parallel region
+# waited for a descheduled thread). On the pool, forcing 2 threads measured within noise of one
+# (keypoints 72-79 ms against 79-80 ms, machine shared): kept until a quiet-machine sweep.
 PARALLEL_MIN_DETECTIONS = 1 << 16
 
 
 def _threads(n_detections: int) -> int:
-    return 1 if n_detections < PARALLEL_MIN_DETECTIONS else openmp_threads(_config.num_threads())
+    return 1 if n_detections < PARALLEL_MIN_DETECTIONS else _config.num_threads()
 
 
 def best_threshold(iou_thrs: np.ndarray) -> np.ndarray:

@@ -24,7 +24,8 @@ KPT_OKS_SIGMAS = (
 # terms of the OKS computed (and exponentiated by numpy) per chunk: bounds the scratch memory
 _OKS_CHUNK_TERMS = 1 << 20
 # below this many terms one thread computes them: on the 5,000-image keypoints bench set (1.2M
-# terms) the parallel region cost more than it saved on the shared 2-core machine
+# terms) the OpenMP parallel region cost more than it saved on the shared 2-core machine (not yet
+# re-measured on the pool)
 _OKS_PARALLEL_TERMS = 1 << 22
 
 

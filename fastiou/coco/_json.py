@@ -81,9 +81,8 @@ def pow5_table() -> np.ndarray:
 
 def _threads() -> int:
     from .._core.config import num_threads
-    from .._core.parallel import openmp_threads
 
-    return openmp_threads(num_threads())
+    return num_threads()
 
 
 def _with_bytes(path: str | os.PathLike, use: Callable[[np.ndarray], Any]) -> Any:
