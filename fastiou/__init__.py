@@ -1,8 +1,8 @@
 """fastiou: fast overlap numbers for computer vision.
 
 Box IoU and its family (GIoU, DIoU, CIoU, IoA) as pairwise or aligned matrices, on numpy,
-Cython/OpenMP, numba and numba-CUDA backends picked per call. ``import fastiou`` does not import
-numba: the numba backends load on first use.
+Cython (thread pool), numba and numba-CUDA backends picked per call. ``import fastiou`` does not
+import numba: the numba backends load on first use.
 """
 
 from ._core.config import set_num_threads

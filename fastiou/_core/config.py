@@ -37,8 +37,8 @@ CYTHON_MAX_WORK = {
     "masks": 1 << 62,
 }
 
-# Below this many pairs (or boxes) the Cython kernels run on one thread: starting an OpenMP team
-# costs more than the second core gives back. Set with `fastiou bench --sweep`.
+# Below this many pairs (or boxes) the Cython kernels run on one thread: waking the pool's
+# threads costs more than the second core gives back. Set with `fastiou bench --sweep`.
 PARALLEL_MIN_WORK = 1 << 15
 
 _num_threads: int | None = None
@@ -59,7 +59,7 @@ def num_threads() -> int:
 
 
 def set_num_threads(n: int | None) -> None:
-    """Use ``n`` threads in the Cython (OpenMP) and numba kernels; None restores the default."""
+    """Use ``n`` threads in the Cython (pool) and numba kernels; None restores the default."""
     global _num_threads
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
         raise ValueError(f"number of threads must be a positive integer or None, not {n!r}")

@@ -6,8 +6,6 @@
   numba's thread count (1 while the pool sees the cores taken by another process) and puts the
   caller's back afterwards; with the ``workqueue`` layer
   (not thread-safe: concurrent launches abort the process) calls are serialized by a lock.
-- Kernels still on OpenMP (the COCO family) run on one thread in a fork child
-  (:func:`openmp_threads`).
 - After ``fork``, a child of a process that had launched numba's threads must not launch them
   again (GNU OpenMP aborts, "fork() called from a process already using GNU OpenMP"): there the
   numba backend is reported unavailable and calls fall through to the Cython kernels.
@@ -43,13 +41,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def openmp_threads(n: int) -> int:
-    """Threads for a kernel that still runs on OpenMP (the COCO family): 1 in a fork child,
-    where libgomp's pool (ours, or torch's in the same libgomp) hangs the next parallel region;
-    a single-thread region runs inline."""
-    return 1 if _forked else n
 
 
 def numba_unusable() -> str | None:

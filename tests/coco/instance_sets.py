@@ -70,14 +70,20 @@ def _area(rng, exact: float) -> float:
     return float(exact * rng.uniform(0.8, 1.2))
 
 
-def random_segm(seed: int, n_images: int = 16, tied_scores: bool = False, with_bbox: bool = False):
+def random_segm(
+    seed: int,
+    n_images: int = 16,
+    n_cats: int = 4,
+    tied_scores: bool = False,
+    with_bbox: bool = False,
+):
     """Ground truth with polygons (several per object, partly outside, degenerate), crowd
     regions as uncompressed RLE, compressed RLE; detections as compressed RLE (near copies of
     the ground truth, random blobs, empty and full masks). ``with_bbox``: detections carry a
     box too (pycocotools' box branch of loadRes: area = w * h)."""
     from pycocotools import mask as pm
 
-    n_cats, max_gt, max_dt = 4, 6, 14  # categories; ground truth, detections per image at most
+    max_gt, max_dt = 6, 14  # ground truth, detections per image at most
     rng = np.random.default_rng(seed)
     cat_ids = distinct_ids(rng, n_cats, 100)
     images = _images(rng, n_images)
@@ -133,11 +139,17 @@ def random_segm(seed: int, n_images: int = 16, tied_scores: bool = False, with_b
     return {"images": images, "annotations": anns, "categories": categories}, dets
 
 
-def random_keypoints(seed: int, tied_scores: bool = False, with_bbox: bool = False):
+def random_keypoints(
+    seed: int,
+    n_images: int = 20,
+    n_cats: int = 2,
+    tied_scores: bool = False,
+    with_bbox: bool = False,
+):
     """Person-like keypoints: visibility flags 0/1/2, ground truth without visible keypoints
     (num_keypoints 0, the box-distance case), crowd regions, areas on range edges; detections
     near the ground truth or random, more than maxDets=20 in some images."""
-    n_images, n_cats, max_gt, max_dt = 20, 2, 5, 25  # max_gt, max_dt: per image at most
+    max_gt, max_dt = 5, 25  # per image at most
     rng = np.random.default_rng(seed)
     cat_ids = distinct_ids(rng, n_cats, 100)
     images = [{"id": i["id"], "height": 480, "width": 640} for i in _images(rng, n_images)]
