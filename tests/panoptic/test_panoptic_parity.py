@@ -64,6 +64,7 @@ def test_every_decoder_and_backend_gives_the_same(generated, decoder):
     except ImportError as e:
         pytest.skip(str(e))
     assert fp.pq_compute(gt_json, pred_json, backend="numpy", jobs=3) == expected
+    assert fp.pq_compute(gt_json, pred_json, jobs=2) == expected
 
 
 def test_folders_given_explicitly(tmp_path, cases):
@@ -198,3 +199,17 @@ def test_predictions_of_images_not_in_the_ground_truth_are_ignored(tmp_path):
     trimmed.write_text(json.dumps(pred))
     folders = gt_json.with_suffix(""), pred_json.with_suffix("")
     assert ours == fp.pq_compute(subset, trimmed, *folders)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1e9])
+def test_default_jobs_probe_gives_the_same(generated, monkeypatch, threshold):
+    """By default the first images are timed on the calling thread, then the rest go to threads
+    (threshold 0) or stay there (a huge threshold): the same result, equal to panopticapi's."""
+    from fastiou.panoptic import _api
+
+    gt_json, pred_json = generated
+    expected = fp.pq_compute(gt_json, pred_json, jobs=1)
+    monkeypatch.setattr(_api._config, "num_threads", lambda: 2)
+    monkeypatch.setattr(_api, "_THREADS_MIN_SECONDS", threshold)
+    assert fp.pq_compute(gt_json, pred_json) == expected
+    assert expected == panopticapi_pq(gt_json, pred_json)
