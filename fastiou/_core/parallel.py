@@ -22,7 +22,6 @@ from collections.abc import Iterator
 _numba_lock = threading.Lock()
 _numba_layer: str | None = None  # the threading layer once numba has launched its threads
 _forked_after_numba = False
-_forked = False
 FORKED = "numba's threads do not survive fork (this process was forked after using them)"
 
 
@@ -32,8 +31,7 @@ def _numba_launched() -> bool:
 
 
 def _after_fork_in_child() -> None:
-    global _numba_lock, _forked_after_numba, _forked
-    _forked = True
+    global _numba_lock, _forked_after_numba
     _numba_lock = threading.Lock()  # a lock another thread held at the fork stays held
     if _numba_launched():
         _forked_after_numba = True
