@@ -121,14 +121,9 @@ def _lean(op: str, boxes1, boxes2, fmt: int, offset: int, eps: float, zero_div: 
     a, b = _arrays.lean_view(boxes1), _arrays.lean_view(boxes2)
     if a is None or b is None or type(boxes1) is not type(boxes2):
         return None
-    if out is not None:
-        if type(out) is not type(boxes1):
-            return None
-        view = _arrays.lean_view(out)
-        if view is None:
-            return None
-    else:
-        view = None
+    view = None if out is None else _arrays.lean_view(out)
+    if out is not None and (view is None or type(out) is not type(boxes1)):
+        return None
     kernels = _dispatch.lean("boxes", (a.size * b.size) >> 4)  # N * M pairs for [N, 4], [M, 4]
     if kernels is None:
         return None
