@@ -72,33 +72,19 @@ def rles(coco: COCO) -> Any:
 
 def _pack_annotations(coco: COCO, anns: list) -> Any:
     from ..masks import RLEs
-    from ..masks._rles import polygon_runs
+    from ..masks._rles import polygon_runs_flat
+    from ._ext import kernels
 
-    parts, part_h, part_w, n_parts = [], [], [], np.zeros(len(anns), np.int64)
-    compressed, compressed_at, other, other_at = [], [], [], []
-    for k, ann in enumerate(anns):
-        segm = ann.get("segmentation") if isinstance(ann, Mapping) else None
-        if type(segm) is list and segm and all(type(p) is list for p in segm):  # polygon parts
-            h, w = _image_size(coco, ann)
-            parts.extend(segm)
-            part_h.extend([h] * len(segm))
-            part_w.extend([w] * len(segm))
-            n_parts[k] = len(segm)
-        elif isinstance(segm, Mapping) and isinstance(segm.get("counts"), (bytes, str)):
-            compressed.append(segm)
-            compressed_at.append(k)
-        else:  # uncompressed RLE, an empty polygon list, or an error: one by one
-            other.append(ann_to_rle(coco, ann))
-            other_at.append(k)
+    imgs = coco.imgs if type(coco.imgs) is dict else dict(coco.imgs)
+    # kind 0: polygon parts, 1: compressed RLE, 2: anything else (one by one, below)
+    kind, n_parts, xy, lengths, part_h, part_w = kernels().segmentations(anns, imgs)
     pieces = []  # (RLEs, annotation positions)
-    if parts:
+    if lengths.shape[0]:
         try:
-            counts, offsets = polygon_runs(parts, part_h, part_w)
+            counts, offsets = polygon_runs_flat(xy, lengths, part_h, part_w)
         except ValueError as e:
             raise AnnotationError(f"a polygon segmentation: {e}") from None
-        polys = RLEs._trusted(
-            counts, offsets, np.array(part_h, np.int64), np.array(part_w, np.int64)
-        )
+        polys = RLEs._trusted(counts, offsets, part_h, part_w)
         owners = np.flatnonzero(n_parts)
         first = np.zeros(len(owners) + 1, np.int64)
         np.cumsum(n_parts[owners], out=first[1:])
@@ -106,22 +92,15 @@ def _pack_annotations(coco: COCO, anns: list) -> Any:
         pieces.append((polys.subset(first[:-1][single]), owners[single]))
         for k, a, b in zip(owners[~single], first[:-1][~single], first[1:][~single], strict=True):
             pieces.append((polys.subset(np.arange(a, b)).merge(), np.array([k])))
-    if compressed:
-        pieces.append((RLEs.from_coco(compressed), np.array(compressed_at, np.int64)))
-    if other:
-        pieces.append((RLEs.from_coco(other), np.array(other_at, np.int64)))
+    compressed_at = np.flatnonzero(kind == 1)
+    if compressed_at.shape[0]:
+        compressed = [anns[k]["segmentation"] for k in compressed_at.tolist()]
+        pieces.append((RLEs.from_coco(compressed), compressed_at))
+    other_at = np.flatnonzero(kind == 2)
+    if other_at.shape[0]:  # uncompressed RLE, an empty polygon list, or an error
+        other = [ann_to_rle(coco, anns[k]) for k in other_at.tolist()]
+        pieces.append((RLEs.from_coco(other), other_at))
     return _in_order(pieces, len(anns))
-
-
-def _image_size(coco: COCO, ann: Mapping[str, Any]) -> tuple[int, int]:
-    try:
-        img = coco.imgs[ann["image_id"]]
-        return img["height"], img["width"]
-    except KeyError as e:
-        raise AnnotationError(
-            f"annotation {ann.get('id', '?')!r}: its image needs 'height' and 'width' to "
-            f"rasterise the segmentation (missing {e})"
-        ) from None
 
 
 def _in_order(pieces: list, n: int) -> Any:

@@ -58,7 +58,8 @@ cdef extern from "_rle.h" nogil:
                       int intersect, uint32_t *out)
     int64_t fi_poly_points(const int32_t *x5, const int32_t *y5, int64_t k)
     int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k, uint64_t h, uint64_t w,
-                       int32_t *u, int32_t *v, uint32_t *cuts, uint32_t *runs)
+                       int64_t points, int32_t *cols, uint32_t *cuts, uint32_t *runs,
+                       uint32_t *buckets)
     int FI_BAD_CHAR, FI_TRUNCATED, FI_TOO_LONG, FI_OUT_OF_RANGE
 
 STRING_ERRORS = {
@@ -90,6 +91,22 @@ def _offsets(const int64_t[::1] lengths):
 
 # ---- dense -> runs ----------------------------------------------------------------------------
 
+cdef tuple _joined(uint32_t **parts, const int64_t[::1] lengths, str what):
+    # Every item's malloc'd runs (length -1: its malloc failed), one after another: the packed
+    # (counts, offsets).
+    cdef Py_ssize_t n = lengths.shape[0], i
+    offsets = _offsets(lengths)
+    if offsets is None:
+        raise MemoryError(f"not enough memory to {what}")
+    counts = np.empty(offsets[n], np.uint32)
+    cdef uint32_t[::1] runs = counts
+    cdef const int64_t[::1] at = offsets
+    with nogil:
+        for i in range(n):
+            if lengths[i] > 0:
+                memcpy(&runs[at[i]], parts[i], lengths[i] * sizeof(uint32_t))
+    return counts, offsets
+
 cdef struct Encode:
     const uint8_t *px
     int64_t pixels
@@ -117,21 +134,10 @@ def encode(const uint8_t[:, ::1] masks, int threads):
     e.pixels = masks.shape[1]
     e.parts = parts
     e.lengths = &lengths[0] if n else NULL
-    cdef uint32_t[::1] runs
-    cdef const int64_t[::1] at
     try:
         with nogil:
             _run(_encode_task, &e, n, threads)
-        offsets = _offsets(lengths)
-        if offsets is None:
-            raise MemoryError("not enough memory to encode the masks")
-        counts = np.empty(offsets[n], np.uint32)
-        runs = counts
-        at = offsets
-        with nogil:
-            for i in range(n):
-                memcpy(&runs[at[i]], parts[i], lengths[i] * sizeof(uint32_t))
-        return counts, offsets
+        return _joined(parts, lengths, "encode the masks")
     finally:
         for i in range(n):
             free(parts[i])
@@ -703,27 +709,28 @@ cdef int _rle_arrays(cnp.ndarray counts, cnp.ndarray offsets, cnp.ndarray height
                 <uint32_t>s.widths[i], &boxes[4 * i])
     return 0
 
-cdef void _run_matrix_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+cdef inline double _runs_pair(const RunSide *dt, int64_t d, const RunSide *gt, int64_t g,
+                             int crowd) noexcept nogil:
     # pycocotools' rleIou as _pair, the intersection by a walk over the two run lists
+    if not fi_boxes_overlap(dt.boxes + 4 * d, gt.boxes + 4 * g):
+        return 0.0
+    if dt.heights[d] != gt.heights[g] or dt.widths[d] != gt.widths[g]:
+        return -1.0
+    cdef uint32_t inter = fi_runs_intersection(_runs(&dt.rles, d), _len(&dt.rles, d),
+                                               _runs(&gt.rles, g), _len(&gt.rles, g))
+    if inter == 0:
+        return 0.0
+    cdef uint32_t union = dt.areas[d] if crowd else dt.areas[d] + gt.areas[g] - inter
+    return <double>inter / <double>union
+
+cdef void _run_matrix_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
     cdef RunMatrix *x = <RunMatrix *>ctx
     cdef int64_t d, g
-    cdef uint32_t inter, union
     cdef double *out
     for d in range(begin, end):
         out = x.out + d * x.m
         for g in range(x.m):
-            if not fi_boxes_overlap(x.dt.boxes + 4 * d, x.gt.boxes + 4 * g):
-                out[g] = 0.0
-            elif x.dt.heights[d] != x.gt.heights[g] or x.dt.widths[d] != x.gt.widths[g]:
-                out[g] = -1.0
-            else:
-                inter = fi_runs_intersection(_runs(&x.dt.rles, d), _len(&x.dt.rles, d),
-                                             _runs(&x.gt.rles, g), _len(&x.gt.rles, g))
-                if inter == 0:
-                    out[g] = 0.0
-                else:
-                    union = x.dt.areas[d] if x.crowd[g] else x.dt.areas[d] + x.gt.areas[g] - inter
-                    out[g] = <double>inter / <double>union
+            out[g] = _runs_pair(&x.dt, d, &x.gt, g, x.crowd[g])
 
 def iou_matrix_runs(cnp.ndarray dt_counts, cnp.ndarray dt_offsets, cnp.ndarray dt_heights,
                     cnp.ndarray dt_widths, cnp.ndarray gt_counts, cnp.ndarray gt_offsets,
@@ -755,6 +762,71 @@ def iou_matrix_runs(cnp.ndarray dt_counts, cnp.ndarray dt_offsets, cnp.ndarray d
         free(areas)
         free(boxes)
     return out
+
+cdef struct RunGroups:
+    RunSide dt
+    RunSide gt
+    const int64_t *dt_index
+    const int64_t *gt_index
+    const uint8_t *crowd    # aligned with gt_index
+    const int64_t *row_group
+    const int64_t *row_first
+    const int64_t *g_start
+    const int64_t *g_end
+    const int64_t *d_start
+    const int64_t *out_at
+    double *out
+
+cdef void _run_groups_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef RunGroups *q = <RunGroups *>ctx
+    cdef int64_t r, j, d, c, g0, width
+    cdef double *out
+    for r in range(begin, end):
+        j = q.row_group[r]
+        d = q.dt_index[q.row_first[r]]
+        g0 = q.g_start[j]
+        width = q.g_end[j] - g0
+        out = q.out + q.out_at[j] + (q.row_first[r] - q.d_start[j]) * width
+        for c in range(width):
+            out[c] = _runs_pair(&q.dt, d, &q.gt, q.gt_index[g0 + c], q.crowd[g0 + c])
+
+cdef RunSide _run_side(const uint32_t[::1] counts, const int64_t[::1] offsets,
+                       const int64_t[::1] heights, const int64_t[::1] widths,
+                       const uint32_t[::1] areas, const double[:, ::1] boxes):
+    cdef RunSide s
+    s.rles = _packed(counts, offsets)
+    s.heights = &heights[0] if heights.shape[0] else NULL
+    s.widths = &widths[0] if widths.shape[0] else NULL
+    s.areas = &areas[0] if areas.shape[0] else NULL
+    s.boxes = &boxes[0, 0] if boxes.shape[0] else NULL
+    return s
+
+def iou_groups_runs(tuple dt, const int64_t[::1] dt_index, const int64_t[::1] d_start,
+                    tuple gt, const int64_t[::1] gt_index, const int64_t[::1] g_start,
+                    const int64_t[::1] g_end, const uint8_t[::1] gt_iscrowd,
+                    const int64_t[::1] row_group, const int64_t[::1] row_first,
+                    const int64_t[::1] out_at, double[::1] out, int threads):
+    """``iou_groups`` by a walk over each pair's two run lists (no column index): for sets where
+    few pairs share an image. ``dt`` and ``gt`` are (counts, offsets, heights, widths, areas,
+    boxes) of every mask of each side."""
+    cdef Py_ssize_t rows = row_group.shape[0]
+    if rows == 0 or out.shape[0] == 0:
+        return
+    cdef RunGroups q
+    q.dt = _run_side(dt[0], dt[1], dt[2], dt[3], dt[4], dt[5])
+    q.gt = _run_side(gt[0], gt[1], gt[2], gt[3], gt[4], gt[5])
+    q.dt_index = &dt_index[0]
+    q.gt_index = &gt_index[0] if gt_index.shape[0] else NULL
+    q.crowd = &gt_iscrowd[0] if gt_iscrowd.shape[0] else NULL
+    q.row_group = &row_group[0]
+    q.row_first = &row_first[0]
+    q.d_start = &d_start[0]
+    q.g_start = &g_start[0]
+    q.g_end = &g_end[0]
+    q.out_at = &out_at[0]
+    q.out = &out[0]
+    with nogil:
+        _run(_run_groups_task, &q, rows, threads)
 
 cdef struct BoxIou:
     const double *dt
@@ -822,19 +894,18 @@ cdef void _polygon_one(Py_ssize_t i, Polygons *p) noexcept nogil:
     cdef const int32_t *x5 = p.x5 + p.at[i]
     cdef const int32_t *y5 = p.y5 + p.at[i]
     cdef int64_t points = fi_poly_points(x5, y5, k) if k > 0 else 0
-    cdef int32_t *uv = <int32_t *>malloc(sizeof(int32_t) * (2 * points + 1))
-    cdef uint32_t *cuts = <uint32_t *>malloc(sizeof(uint32_t) * (points + 1))
+    # scratch: columns and cuts of points + 1, buckets of points + 2
+    cdef uint32_t *scratch = <uint32_t *>malloc(sizeof(uint32_t) * (3 * points + 4))
     cdef uint32_t *runs = <uint32_t *>malloc(sizeof(uint32_t) * (points + 1))
-    if uv == NULL or cuts == NULL or runs == NULL:
-        free(uv)
-        free(cuts)
+    if scratch == NULL or runs == NULL:
+        free(scratch)
         free(runs)
         p.lengths[i] = -1
         return
-    p.lengths[i] = fi_polygon(x5, y5, k, h, w, uv, uv + points, cuts, runs)
+    p.lengths[i] = fi_polygon(x5, y5, k, h, w, points, <int32_t *>scratch, scratch + points + 1,
+                              runs, scratch + 2 * points + 2)
     p.parts[i] = runs
-    free(uv)
-    free(cuts)
+    free(scratch)
 
 cdef void _polygon_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
     cdef int64_t i
@@ -863,13 +934,7 @@ def polygons(const int32_t[::1] x5, const int32_t[::1] y5, const int64_t[::1] ve
     try:
         with nogil:
             _run(_polygon_task, &p, n, threads)
-        offsets = _offsets(lengths)
-        if offsets is None:
-            raise MemoryError("not enough memory to rasterise a polygon")
-        counts = np.empty(offsets[n], np.uint32)
-        for i in range(n):
-            counts[offsets[i]:offsets[i + 1]] = <uint32_t[:lengths[i]]>parts[i]
-        return counts, offsets
+        return _joined(parts, lengths, "rasterise a polygon")
     finally:
         for i in range(n):
             free(parts[i])

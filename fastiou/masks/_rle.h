@@ -415,6 +415,48 @@ static int fi_cmp_u32(const void *p, const void *q) {
     return a > b ? 1 : a < b ? -1 : 0;
 }
 
+/* Sort the n cuts (pixel indices x * h + y, column x in col[]) into out: a counting sort on the
+ * column, then each column's few cuts by insertion (a closed outline crosses most columns twice).
+ * Same result as sorting the values (qsort, as maskApi.c): x * h + y < (x + 1) * h for y < h, and
+ * y = h (clamped to the column's end) equals the next column's y = 0. A column of many cuts
+ * (a zigzag outline) is qsorted, so no input is quadratic. buckets: room for `room`
+ * counts; the columns never need more than the polygon's points (its outline steps through
+ * every upsampled column), else qsort. */
+static inline void fi_sort_cuts(const uint32_t *cuts, const int32_t *col, int64_t n, int64_t xmin,
+                                int64_t xmax, uint32_t *out, uint32_t *buckets, int64_t room) {
+    if (n == 0) return;
+    int64_t ncol = xmax - xmin + 1;
+    if (ncol + 1 > room) {
+        memcpy(out, cuts, sizeof(uint32_t) * (size_t)n);
+        qsort(out, (size_t)n, sizeof(uint32_t), fi_cmp_u32);
+        return;
+    }
+    memset(buckets, 0, sizeof(uint32_t) * (size_t)(ncol + 1));
+    for (int64_t j = 0; j < n; j++) buckets[col[j] - xmin + 1]++;
+    for (int64_t c = 0; c < ncol; c++) buckets[c + 1] += buckets[c];
+    for (int64_t j = 0; j < n; j++) out[buckets[col[j] - xmin]++] = cuts[j];
+    /* buckets[c] is now where column c + 1 starts */
+    int64_t start = 0;
+    for (int64_t c = 0; c < ncol; c++) {
+        int64_t end = buckets[c];
+        if (end - start > 32) { /* a column the outline crosses often: no quadratic sort */
+            qsort(out + start, (size_t)(end - start), sizeof(uint32_t), fi_cmp_u32);
+            start = end;
+            continue;
+        }
+        for (int64_t i = start + 1; i < end; i++) {
+            uint32_t t = out[i];
+            int64_t k = i;
+            while (k > start && out[k - 1] > t) {
+                out[k] = out[k - 1];
+                k--;
+            }
+            out[k] = t;
+        }
+        start = end;
+    }
+}
+
 /* Scratch sizes for a polygon of k vertices already scaled by 5 and rounded (x5, y5 of k + 1,
  * the last repeating the first): the number of boundary points. */
 static inline int64_t fi_poly_points(const int32_t *x5, const int32_t *y5, int64_t k) {
@@ -426,19 +468,46 @@ static inline int64_t fi_poly_points(const int32_t *x5, const int32_t *y5, int64
     return m;
 }
 
-/* Rasterise the polygon: x5, y5 as above; u, v scratch of fi_poly_points() ints; cuts scratch of
- * that + 1 uint32; writes the runs to `runs` (room for that + 1) and returns how many.
+/* The cut of one step between two boundary points, if it is one: ux, vy the smaller upsampled
+ * x and y of the two. maskApi.c computes xd = (ux + .5) / 5 - .5 in doubles and keeps the step
+ * where xd is a whole number in 0 .. w - 1: (ux + .5) / 5 is a half-integer exactly when
+ * ux = 5 x + 2 (and then the double is exact), otherwise at least 0.2 from one, so the integer
+ * test below is the same; with ux < 2, q wraps far above 5 (w - 1). Likewise its
+ * yd = ceil(clamp((vy + .5) / 5 - .5, 0, h)) is clamp(ceil((vy - 2) / 5), 0, h). */
+typedef struct {
+    uint32_t *cuts; /* pixel index x * h + y of each cut (< h * w < 2^32: no wrap) */
+    int32_t *cols;  /* its column x */
+    int64_t n, xmin, xmax;
+    uint64_t h, w;
+} fi_cuts;
+
+static inline void fi_cut(fi_cuts *c, int64_t ux, int64_t vy) {
+    uint64_t q = (uint64_t)(ux - 2), x = q / 5;
+    if (x * 5 != q || x > c->w - 1) return;
+    vy -= 2;
+    int64_t y = vy <= 0 ? 0 : (vy + 4) / 5;
+    y = y > (int64_t)c->h ? (int64_t)c->h : y;
+    c->cuts[c->n] = (uint32_t)(x * c->h + (uint64_t)y);
+    c->cols[c->n++] = (int32_t)x;
+    c->xmin = (int64_t)x < c->xmin ? (int64_t)x : c->xmin;
+    c->xmax = (int64_t)x > c->xmax ? (int64_t)x : c->xmax;
+}
+
+/* Rasterise the polygon: x5, y5 as above, `points` = fi_poly_points(); cols, cuts, runs scratch
+ * of points + 1 and buckets of points + 2; writes the runs to `runs` and returns how many.
  *
  * As maskApi.c: walk every edge on the grid upsampled by 5 (one point per step along the longer
- * axis, the other coordinate rounded half up), keep the points where the upsampled x crosses a
+ * axis, the other coordinate rounded half up), keep the steps where the upsampled x crosses a
  * pixel centre, turn each into the first pixel of its column at or below the edge (clamped to the
- * column), and the sorted pixel indices are the run boundaries. A zero-length edge (a repeated
- * vertex) puts its point at y = INT_MIN, what x86's conversion of the 0/0 NaN gives there. */
+ * column), and the sorted pixel indices are the run boundaries. Only the set of cuts matters (they
+ * are sorted), so each edge yields its own without maskApi.c's array of every point: along x only
+ * every fifth step can cross a centre. The steps maskApi.c takes between two edges join the same
+ * vertex (the same x, or for a vertex left of the image x and x + 1 truncated toward 0, no cut),
+ * as do the ones to and from a zero-length edge's point (y = INT_MIN there). */
 static inline int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k, uint64_t h,
-                                 uint64_t w, int32_t *u, int32_t *v, uint32_t *cuts,
-                                 uint32_t *runs) {
-    const double scale = 5;
-    int64_t m = 0;
+                                 uint64_t w, int64_t points, int32_t *cols, uint32_t *cuts,
+                                 uint32_t *runs, uint32_t *buckets) {
+    fi_cuts c = {cuts, cols, 0, INT64_MAX, -1, h, w};
     for (int64_t j = 0; j < k; j++) {
         int32_t xs = x5[j], xe = x5[j + 1], ys = y5[j], ye = y5[j + 1];
         int32_t dx = abs(xe - xs), dy = abs(ys - ye);
@@ -452,43 +521,34 @@ static inline int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k
             ye = t;
         }
         if (dx >= dy) {
-            double s = dx ? (double)(ye - ys) / dx : 0;
-            for (int32_t d = 0; d <= dx; d++) {
-                int32_t t = flip ? dx - d : d;
-                u[m] = t + xs;
-                v[m] = dx ? (int32_t)(ys + s * t + .5) : INT_MIN;
-                m++;
+            if (dx == 0) continue; /* a repeated vertex: one point, no step */
+            double s = (double)(ye - ys) / dx;
+            /* the steps t .. t + 1 (u = xs + t, xs + t + 1) whose ux = xs + t is 5 x + 2 */
+            int64_t t = 2 - (int64_t)xs, last = 5 * ((int64_t)w - 1) + 2 - (int64_t)xs;
+            if (t < 0) t += (-t + 4) / 5 * 5;
+            if (last > dx - 1) last = dx - 1;
+            for (; t <= last; t += 5) {
+                int32_t v0 = (int32_t)(ys + s * (int32_t)t + .5);
+                int32_t v1 = (int32_t)(ys + s * (int32_t)(t + 1) + .5);
+                fi_cut(&c, xs + t, v0 < v1 ? v0 : v1);
             }
         } else {
             double s = (double)(xe - xs) / dy;
-            for (int32_t d = 0; d <= dy; d++) {
-                int32_t t = flip ? dy - d : d;
-                v[m] = t + ys;
-                u[m] = (int32_t)(xs + s * t + .5);
-                m++;
+            int32_t u0 = (int32_t)(xs + s * 0 + .5);
+            for (int32_t t = 0; t < dy; t++) { /* |s| < 1: u moves by at most 1 a step */
+                int32_t u1 = (int32_t)(xs + s * (t + 1) + .5);
+                if (u1 != u0) fi_cut(&c, u1 < u0 ? u1 : u0, (int64_t)ys + t);
+                u0 = u1;
             }
         }
     }
-    int64_t n = 0;
-    for (int64_t j = 1; j < m; j++) {
-        if (u[j] == u[j - 1]) continue;
-        double xd = (double)(u[j] < u[j - 1] ? u[j] : u[j] - 1);
-        xd = (xd + .5) / scale - .5;
-        if (floor(xd) != xd || xd < 0 || xd > (double)(w - 1)) continue;
-        double yd = (double)(v[j] < v[j - 1] ? v[j] : v[j - 1]);
-        yd = (yd + .5) / scale - .5;
-        if (yd < 0) yd = 0;
-        else if (yd > (double)h) yd = (double)h;
-        yd = ceil(yd);
-        cuts[n++] = (uint32_t)((int64_t)xd * (int64_t)h + (int64_t)yd); /* mod 2^32, as uint */
-    }
-    cuts[n++] = (uint32_t)(h * w);
-    qsort(cuts, (size_t)n, sizeof(uint32_t), fi_cmp_u32);
+    int64_t n = c.n;
+    fi_sort_cuts(cuts, cols, n, c.xmin, c.xmax, runs, buckets, points + 2);
+    runs[n++] = (uint32_t)(h * w); /* after every cut: the last column's values are <= h * w */
     uint32_t prev = 0;
     for (int64_t j = 0; j < n; j++) {
-        uint32_t t = cuts[j];
-        cuts[j] -= prev;
-        prev = t;
+        cuts[j] = runs[j] - prev;
+        prev = runs[j];
     }
     /* an empty run between two others joins them (it would flip the colour twice) */
     int64_t r = 0, j = 0;

@@ -423,6 +423,7 @@ def iou_groups(
     g_end: Any,
     gt_iscrowd: Any,
     threads: int | None = None,
+    method: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """pycocotools' mask IoU for many (detections x ground truth) groups at once.
 
@@ -444,6 +445,10 @@ def iou_groups(
         Nonzero for a crowd region.
     threads : int, optional
         Threads for the Cython kernel; default one for small work, else ``num_threads()``.
+    method : {"auto", "runs", "columns"}
+        "runs" walks each pair's two run lists; "columns" builds (and caches on the RLEs) each
+        mask's column index, cheaper per pair; "auto" picks the cheaper for this call
+        (``INDEX_STEPS_PER_RUN``). The values are the same.
 
     Returns
     -------
@@ -452,6 +457,8 @@ def iou_groups(
     """
     if not isinstance(dt, RLEs) or not isinstance(gt, RLEs):
         raise TypeError("dt and gt must be RLEs")
+    if method not in ("auto", "runs", "columns"):
+        raise ValueError(f"method must be 'auto', 'runs' or 'columns', not {method!r}")
     dt_index = _index_array(dt_index, "dt_index")
     gt_index = _index_array(gt_index, "gt_index")
     d_start, d_end = _index_array(d_start, "d_start"), _index_array(d_end, "d_end")
@@ -482,12 +489,50 @@ def iou_groups(
     row_first = d_start[row_group] + np.arange(row_group.shape[0]) - row_start[row_group]
     if threads is None:
         threads = threads_for(values.shape[0])
-    _ext.iou_groups(
-        dt._iou_side(), dt.heights, dt.widths, dt_index, d_start,
-        gt._iou_side(), gt.heights, gt.widths, gt_index, g_start, g_end,
-        crowd, row_group, row_first, offsets, values, int(threads),
-    )  # fmt: skip
+    if method == "auto":
+        method = _groups_method(dt, dt_index, d_start, d_end, gt, gt_index, g_start, g_end)
+    if method == "runs":
+        _ext.iou_groups_runs(
+            _run_side(dt), dt_index, d_start, _run_side(gt), gt_index, g_start, g_end,
+            crowd, row_group, row_first, offsets, values, int(threads),
+        )  # fmt: skip
+    else:
+        _ext.iou_groups(
+            dt._iou_side(), dt.heights, dt.widths, dt_index, d_start,
+            gt._iou_side(), gt.heights, gt.widths, gt_index, g_start, g_end,
+            crowd, row_group, row_first, offsets, values, int(threads),
+        )  # fmt: skip
     return values, offsets
+
+
+def _run_side(rles: RLEs) -> tuple:
+    return rles.counts, rles.offsets, rles.heights, rles.widths, rles.areas(), rles.boxes()
+
+
+# Building the column index costs about as much as this many steps of the pair walk per run it
+# indexes. The segm bench set (1,500 images, 16,877 dets): 3.2M runs indexed and the groups
+# computed in 37 ms, ~11 ns a run; the walk over its 25,890 pairs, 7.1M steps, 9.2 ms (one thread)
+INDEX_STEPS_PER_RUN = 6
+
+
+def _groups_method(dt, dt_index, d_start, d_end, gt, gt_index, g_start, g_end) -> str:
+    """Say "runs" when walking every pair's two run lists costs less than building the column
+    indexes not built yet (few pairs per mask: detections matched only within their image)."""
+    to_index = sum(r.counts.shape[0] for r in {id(dt): dt, id(gt): gt}.values()
+                   if "iou" not in r._cache)  # fmt: skip
+    if to_index == 0:
+        return "columns"
+
+    def group_sums(rles, index, start, end):
+        lengths = np.diff(rles.offsets)[index]
+        cum = np.zeros(lengths.shape[0] + 1, np.int64)
+        np.cumsum(lengths, out=cum[1:])
+        return cum[end] - cum[start]
+
+    steps = int(np.dot(d_end - d_start, group_sums(gt, gt_index, g_start, g_end))) + int(
+        np.dot(g_end - g_start, group_sums(dt, dt_index, d_start, d_end))
+    )
+    return "runs" if steps < INDEX_STEPS_PER_RUN * to_index else "columns"
 
 
 # Pairs per call up to which iou_matrix walks the two run lists of each pair (pycocotools' way)
@@ -558,18 +603,29 @@ def polygon_runs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """pycocotools' rleFrPoly of each flat [x0, y0, x1, y1, ...] polygon, with its own h, w:
     (counts, offsets). An odd trailing coordinate is ignored, as pycocotools does."""
-    n = len(polygons)
+    arrays = _flat_polygons(polygons)
+    xy = np.concatenate(arrays) if arrays else np.zeros(0)
+    lengths = np.fromiter((a.shape[0] for a in arrays), np.int64, len(arrays))
+    return polygon_runs_flat(xy, lengths, heights, widths)
+
+
+def polygon_runs_flat(
+    xy: np.ndarray, lengths: np.ndarray, heights: Any, widths: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`polygon_runs` of polygons given as one float64 array of every polygon's
+    coordinates, one after another, and each polygon's (even) count of numbers."""
+    n = lengths.shape[0]
     heights = _index_array(heights, "heights")
     widths = _index_array(widths, "widths")
+    if heights.shape != (n,) or widths.shape != (n,):
+        raise ValueError(f"{n} polygons need {n} heights and widths")
     check_sizes(heights, widths)
-    arrays = _flat_polygons(polygons)
-    vertices = np.fromiter((a.shape[0] // 2 for a in arrays), np.int64, n)
+    vertices = lengths // 2
     closed = np.where(vertices > 0, vertices + 1, 0)  # each polygon repeats its first vertex
     at = np.zeros(n + 1, np.int64)
     np.cumsum(closed, out=at[1:])
-    xy = np.concatenate(arrays) if n else np.zeros(0)
     if xy.size and not np.all(np.isfinite(xy)):
-        bad = next(i for i, a in enumerate(arrays) if not np.all(np.isfinite(a)))
+        bad = np.searchsorted(np.cumsum(lengths), np.argmin(np.isfinite(xy)), side="right")
         raise ValueError(f"polygon {bad} has a coordinate that is not finite")
     # pycocotools' (int)(5 x + .5): C truncates toward zero
     scaled = np.trunc(xy * 5 + 0.5)

@@ -89,6 +89,30 @@ def test_ann_to_rle_and_mask_match_pycocotools():
     assert kinds >= {"list0", "dict0", "dict1"}  # polygons, RLE, uncompressed crowd RLE
 
 
+def test_packed_segmentations_match_ann_to_rle():
+    # what evaluate rasterises: every annotation at once, Python floats and ints read in one
+    # compiled pass; anything else (numpy numbers here) one by one as annToRLE
+    from pycocotools.coco import COCO as PyCOCO
+
+    from fastiou.coco._instances import rles
+
+    gt, _ = random_segm(6)
+    polygons = [a for a in gt["annotations"] if type(a["segmentation"]) is list]
+    polygons[0]["segmentation"] = [[round(v) for v in p] for p in polygons[0]["segmentation"]]
+    polygons[1]["segmentation"] = [[np.float64(v) for v in p] for p in polygons[1]["segmentation"]]
+    polygons[2]["segmentation"] = polygons[2]["segmentation"] * 2  # two parts
+    theirs = PyCOCO()
+    theirs.dataset = copy.deepcopy(gt)
+    theirs.createIndex()
+    packed = rles(COCO(copy.deepcopy(gt), verbose=False)).to_coco()
+    assert len(packed) == len(gt["annotations"])
+    for ann, got in zip(gt["annotations"], packed, strict=True):
+        want = theirs.annToRLE(copy.deepcopy(ann))
+        counts = want["counts"]  # a compressed RLE of the file comes back as it is (str)
+        counts = counts.encode() if isinstance(counts, str) else counts
+        assert got["size"] == list(want["size"]) and got["counts"] == counts
+
+
 @pytest.mark.parametrize("with_bbox", [False, True])
 def test_load_res_segmentation_branch(with_bbox):
     from pycocotools.coco import COCO as PyCOCO

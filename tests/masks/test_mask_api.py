@@ -255,6 +255,17 @@ def test_random_masks_property(h, w, n, seed, p):
     assert F.merge(got, seed % 2) == P.merge(want, seed % 2)
 
 
+def test_polygons_by_column_match_pycocotools():
+    # fastiou sorts a polygon's cuts column by column; a zigzag across one pixel centre puts
+    # 100 cuts in one column (sorted another way), a long thin sliver one in each of 300 columns
+    rng = np.random.default_rng(3)
+    zigzag = np.stack([np.tile([9.2, 10.8], 100), np.linspace(0, 40, 200)], 1).ravel().tolist()
+    sliver = [0.3, 5.0, 299.6, 5.4, 299.6, 6.9, 0.3, 6.1]
+    jittered = np.stack([10 + rng.uniform(-0.7, 0.7, 150), rng.uniform(-3, 43, 150)], 1)
+    polys = [zigzag, sliver, jittered.ravel().tolist()]
+    assert F.frPyObjects(polys, 40, 300) == P.frPyObjects(polys, 40, 300)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     xy=st.lists(st.floats(-20, 60, allow_nan=False), min_size=6, max_size=24),

@@ -110,12 +110,15 @@ def groups_case(seed, sizes):
     return dt_objs, gt_objs, dt_index, gt_index, crowd, (d_start, d_end, g_start, g_end)
 
 
+@pytest.mark.parametrize("method", ["auto", "runs", "columns"])
 @pytest.mark.parametrize("threads", [1, 2, None])
 @pytest.mark.parametrize("sizes", [((20, 30),), ((20, 30), (20, 30), (25, 30))])
-def test_iou_groups_equal_pycocotools(threads, sizes):
+def test_iou_groups_equal_pycocotools(threads, sizes, method):
     dt_objs, gt_objs, dt_index, gt_index, crowd, (ds, de, gs, ge) = groups_case(7, sizes)
     dt, gt = RLEs.from_coco(dt_objs), RLEs.from_coco(gt_objs)
-    values, offsets = iou_groups(dt, dt_index, ds, de, gt, gt_index, gs, ge, crowd, threads)
+    values, offsets = iou_groups(
+        dt, dt_index, ds, de, gt, gt_index, gs, ge, crowd, threads, method=method
+    )
     assert values.dtype == np.float64 and offsets.dtype == np.int64
     assert offsets.shape == (len(ds) + 1,) and offsets[-1] == values.shape[0]
     seen_minus_one = False
@@ -168,6 +171,8 @@ def test_iou_groups_validates_before_the_kernel():
         call(dt_index=[0.0, 1.0])
     with pytest.raises(TypeError, match="RLEs"):
         iou_groups([], [], [], [], dt, [], [], [], [])
+    with pytest.raises(ValueError, match="method"):
+        iou_groups(dt, [], [], [], dt, [], [], [], [], method="pairs")
 
 
 def test_merge_and_polygons_on_packed():
