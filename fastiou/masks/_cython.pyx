@@ -207,28 +207,74 @@ def run_sums(const uint32_t[::1] counts, const int64_t[::1] offsets):
             s[i] += counts[j]
     return sums
 
-def areas(const uint32_t[::1] counts, const int64_t[::1] offsets):
-    """pycocotools' area of each mask, uint32."""
-    cdef Py_ssize_t n = offsets.shape[0] - 1, i
-    out = np.empty(n, np.uint32)
-    cdef uint32_t[::1] a = out
-    cdef Packed p = _packed(counts, offsets)
+def take(const uint32_t[::1] counts, const int64_t[::1] offsets, const int64_t[::1] index):
+    """The runs of the masks at ``index`` (checked in range by the caller), one after another:
+    (counts, offsets)."""
+    cdef Py_ssize_t n = index.shape[0], i
+    out_offsets = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] at = out_offsets
+    at[0] = 0
+    for i in range(n):
+        at[i + 1] = at[i] + offsets[index[i] + 1] - offsets[index[i]]
+    out = np.empty(at[n], np.uint32)
+    cdef uint32_t[::1] runs = out
     with nogil:
         for i in range(n):
-            a[i] = fi_area(_runs(&p, i), _len(&p, i))
+            if at[i + 1] > at[i]:
+                memcpy(&runs[at[i]], &counts[offsets[index[i]]],
+                       (at[i + 1] - at[i]) * sizeof(uint32_t))
+    return out, out_offsets
+
+cdef struct Measures:
+    Packed rles
+    const int64_t *heights
+    const int64_t *widths
+    uint32_t *areas         # NULL: not asked for
+    double *boxes           # NULL: not asked for
+
+cdef void _measure_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Measures *q = <Measures *>ctx
+    cdef int64_t i
+    for i in range(begin, end):
+        if q.areas != NULL:
+            q.areas[i] = fi_area(_runs(&q.rles, i), _len(&q.rles, i))
+        if q.boxes != NULL:
+            fi_bbox(_runs(&q.rles, i), _len(&q.rles, i), <uint32_t>q.heights[i],
+                    <uint32_t>q.widths[i], &q.boxes[4 * i])
+
+cdef void _measure(Measures *q, const uint32_t[::1] counts, const int64_t[::1] offsets,
+                   int threads):
+    cdef Py_ssize_t n = offsets.shape[0] - 1
+    q.rles = _packed(counts, offsets)
+    if n == 0:
+        return
+    with nogil:
+        _run(_measure_task, q, n, threads)
+
+def areas(const uint32_t[::1] counts, const int64_t[::1] offsets, int threads=1):
+    """pycocotools' area of each mask, uint32."""
+    out = np.empty(offsets.shape[0] - 1, np.uint32)
+    cdef uint32_t[::1] a = out
+    cdef Measures q
+    q.areas = &a[0] if a.shape[0] else NULL
+    q.boxes = NULL
+    _measure(&q, counts, offsets, threads)
     return out
 
 def boxes(const uint32_t[::1] counts, const int64_t[::1] offsets, const int64_t[::1] heights,
-          const int64_t[::1] widths):
+          const int64_t[::1] widths, int threads=1):
     """pycocotools' toBbox of each mask, float64 [N, 4] xywh."""
-    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    cdef Py_ssize_t n = offsets.shape[0] - 1
+    if heights.shape[0] != n or widths.shape[0] != n:
+        raise ValueError("heights and widths need one entry per mask")
     out = np.empty((n, 4), np.float64)
     cdef double[:, ::1] bb = out
-    cdef Packed p = _packed(counts, offsets)
-    with nogil:
-        for i in range(n):
-            fi_bbox(_runs(&p, i), _len(&p, i), <uint32_t>heights[i], <uint32_t>widths[i],
-                    &bb[i, 0])
+    cdef Measures q
+    q.areas = NULL
+    q.boxes = &bb[0, 0] if n else NULL
+    q.heights = &heights[0] if n else NULL
+    q.widths = &widths[0] if n else NULL
+    _measure(&q, counts, offsets, threads)
     return out
 
 
