@@ -493,6 +493,24 @@ static inline void fi_cut(fi_cuts *c, int64_t ux, int64_t vy) {
     c->xmax = (int64_t)x > c->xmax ? (int64_t)x : c->xmax;
 }
 
+/* The upsampled x of step t along a steep edge, as maskApi.c rounds it. */
+static inline int32_t fi_u(int32_t xs, double s, int32_t t) {
+    return (int32_t)(xs + s * t + .5);
+}
+
+/* The first t in 1 .. dy where u(t) has left 5x + 2 = k (rising: u(t) >= k + 1; falling:
+ * u(t) <= k), u(0) being on the other side and u(dy) past it: from an estimate, then the
+ * exact test, so the answer is what a walk over every step finds. */
+static inline int32_t fi_first_step(int32_t xs, double s, int32_t dy, int32_t k, int rising) {
+    double guess = ((double)k + .5 - xs) / s; /* where xs + s t + .5 reaches k + 1 */
+    int32_t t = guess < 1 ? 1 : guess > dy ? dy : (int32_t)guess;
+#define FI_PAST(t) (rising ? fi_u(xs, s, t) >= k + 1 : fi_u(xs, s, t) <= k)
+    while (t > 1 && FI_PAST(t - 1)) t--;
+    while (!FI_PAST(t)) t++;
+#undef FI_PAST
+    return t;
+}
+
 /* Rasterise the polygon: x5, y5 as above, `points` = fi_poly_points(); cols, cuts, runs scratch
  * of points + 1 and buckets of points + 2; writes the runs to `runs` and returns how many.
  *
@@ -500,8 +518,9 @@ static inline void fi_cut(fi_cuts *c, int64_t ux, int64_t vy) {
  * axis, the other coordinate rounded half up), keep the steps where the upsampled x crosses a
  * pixel centre, turn each into the first pixel of its column at or below the edge (clamped to the
  * column), and the sorted pixel indices are the run boundaries. Only the set of cuts matters (they
- * are sorted), so each edge yields its own without maskApi.c's array of every point: along x only
- * every fifth step can cross a centre. The steps maskApi.c takes between two edges join the same
+ * are sorted), so each edge yields its own without maskApi.c's array of every point: along a
+ * flat edge only every fifth step can cross a centre, along a steep one each column's crossing
+ * step is found from an estimate (fi_first_step): the work is the vertices and the cuts. The steps maskApi.c takes between two edges join the same
  * vertex (the same x, or for a vertex left of the image x and x + 1 truncated toward 0, no cut),
  * as do the ones to and from a zero-length edge's point (y = INT_MIN there). */
 static inline int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k, uint64_t h,
@@ -532,13 +551,18 @@ static inline int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k
                 int32_t v1 = (int32_t)(ys + s * (int32_t)(t + 1) + .5);
                 fi_cut(&c, xs + t, v0 < v1 ? v0 : v1);
             }
-        } else {
+        } else if (dx > 0) {
+            /* u(t) = (int)(xs + s t + .5) for t = 0 .. dy: monotone (rounding and truncation
+             * are), moving by at most 1 a step (|s| < 1), so it takes every value between its
+             * ends, and the one step from 5x + 2 to 5x + 3 (or back) is column x's cut */
             double s = (double)(xe - xs) / dy;
-            int32_t u0 = (int32_t)(xs + s * 0 + .5);
-            for (int32_t t = 0; t < dy; t++) { /* |s| < 1: u moves by at most 1 a step */
-                int32_t u1 = (int32_t)(xs + s * (t + 1) + .5);
-                if (u1 != u0) fi_cut(&c, u1 < u0 ? u1 : u0, (int64_t)ys + t);
-                u0 = u1;
+            int rising = xe > xs;
+            int64_t ua = fi_u(xs, s, 0), ub = fi_u(xs, s, dy);
+            int64_t lo = rising ? ua : ub, hi = rising ? ub : ua;
+            int64_t x = lo - 2 <= 0 ? 0 : (lo + 2) / 5; /* the first x with 5x + 2 >= lo */
+            for (; 5 * x + 3 <= hi; x++) {
+                int32_t t = fi_first_step(xs, s, dy, (int32_t)(5 * x + 2), rising);
+                fi_cut(&c, 5 * x + 2, (int64_t)ys + t - 1);
             }
         }
     }
