@@ -1585,13 +1585,13 @@ cdef inline bint _numbers(list part):
 
 cdef int _kind(object ann, dict imgs, int64_t *h, int64_t *w):
     # 0: polygon parts (lists of Python floats / ints) of an image with int height and width;
-    # 1: a compressed RLE dict; 2: anything else (pycocotools' annToRLE in Python, or its error)
+    # 1: an RLE dict; 2: anything else (pycocotools' annToRLE in Python, or its error)
     if type(ann) is not dict:
         return 2
     segm = (<dict>ann).get(_KEY_SEGM)
     if type(segm) is dict:
-        counts = (<dict>segm).get(_KEY_COUNTS)
-        return 1 if type(counts) is bytes or type(counts) is str else 2
+        counts = (<dict>segm).get(_KEY_COUNTS)  # a compressed string or the runs (crowd)
+        return 1 if type(counts) is bytes or type(counts) is str or type(counts) is list else 2
     if type(segm) is not list or not segm:
         return 2
     for part in <list>segm:
@@ -1612,7 +1612,7 @@ cdef int _kind(object ann, dict imgs, int64_t *h, int64_t *w):
 
 def segmentations(list anns, dict imgs):
     """How ``annToRLE`` would read each annotation, in one pass over the dicts: (kind uint8 [n]:
-    0 polygons, 1 compressed RLE, 2 anything else; parts int64 [n], the number of polygons of
+    0 polygons, 1 an RLE dict (compressed or not), 2 anything else; parts int64 [n], the number of polygons of
     each kind-0 annotation; their coordinates float64, each polygon's count int64 (an odd last
     number dropped, as pycocotools), and each polygon's image height and width)."""
     cdef Py_ssize_t n = len(anns), k, total = 0, n_parts = 0, at = 0, j = 0, m, c

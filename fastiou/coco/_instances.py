@@ -76,7 +76,7 @@ def _pack_annotations(coco: COCO, anns: list) -> Any:
     from ._ext import kernels
 
     imgs = coco.imgs if type(coco.imgs) is dict else dict(coco.imgs)
-    # kind 0: polygon parts, 1: compressed RLE, 2: anything else (one by one, below)
+    # kind 0: polygon parts, 1: an RLE dict, 2: anything else (one by one, below)
     kind, n_parts, xy, lengths, part_h, part_w = kernels().segmentations(anns, imgs)
     pieces = []  # (RLEs, annotation positions)
     if lengths.shape[0]:
@@ -92,12 +92,11 @@ def _pack_annotations(coco: COCO, anns: list) -> Any:
         pieces.append((polys.subset(first[:-1][single]), owners[single]))
         for k, a, b in zip(owners[~single], first[:-1][~single], first[1:][~single], strict=True):
             pieces.append((polys.subset(np.arange(a, b)).merge(), np.array([k])))
-    compressed_at = np.flatnonzero(kind == 1)
-    if compressed_at.shape[0]:
-        compressed = [anns[k]["segmentation"] for k in compressed_at.tolist()]
-        pieces.append((RLEs.from_coco(compressed), compressed_at))
+    rle_at = np.flatnonzero(kind == 1)
+    if rle_at.shape[0]:
+        pieces.append((RLEs.from_coco([anns[k]["segmentation"] for k in rle_at.tolist()]), rle_at))
     other_at = np.flatnonzero(kind == 2)
-    if other_at.shape[0]:  # uncompressed RLE, an empty polygon list, or an error
+    if other_at.shape[0]:  # an empty polygon list, numpy numbers, or an error
         other = [ann_to_rle(coco, anns[k]) for k in other_at.tolist()]
         pieces.append((RLEs.from_coco(other), other_at))
     return _in_order(pieces, len(anns))
