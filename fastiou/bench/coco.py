@@ -15,10 +15,12 @@ bench table has no memory column).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -185,8 +187,10 @@ def coco_files(n_images: int) -> tuple[str, str]:
 
 
 def write_set(prefix: str, dataset: dict, detections: list) -> tuple[str, str]:
-    """Write a ground truth and its detections as JSON into a new temporary directory."""
+    """Write a ground truth and its detections as JSON into a new temporary directory (removed
+    when the process exits)."""
     directory = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, directory, True)
     paths = os.path.join(directory, "gt.json"), os.path.join(directory, "dt.json")
     for path, obj in zip(paths, (dataset, detections), strict=True):
         with open(path, "w") as f:
