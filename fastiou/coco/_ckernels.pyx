@@ -1644,6 +1644,8 @@ def segmentations(list anns, dict imgs):
             continue
         for part in <list>(<dict>anns[k])[_KEY_SEGM]:
             m = len(<list>part) // 2 * 2
+            if j >= n_parts or at + m > total or not _numbers(<list>part):
+                raise RuntimeError("the segmentations changed while they were read")
             for c in range(m):
                 xy[at + c] = <double>(<list>part)[c]  # a float or an int: checked above
             at += m
