@@ -43,7 +43,7 @@ cdef extern from "_native.h" nogil:
 cdef extern from "_keypoints.h" nogil:
     void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                       const double *gbox, const double *garea, const int64_t *grow, int64_t G,
-                      const double *vars, int64_t K, double *e, int32_t *n)
+                      const double *vars, int64_t K, double lowest, double *e, int32_t *n)
     void fi_oks_sum(double *x, const double *e, const int32_t *n, int64_t P, int64_t K,
                     double *ious)
 
@@ -1192,10 +1192,11 @@ def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_
               const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
               const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
               const double[::1] gt_area, const int64_t[::1] gt_rows,
-              const double[::1] variances, double[::1] terms, int32_t[::1] counts, int nthreads):
+              const double[::1] variances, double[::1] terms, int32_t[::1] counts, int nthreads,
+              double lowest=0.0):
     """OKS terms e_k of groups s0..s1-1 (see ``fi_oks_terms``): pair p of group s (row-major
     D x G, p from ``offsets[s] - offsets[s0]``) at ``terms[p * K:]``, its count at
-    ``counts[p]``. Group s's detections are rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``,
+    ``counts[p]`` (-1 where its OKS is surely below ``lowest`` > 0: not worth computing). Group s's detections are rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``,
     its ground truth rows ``gt_rows[g_start[s]:g_end[s]]`` of ``gt_kp``, ``gt_box`` and
     ``gt_area``. Keypoints rows are ``x1, y1, v1, ...`` (3K values)."""
     cdef Py_ssize_t K = variances.shape[0], s, base, j
@@ -1223,6 +1224,7 @@ def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_
     job.s0 = s0
     job.base = base
     job.K = K
+    job.lowest = lowest
     job.d_start = &d_start[0]
     job.d_end = &d_end[0]
     job.g_start = &g_start[0]
@@ -1245,6 +1247,7 @@ cdef struct OksJob:
     Py_ssize_t s0  # the first group; its first pair is offsets[s0] = base
     Py_ssize_t base
     Py_ssize_t K
+    double lowest
     const int64_t *d_start
     const int64_t *d_end
     const int64_t *g_start
@@ -1271,7 +1274,7 @@ cdef void _oks_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
         if D == 0 or G == 0:
             continue
         fi_oks_terms(j.dt_kp, j.dt_rows + j.d_start[s], D, j.gt_kp, j.gt_box, j.gt_area,
-                     j.gt_rows + j.g_start[s], G, j.variances, j.K, j.terms + p * j.K,
+                     j.gt_rows + j.g_start[s], G, j.variances, j.K, j.lowest, j.terms + p * j.K,
                      j.counts + p)
 
 

@@ -209,9 +209,11 @@ class COCOeval:
         if p.iouType == "segm":
             overlaps = _instances.segm_overlaps(self.cocoGt, self.cocoDt)
         elif p.iouType == "keypoints":
+            thresholds = _evaluate.best_threshold(p.iouThrs)
             overlaps = _instances.oks_overlaps(
-                self.cocoGt, self.cocoDt, p.kpt_oks_sigmas, bool(p.useCats)
-            )
+                self.cocoGt, self.cocoDt, p.kpt_oks_sigmas, bool(p.useCats),
+                float(thresholds.min()) if thresholds.size else 0.0,
+            )  # fmt: skip
             extra_ignore = _instances.num_keypoints_zero(
                 self.cocoGt, len(np.reshape(p.kpt_oks_sigmas, -1))
             )

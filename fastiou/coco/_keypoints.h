@@ -10,12 +10,31 @@
 
 #include "_native.h"
 
+/* Whether the OKS of these q terms, sum(exp(-e)) / q, is surely below `lowest` (> 0): exp(v) >=
+ * 1 + v + v^2 / 2 for v >= 0, so each exp(-e) is at most 1 / (1 + e + e^2 / 2); the margin
+ * covers the rounding of this bound and of numpy's exp and sum (each below 1e-13 here). A term
+ * marked -1 counts 0; a NaN or negative one (a negative area) leaves the pair to be computed. */
+FI_EXACT_FN int fi_oks_below(const double *e, int64_t q, double lowest) {
+    FI_NO_CONTRACT
+    if (!(lowest > 0) || q <= 0) return 0;
+    double bound = 0.0;
+    for (int64_t k = 0; k < q; k++) {
+        double v = e[k];
+        if (v == -1.0) continue;
+        if (!(v >= 0)) return 0;
+        bound += 1.0 / (1.0 + v + 0.5 * v * v);
+    }
+    return bound < (lowest - 1e-9) * (double)q;
+}
+
 /* Detection d's keypoints are row drow[d] of dk (rows of 3K values), ground truth g's row
  * grow[g] of gk, gbox (xywh) and garea; vars: K = (2 sigma)^2. Terms of pair (d, g) at
- * e[(d * G + g) * K ...], their count at n[d * G + g]. Unused term slots are set to 0. */
+ * e[(d * G + g) * K ...], their count at n[d * G + g], or -1 where the pair's OKS is surely below
+ * `lowest` (fi_oks_below; 0 or less: never). Unused term slots are set to 0. */
 FI_EXACT_FN void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                               const double *gbox, const double *garea, const int64_t *grow,
-                              int64_t G, const double *vars, int64_t K, double *e, int32_t *n) {
+                              int64_t G, const double *vars, int64_t K, double lowest, double *e,
+                              int32_t *n) {
     FI_NO_CONTRACT
     int64_t d, g, k, q;
     for (g = 0; g < G; g++) {
@@ -49,7 +68,7 @@ FI_EXACT_FN void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, 
                  * so that numpy's exp (slow where it underflows) gets a cheap value there */
                 out[q++] = v >= 746.0 ? -1.0 : v;
             }
-            n[d * G + g] = (int32_t)q;
+            n[d * G + g] = fi_oks_below(out, q, lowest) ? -1 : (int32_t)q;
             for (k = q; k < K; k++) out[k] = 0.0;
         }
     }

@@ -78,6 +78,14 @@ def test_oks_kernel_matches_numpy_oracle(seed):
         )
         got = values[offsets[s] : offsets[s + 1]].reshape(want.shape)
         assert np.array_equal(got, want)
+    # with a lowest threshold, a pair may be marked -1 (not computed) only where its OKS is
+    # below it; every other count is as before
+    marked = np.empty_like(counts)
+    kern.oks_terms(d_start, d_end, g_start, g_end, offsets, 0, len(groups), dt_kp[::-1].copy(),
+                   d_rows, gt_kp[::-1].copy(), gt_box[::-1].copy(), gt_area[::-1].copy(),
+                   g_rows, variances, terms, marked, 2, 0.3)  # fmt: skip
+    assert (values[marked == -1] < 0.3).all() and (marked == -1).any()
+    assert np.array_equal(marked[marked != -1], counts[marked != -1])
 
 
 require_peer("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
@@ -99,6 +107,7 @@ CONFIGS = {
     "useCats0": lambda p: setattr(p, "useCats", 0),
     "maxDets": lambda p: setattr(p, "maxDets", [3, 20]),
     "iouThrs": lambda p: setattr(p, "iouThrs", np.array([0.0, 0.3, 0.5, 0.95])),
+    "iouThrsLow": lambda p: setattr(p, "iouThrs", np.array([0.05, 0.2, 0.6])),
     "sigmas": lambda p: setattr(p, "kpt_oks_sigmas", p.kpt_oks_sigmas[::-1] * 2),
     "areaRng": lambda p: setattr(p, "areaRng", [[0, 1e10], [0, 500], [500, 1e10]]),
 }
