@@ -325,6 +325,7 @@ def to_strings(const uint32_t[::1] counts, const int64_t[::1] offsets, int threa
 
 cdef struct Parse:
     const uint8_t *chars
+    const uint8_t **strings  # or each string's own characters (chars unused)
     const int64_t *char_at
     uint32_t *runs       # string i's values go to runs + char_at[i] (a value takes >= 1 char)
     int64_t *status      # how many values, or an FI_ error
@@ -335,7 +336,7 @@ cdef void _parse_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept 
     cdef int64_t i, n, values
     cdef int err
     for i in range(begin, end):
-        s = p.chars + p.char_at[i]
+        s = p.strings[i] if p.strings != NULL else p.chars + p.char_at[i]
         n = p.char_at[i + 1] - p.char_at[i]
         values = fi_string_values(s, n)
         if values > 0:
@@ -354,6 +355,7 @@ def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int 
     cdef uint32_t[::1] tmp = scratch
     cdef Parse p
     p.chars = &chars[0] if chars.shape[0] else NULL
+    p.strings = NULL
     p.char_at = &char_offsets[0]
     p.runs = &tmp[0]
     p.status = &status[1]
@@ -391,12 +393,12 @@ cdef int _chars(object c, const uint8_t **s, Py_ssize_t *n):
 
 cdef object _KEY_SIZE = "size", _KEY_COUNTS = "counts"
 
-def pack_coco(list objs):
+def pack_coco(list objs, int threads=1, int64_t parallel_chars=0):
     """The common case of ``RLEs.from_coco`` in one pass: a list of dicts whose "size" is a list
     or tuple of two Python ints and whose "counts" is a compressed string (bytes or ASCII str),
     every string well formed and every mask's runs summing to its h * w. Returns (counts,
     offsets, heights, widths), or None for anything else: the Python path then runs and names
-    the problem."""
+    the problem. The strings are parsed on ``threads`` threads from ``parallel_chars`` on."""
     cdef Py_ssize_t n = len(objs), i, total = 0
     cdef PyObject *size
     cdef PyObject *c
@@ -438,41 +440,53 @@ def pack_coco(list objs):
             keep[i] = <object>c
             total += length
             char_at[i + 1] = total
-        return _parse_packed(chars, char_at, heights, widths, heights_array, widths_array)
+        return _parse_packed(chars, char_at, heights, widths, heights_array, widths_array,
+                             threads if total >= parallel_chars else 1)
     finally:
         free(chars)
 
 cdef object _parse_packed(const uint8_t **chars, const int64_t[::1] char_at,
                           const int64_t[::1] heights, const int64_t[::1] widths,
-                          heights_array, widths_array):
+                          heights_array, widths_array, int threads):
     cdef Py_ssize_t n = heights.shape[0], i
-    counts = np.empty(max(char_at[n], 1), np.uint32)  # a value takes at least one character
+    scratch = np.empty(max(char_at[n], 1), np.uint32)  # a value takes at least one character
     offsets = np.empty(n + 1, np.int64)
-    cdef uint32_t[::1] runs = counts
+    cdef uint32_t[::1] tmp = scratch
     cdef int64_t[::1] at = offsets
-    cdef int64_t values, pos = 0, k
+    cdef Parse p
+    p.chars = NULL
+    p.strings = chars
+    p.char_at = &char_at[0]
+    p.runs = &tmp[0]
+    p.status = &at[1]
+    cdef int64_t pos = 0, k, values
     cdef uint64_t total
     cdef bint bad = False
     with nogil:
+        _run(_parse_task, &p, n, threads)
         at[0] = 0
-        for i in range(n):
-            values = fi_string_values(chars[i], char_at[i + 1] - char_at[i])
-            if values < 0 or (values > 0 and fi_from_string(
-                    chars[i], char_at[i + 1] - char_at[i], &runs[pos]) < 0):
+        for i in range(n):  # counts -> offsets, each mask's runs summing to its h * w
+            values = at[i + 1]
+            if values < 0:
                 bad = True
                 break
             total = 0
-            for k in range(pos, pos + values):
-                total += runs[k]
+            for k in range(char_at[i], char_at[i] + values):
+                total += tmp[k]
             if total != <uint64_t>heights[i] * <uint64_t>widths[i]:
                 bad = True
                 break
+            at[i + 1] = pos + values
             pos += values
-            at[i + 1] = pos
     if bad:
         return None
-    return counts[:pos], offsets, heights_array, widths_array
-
+    counts = np.empty(pos, np.uint32)
+    cdef uint32_t[::1] runs = counts
+    with nogil:
+        for i in range(n):
+            if at[i + 1] > at[i]:
+                memcpy(&runs[at[i]], &tmp[char_at[i]], (at[i + 1] - at[i]) * sizeof(uint32_t))
+    return counts, offsets, heights_array, widths_array
 
 cdef struct ToBytes:
     Packed rles

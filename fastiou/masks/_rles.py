@@ -217,7 +217,8 @@ class RLEs:
         """Pack pycocotools-style RLE dicts ``{"size": [h, w], "counts": ...}``; counts may be
         the compressed string (bytes or str) or the list of runs (uncompressed RLE)."""
         if type(objs) is list:
-            packed = _ext.pack_coco(objs)  # the common case, in one compiled pass
+            # the common case, in one compiled pass
+            packed = _ext.pack_coco(objs, _config.num_threads(), PARALLEL_MIN_PIXELS)
             if packed is not None:
                 return cls._trusted(*packed)
         if isinstance(objs, dict):

@@ -72,6 +72,10 @@ def test_pack_coco_equals_the_checked_path(name):
     fast = RLEs.from_coco(objs)
     assert _ext.pack_coco(objs) is not None  # the compiled pass took it
     _same(fast, RLEs.from_coco(tuple(objs)))  # a tuple takes the Python path
+    parallel = _ext.pack_coco(objs, 3, 0)  # the strings parsed on three threads
+    _same(fast, RLEs._trusted(*parallel))
+    corrupt = objs[:-1] + [{"size": objs[-1]["size"], "counts": objs[-1]["counts"][:-1]}]
+    assert _ext.pack_coco(corrupt, 3, 0) is None  # the Python path names the problem
     as_str, as_tuple, numpy_ints, _ = _variants(objs)
     assert _ext.pack_coco(as_str) is not None and _ext.pack_coco(as_tuple) is not None
     assert _ext.pack_coco(numpy_ints) is None  # not Python ints: the Python path packs them
