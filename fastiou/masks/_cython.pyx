@@ -588,17 +588,36 @@ cdef struct Side:
     const int64_t *widths
     const int64_t *index    # which mask each row (dt) / column (gt) is
 
-cdef struct Groups:
-    Side dt
-    Side gt
-    const uint8_t *crowd    # aligned with gt.index
+cdef struct Rows:
+    # iou_groups' rows: which group each is, and where its values go
+    const uint8_t *crowd    # aligned with the gt index
     const int64_t *row_group
-    const int64_t *row_first  # the row's position in dt.index
+    const int64_t *row_first  # the row's position in the dt index
     const int64_t *g_start
     const int64_t *g_end
     const int64_t *d_start
     const int64_t *out_at     # where each group's D x G block starts
     double *out
+
+cdef Rows _rows(const uint8_t[::1] crowd, const int64_t[::1] row_group,
+                const int64_t[::1] row_first, const int64_t[::1] d_start,
+                const int64_t[::1] g_start, const int64_t[::1] g_end, const int64_t[::1] out_at,
+                double[::1] out):
+    cdef Rows r
+    r.crowd = &crowd[0] if crowd.shape[0] else NULL
+    r.row_group = &row_group[0]
+    r.row_first = &row_first[0]
+    r.d_start = &d_start[0]
+    r.g_start = &g_start[0]
+    r.g_end = &g_end[0]
+    r.out_at = &out_at[0]
+    r.out = &out[0]
+    return r
+
+cdef struct Groups:
+    Side dt
+    Side gt
+    Rows r
 
 cdef inline fi_mask _mask(const Side *s, int64_t i) noexcept nogil:
     cdef fi_mask m = s.flat
@@ -630,12 +649,13 @@ cdef inline double _pair(const Groups *q, const fi_mask *a, int64_t d, int64_t g
     return <double>inter / <double>union
 
 cdef void _iou_row(Py_ssize_t r, Groups *q) noexcept nogil:
-    cdef int64_t j = q.row_group[r], pos = q.row_first[r] - q.d_start[j]
-    cdef int64_t d = q.dt.index[q.row_first[r]], c, width = q.g_end[j] - q.g_start[j]
-    cdef double *out = q.out + q.out_at[j] + pos * width
+    cdef const Rows *w = &q.r
+    cdef int64_t j = w.row_group[r], pos = w.row_first[r] - w.d_start[j]
+    cdef int64_t d = q.dt.index[w.row_first[r]], c, width = w.g_end[j] - w.g_start[j]
+    cdef double *out = w.out + w.out_at[j] + pos * width
     cdef fi_mask a = _mask(&q.dt, d)
     for c in range(width):
-        out[c] = _pair(q, &a, d, q.gt.index[q.g_start[j] + c], q.crowd[q.g_start[j] + c] != 0)
+        out[c] = _pair(q, &a, d, q.gt.index[w.g_start[j] + c], w.crowd[w.g_start[j] + c] != 0)
 
 cdef void _iou_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
     cdef int64_t r
@@ -686,14 +706,7 @@ def iou_groups(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_wi
     cdef Groups q
     q.dt = _side(dt, dt_heights, dt_widths, dt_index)
     q.gt = _side(gt, gt_heights, gt_widths, gt_index)
-    q.crowd = &gt_iscrowd[0] if gt_iscrowd.shape[0] else NULL
-    q.row_group = &row_group[0]
-    q.row_first = &row_first[0]
-    q.d_start = &d_start[0]
-    q.g_start = &g_start[0]
-    q.g_end = &g_end[0]
-    q.out_at = &out_at[0]
-    q.out = &out[0]
+    q.r = _rows(gt_iscrowd, row_group, row_first, d_start, g_start, g_end, out_at, out)
     with nogil:
         _run(_iou_task, &q, rows, threads)
 
@@ -709,9 +722,9 @@ cdef void _matrix_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept
     cdef double *out
     for d in range(begin, end):
         a = _mask(&q.dt, d)
-        out = q.out + d * x.m
+        out = q.r.out + d * x.m
         for g in range(x.m):
-            out[g] = _pair(q, &a, d, g, q.crowd[g] != 0)
+            out[g] = _pair(q, &a, d, g, q.r.crowd[g] != 0)
 
 _NO_INDEX = np.zeros(0, np.int64)
 
@@ -726,8 +739,8 @@ def iou_matrix(tuple dt, const int64_t[::1] dt_heights, const int64_t[::1] dt_wi
     x.m = gt_heights.shape[0]
     if dt_heights.shape[0] == 0 or x.m == 0:
         return
-    x.q.crowd = &gt_iscrowd[0]
-    x.q.out = &out[0]
+    x.q.r.crowd = &gt_iscrowd[0]
+    x.q.r.out = &out[0]
     with nogil:
         _run(_matrix_task, &x, dt_heights.shape[0], threads)
 
@@ -828,27 +841,21 @@ cdef struct RunGroups:
     RunSide gt
     const int64_t *dt_index
     const int64_t *gt_index
-    const uint8_t *crowd    # aligned with gt_index
-    const int64_t *row_group
-    const int64_t *row_first
-    const int64_t *g_start
-    const int64_t *g_end
-    const int64_t *d_start
-    const int64_t *out_at
-    double *out
+    Rows r
 
 cdef void _run_groups_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
     cdef RunGroups *q = <RunGroups *>ctx
+    cdef const Rows *w = &q.r
     cdef int64_t r, j, d, c, g0, width
     cdef double *out
     for r in range(begin, end):
-        j = q.row_group[r]
-        d = q.dt_index[q.row_first[r]]
-        g0 = q.g_start[j]
-        width = q.g_end[j] - g0
-        out = q.out + q.out_at[j] + (q.row_first[r] - q.d_start[j]) * width
+        j = w.row_group[r]
+        d = q.dt_index[w.row_first[r]]
+        g0 = w.g_start[j]
+        width = w.g_end[j] - g0
+        out = w.out + w.out_at[j] + (w.row_first[r] - w.d_start[j]) * width
         for c in range(width):
-            out[c] = _runs_pair(&q.dt, d, &q.gt, q.gt_index[g0 + c], q.crowd[g0 + c])
+            out[c] = _runs_pair(&q.dt, d, &q.gt, q.gt_index[g0 + c], w.crowd[g0 + c])
 
 cdef RunSide _run_side(const uint32_t[::1] counts, const int64_t[::1] offsets,
                        const int64_t[::1] heights, const int64_t[::1] widths,
@@ -877,14 +884,7 @@ def iou_groups_runs(tuple dt, const int64_t[::1] dt_index, const int64_t[::1] d_
     q.gt = _run_side(gt[0], gt[1], gt[2], gt[3], gt[4], gt[5])
     q.dt_index = &dt_index[0]
     q.gt_index = &gt_index[0] if gt_index.shape[0] else NULL
-    q.crowd = &gt_iscrowd[0] if gt_iscrowd.shape[0] else NULL
-    q.row_group = &row_group[0]
-    q.row_first = &row_first[0]
-    q.d_start = &d_start[0]
-    q.g_start = &g_start[0]
-    q.g_end = &g_end[0]
-    q.out_at = &out_at[0]
-    q.out = &out[0]
+    q.r = _rows(gt_iscrowd, row_group, row_first, d_start, g_start, g_end, out_at, out)
     with nogil:
         _run(_run_groups_task, &q, rows, threads)
 
