@@ -31,7 +31,9 @@ from ._table import Annotations
 #   -> (values, offsets): group s holds the kept detections dt_rows[d_start[s]:d_end[s]] (rows
 #   of the results, in score order) and the ground truth gt_rows[g_start[s]:g_end[s]] (rows of
 #   the dataset, pycocotools' order; gt_iscrowd is aligned with gt_rows); its overlap matrix is
-#   values[offsets[s]:offsets[s + 1]] as D x G, row-major (empty where D or G is 0).
+#   values[offsets[s]:offsets[s + 1]] as D x G, row-major (empty where D or G is 0). Matching
+#   only compares values with the thresholds: a value below the lowest (best_threshold) may be
+#   given as any value below it (OKS: -1 where it is surely below, not computed).
 Overlaps = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
