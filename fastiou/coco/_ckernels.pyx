@@ -28,7 +28,11 @@ cdef extern from "_native.h" nogil:
         double *iscrowd
         double *ignore
         uint8_t *seen
+        int64_t *segm
+        const char *base
     double fi_precision(double tp, double fp)
+    int fi_parse_rle(const char *p, const char *end, int64_t *h, int64_t *w, const char **s,
+                     const char **s_end)
     const char *fi_parse_number(const char *p, const char *end, const uint64_t *pow5, double *out)
     const char *fi_ws(const char *p, const char *end)
     const char *fi_skip_value(const char *p, const char *end, int depth)
@@ -151,6 +155,9 @@ cdef _parse_chunks(const char *b, const char *p, const char *end, const uint64_t
     iscrowd = np.empty(cap, np.float64)
     ignore = np.empty(cap, np.float64)
     seen = np.empty(cap, np.uint8)
+    # the "segmentation" values' byte spans, where asked for (-1: none)
+    segm = np.full((cap if "segmentation" in wanted else 1, 2), -1, np.int64)
+    cdef int64_t[:, ::1] v_segm = segm
     cdef int64_t[::1] v_img = image_id, v_cat = category_id, v_id = ids
     cdef double[:, ::1] v_bbox = bbox
     cdef double[::1] v_score = score, v_area = area, v_crowd = iscrowd, v_ign = ignore
@@ -165,6 +172,8 @@ cdef _parse_chunks(const char *b, const char *p, const char *end, const uint64_t
     cols.iscrowd = &v_crowd[0]
     cols.ignore = &v_ign[0]
     cols.seen = &v_seen[0]
+    cols.segm = &v_segm[0, 0] if "segmentation" in wanted else NULL
+    cols.base = b
     cdef int64_t[::1] nrows = np.zeros(n, dtype=np.int64)
     cdef int64_t[::1] stop_at = np.zeros(n, dtype=np.int64)
     cdef int32_t[::1] status = np.zeros(n, dtype=np.int32)
@@ -193,12 +202,61 @@ cdef _parse_chunks(const char *b, const char *p, const char *end, const uint64_t
     end_offset = int(stop_at[c])
     total = sum(rows for _, rows in pieces)
     columns = {}
-    for name, arr in zip(KEYS + ("seen",), (image_id, category_id, bbox, score, area, iscrowd,
-                                             ids, ignore, seen)):
+    for name, arr in zip(KEYS + ("seen", "segmentation"), (image_id, category_id, bbox, score,
+                                                          area, iscrowd, ids, ignore, seen, segm)):
         if name in wanted or name == "seen":
             _compact(arr, pieces)
             columns[name] = arr[:total]
     return columns, end_offset
+
+
+def rle_spans(const unsigned char[::1] buf, const int64_t[:, ::1] spans):
+    """The compressed RLE objects at ``buf[spans[i, 0]:spans[i, 1]]`` (the scanner's
+    "segmentation" spans): (chars, lengths, heights, widths), every string's characters with
+    its JSON escapes undone (only a backslash can be escaped in pycocotools' alphabet), one after
+    another. None where one is not such an object, or a string holds another escape."""
+    cdef Py_ssize_t n = spans.shape[0], i, total = 0
+    cdef const char *b = <const char *> &buf[0] if buf.shape[0] else NULL
+    cdef const char *s
+    cdef const char *se
+    heights = np.empty(n, np.int64)
+    widths = np.empty(n, np.int64)
+    lengths = np.empty(n, np.int64)
+    starts = np.empty(n, np.int64)
+    cdef int64_t[::1] h = heights, w = widths, length = lengths, start = starts
+    for i in range(n):
+        if spans[i, 0] < 0 or not (spans[i, 0] < spans[i, 1] <= buf.shape[0]):
+            return None
+        if fi_parse_rle(b + spans[i, 0], b + spans[i, 1], &h[i], &w[i], &s, &se) < 0:
+            return None
+        start[i] = s - b
+        length[i] = se - s
+        total += se - s
+    chars = np.empty(max(total, 1), np.uint8)
+    cdef unsigned char[::1] chars_view = chars
+    cdef char *out = <char *> &chars_view[0]
+    cdef char *o = out
+    cdef char *first
+    cdef const char *q
+    for i in range(n):  # copy, undoing the escapes: "\\" is one backslash
+        s = b + start[i]
+        se = s + length[i]
+        first = o
+        while s < se:
+            q = <const char *> memchr(s, b'\\', se - s)
+            if q == NULL:
+                q = se
+            memcpy(o, s, q - s)
+            o += q - s
+            if q == se:
+                break
+            if q + 1 >= se or q[1] != b'\\':
+                return None
+            o[0] = q[0]
+            o += 1
+            s = q + 2
+        length[i] = o - first
+    return chars[: o - out], lengths, heights, widths
 
 
 cdef _compact(arr, list pieces):

@@ -334,10 +334,14 @@ class COCO:
                     table, anns = _json.load_results(resFile)
                     kept = source if anns is None else anns
                 except AnnotationError:  # no boxes: the segmentation / keypoint branches
-                    anns = _json._load_python(resFile)
-                    if not isinstance(anns, list) or _instances.result_branch(anns) == "bbox":
-                        raise
-                    table, kept = _instances.results_table(anns, source, packed), anns
+                    table = _instances.segm_results(source, source, packed)  # no dicts
+                    if table is not None:
+                        kept = source
+                    else:
+                        anns = _json._load_python(resFile)
+                        if not isinstance(anns, list) or _instances.result_branch(anns) == "bbox":
+                            raise
+                        table, kept = _instances.results_table(anns, source, packed), anns
         elif isinstance(resFile, np.ndarray):
             self._log("Converting ndarray to lists...")
             table = _table.from_numpy(resFile)

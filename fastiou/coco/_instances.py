@@ -283,6 +283,56 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
     return table, kp
 
 
+def segm_results(path: str, source: str, packed: dict) -> Annotations | None:
+    """A results file of pycocotools' segm branch (compressed RLE results, the first without a
+    box) as columns, without a dict per detection: the JSON scanner's columns, and each RLE
+    object read where it lies. ``packed["rles"]`` receives the masks. None where the file holds
+    anything else (a key missing, a run list, a polygon, a corrupt string...): the dict path
+    then decides, and names any problem."""
+    from ..masks import RLEs
+    from ._ext import kernels
+    from ._json import MIN_RESULT_BYTES, _threads, _with_bytes, pow5_table
+    from ._table import check_finite
+
+    k = kernels()
+    wanted = ("image_id", "category_id", "score", "bbox", "segmentation")
+
+    def scan(buf):
+        if not len(buf):
+            return None
+        scanned = k.parse_object_array(buf, 0, pow5_table(), MIN_RESULT_BYTES, _threads(), wanted)
+        if scanned is None or k.skip_ws(buf, scanned[1]) != len(buf):
+            return None
+        columns = scanned[0]
+        seen, bit = columns["seen"], {key: np.uint8(1 << k.KEYS.index(key)) for key in wanted[:4]}
+        if not len(seen) or seen[0] & bit["bbox"]:  # empty, or the box branch
+            return None
+        for key in wanted[:3]:
+            if ((seen & bit[key]) == 0).any():
+                return None
+        if (columns["segmentation"][:, 0] < 0).any():
+            return None
+        return columns, k.rle_spans(buf, columns["segmentation"]), (seen & bit["bbox"]) != 0
+
+    got = _with_bytes(path, scan)
+    if got is None or got[1] is None:
+        return None
+    columns, (chars, lengths, heights, widths), boxed = got
+    try:
+        masks = RLEs.from_string_chars(chars, lengths, heights, widths)
+    except (ValueError, TypeError):
+        return None
+    bbox = masks.boxes().astype(np.float64)
+    bbox[boxed] = columns["bbox"][boxed]  # pycocotools keeps a result's own box
+    table = result_table(
+        columns["image_id"], columns["category_id"], bbox, columns["score"],
+        masks.areas().astype(np.float64),
+    )  # fmt: skip
+    check_finite(table, source)
+    packed["rles"] = masks
+    return table
+
+
 def segm_overlaps(gt: COCO, dt: COCO):
     """The engine's ``overlaps`` for "segm": mask IoU per group (fastiou.masks.iou_groups)."""
     from ..masks import iou_groups

@@ -460,10 +460,16 @@ enum {
     FI_NKEYS
 };
 
+/* "segmentation" is not one of them: where `segm` is not NULL, its value's bytes are recorded
+ * (offsets from `base`, 2 per row), to be read by fi_parse_rle; no "seen" bit. */
+#define FI_SEGMENTATION 16
+
 typedef struct {
     int64_t *image_id, *category_id, *id;
     double *bbox, *score, *area, *iscrowd, *ignore;
     uint8_t *seen;
+    int64_t *segm;
+    const char *base;
 } fi_columns;
 
 static int fi_key_index(const char *k, size_t n) {
@@ -475,6 +481,7 @@ static int fi_key_index(const char *k, size_t n) {
     case 7: return memcmp(k, "iscrowd", 7) == 0 ? FI_ISCROWD : -1;
     case 8: return memcmp(k, "image_id", 8) == 0 ? FI_IMAGE_ID : -1;
     case 11: return memcmp(k, "category_id", 11) == 0 ? FI_CATEGORY_ID : -1;
+    case 12: return memcmp(k, "segmentation", 12) == 0 ? FI_SEGMENTATION : -1;
     default: return -1;
     }
 }
@@ -541,17 +548,70 @@ static const char *fi_parse_object(const char *p, const char *end, const uint64_
                 p++;
             }
             break;
+        case FI_SEGMENTATION: {
+            const char *value = p;
+            p = fi_skip_value(p, end, 1);
+            if (p && c->segm) {
+                c->segm[2 * r] = value - c->base;
+                c->segm[2 * r + 1] = p - c->base;
+            }
+            break;
+        }
         default:
             p = fi_skip_value(p, end, 1);
         }
         if (!p) return NULL;
-        if (key >= 0) seen |= (uint8_t)(1u << key);
+        if (key >= 0 && key < FI_NKEYS) seen |= (uint8_t)(1u << key);
         p = fi_ws(p, end);
         if (p >= end) return NULL;
         if (*p == '}') { c->seen[r] = seen; return p + 1; }
         if (*p != ',') return NULL;
         p = fi_ws(p + 1, end);
     }
+}
+
+/* A compressed RLE object {"size": [h, w], "counts": "..."} (keys in any order, others
+ * skipped) at [p, end): h, w and its string's characters between the quotes (JSON escapes
+ * included). Returns 0, or -1 for anything else (a run list, a missing or repeated key...). */
+static int fi_parse_rle(const char *p, const char *end, int64_t *h, int64_t *w, const char **s,
+                        const char **s_end) {
+    int have = 0; /* bit 0: size, bit 1: counts */
+    p = fi_ws(p, end);
+    if (p >= end || *p != '{') return -1;
+    p = fi_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *k = p + 1, *ke = fi_skip_string(p, end);
+        if (!ke) return -1;
+        size_t n = (size_t)(ke - 1 - k);
+        p = fi_ws(ke, end);
+        if (p >= end || *p != ':') return -1;
+        p = fi_ws(p + 1, end);
+        if (n == 4 && memcmp(k, "size", 4) == 0) {
+            if (have & 1 || p >= end || *p != '[') return -1;
+            p = fi_parse_int(fi_ws(p + 1, end), end, h);
+            if (!p || (p = fi_ws(p, end)) >= end || *p != ',') return -1;
+            p = fi_parse_int(fi_ws(p + 1, end), end, w);
+            if (!p || (p = fi_ws(p, end)) >= end || *p != ']') return -1;
+            p++;
+            have |= 1;
+        } else if (n == 6 && memcmp(k, "counts", 6) == 0) {
+            if (have & 2 || p >= end || *p != '"') return -1;
+            *s = p + 1;
+            p = fi_skip_string(p, end);
+            if (!p) return -1;
+            *s_end = p - 1;
+            have |= 2;
+        } else {
+            if (memchr(k, '\\', n)) return -1; /* an escaped key: it could be either */
+            p = fi_skip_value(p, end, 1);
+            if (!p) return -1;
+        }
+        p = fi_ws(p, end);
+        if (p < end && *p == ',') p = fi_ws(p + 1, end);
+        else break;
+    }
+    if (p >= end || *p != '}' || have != 3) return -1;
+    return 0;
 }
 
 /* Parse the objects of a JSON array from p (the first object of this chunk, or the array's

@@ -129,10 +129,16 @@ def _string(counts: bytes | str, i: int) -> bytes:
 
 
 def _parse_strings(strings: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.fromiter(map(len, strings), np.int64, len(strings))
-    char_offsets = np.zeros(len(strings) + 1, np.int64)
-    np.cumsum(lengths, out=char_offsets[1:])
     chars = np.frombuffer(b"".join(strings), np.uint8)
+    return _parse_chars(chars, np.fromiter(map(len, strings), np.int64, len(strings)))
+
+
+def _parse_chars(chars: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of compressed strings concatenated in ``chars`` (uint8), ``lengths[i]`` each."""
+    char_offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=char_offsets[1:])
+    if char_offsets[-1] != chars.shape[0]:
+        raise ValueError(f"the lengths add up to {char_offsets[-1]}, not {chars.shape[0]} chars")
     threads = threads_for(int(char_offsets[-1]), PARALLEL_MIN_PIXELS)
     return _ext.from_strings(chars, char_offsets, threads)
 
@@ -244,6 +250,16 @@ class RLEs:
         else:
             runs, offsets = cls._mixed(counts)
         return cls._checked(runs, offsets, heights, widths)
+
+    @classmethod
+    def from_string_chars(cls, chars: Any, lengths: Any, heights: Any, widths: Any) -> RLEs:
+        """Masks from their compressed strings, concatenated in ``chars`` (uint8 or bytes;
+        ``lengths[i]`` characters for mask i, of ``heights[i]`` x ``widths[i]``)."""
+        chars = np.frombuffer(chars, np.uint8) if isinstance(chars, bytes) else chars
+        lengths = _index_array(lengths, "lengths")
+        sizes = np.stack([_index_array(heights, "heights"), _index_array(widths, "widths")], 1)
+        h, w = _sizes(sizes, lengths.shape[0])
+        return cls._checked(*_parse_chars(np.ascontiguousarray(chars, np.uint8), lengths), h, w)
 
     @staticmethod
     def _mixed(counts: list) -> tuple[np.ndarray, np.ndarray]:

@@ -71,6 +71,68 @@ def test_segm_from_files(tmp_path):
     assert_same(ours, pycocotools_run(gt, dt, "segm"))
 
 
+def _same_results(a, b):
+    from fastiou.coco._instances import rles
+
+    for name in ("id", "image_id", "category_id", "bbox", "area", "iscrowd", "score"):
+        np.testing.assert_array_equal(getattr(a._table(), name), getattr(b._table(), name))
+    assert rles(a).to_coco() == rles(b).to_coco()
+    assert a.dataset["annotations"] == b.dataset["annotations"]
+
+
+def test_segm_results_file_read_in_place(tmp_path):
+    # a results file of RLE detections is read by the JSON scanner, each RLE object where it lies
+    # (escaped backslashes undone), without a dict per detection: the same as the dict path
+    from fastiou.coco._instances import segm_results
+
+    gt, dt = random_segm(8)
+    for i in range(1, len(dt), 3):  # later results may carry their own box
+        dt[i]["bbox"] = [1.0, 2.0, 3.0, 4.0]
+    coco = COCO(copy.deepcopy(gt), verbose=False)
+    shuffled = [{"x": [1, {"y": "}"}], **dict(reversed(list(d.items())))} for d in dt]
+    for d in shuffled:
+        d["segmentation"] = {"z": None, **dict(reversed(list(d["segmentation"].items())))}
+    for name, text in (("plain", json.dumps(dt)), ("shuffled", json.dumps(shuffled, indent=1))):
+        path = tmp_path / f"{name}.json"
+        path.write_text(text)
+        assert "\\\\" in text  # strings with an escaped backslash
+        assert segm_results(str(path), name, {}) is not None
+        from_file = coco.loadRes(str(path))
+        assert from_file._result_source == str(path)  # no dicts made
+        _same_results(from_file, coco.loadRes(json.loads(text)))
+
+
+@pytest.mark.parametrize("change", ["run list", "polygon", "float id", "escaped key", "corrupt"])
+def test_segm_results_file_declines_what_it_does_not_read(tmp_path, change):
+    # anything else in a results file goes to the dict path, which reads it or names the problem
+    from fastiou.coco import AnnotationError
+    from fastiou.coco._instances import segm_results
+
+    gt, dt = random_segm(9)
+    segm = dt[2]["segmentation"]
+    if change == "run list":
+        h, w = segm["size"]
+        dt[2]["segmentation"] = {"size": [h, w], "counts": [h * w]}
+    elif change == "polygon":
+        dt[2]["segmentation"] = [[1.0, 1.0, 5.0, 1.0, 5.0, 5.0]]
+    elif change == "float id":
+        dt[2]["image_id"] = float(dt[2]["image_id"])
+    elif change == "corrupt":
+        dt[2]["segmentation"] = {"size": segm["size"], "counts": segm["counts"][:-1]}
+    path = tmp_path / "dt.json"
+    text = json.dumps(dt)
+    if change == "escaped key":
+        text = text.replace('"counts"', '"\\u0063ounts"', 1)
+    path.write_text(text)
+    assert segm_results(str(path), "dt", {}) is None
+    coco = COCO(copy.deepcopy(gt), verbose=False)
+    if change in ("polygon", "corrupt"):
+        with pytest.raises(AnnotationError):
+            coco.loadRes(str(path))
+        return
+    _same_results(coco.loadRes(str(path)), coco.loadRes(json.loads(text)))
+
+
 def test_ann_to_rle_and_mask_match_pycocotools():
     from pycocotools.coco import COCO as PyCOCO
 
