@@ -33,6 +33,8 @@ cdef extern from "_native.h" nogil:
     double fi_precision(double tp, double fp)
     int fi_parse_rle(const char *p, const char *end, int64_t *h, int64_t *w, const char **s,
                      const char **s_end)
+    int64_t fi_parse_polygons(const char *p, const char *end, const uint64_t *pow5, double *xy,
+                              int64_t *counts, int64_t *nxy)
     const char *fi_parse_number(const char *p, const char *end, const uint64_t *pow5, double *out)
     const char *fi_ws(const char *p, const char *end)
     const char *fi_skip_value(const char *p, const char *end, int depth)
@@ -257,6 +259,51 @@ def rle_spans(const unsigned char[::1] buf, const int64_t[:, ::1] spans):
             s = q + 2
         length[i] = o - first
     return chars[: o - out], lengths, heights, widths
+
+
+def polygon_spans(const unsigned char[::1] buf, const int64_t[:, ::1] spans,
+                  const uint64_t[::1] pow5, const int64_t[::1] heights,
+                  const int64_t[::1] widths):
+    """``segmentations`` for the scanner's "segmentation" spans of a file: (kind uint8 [n]:
+    0 polygons, 1 an object (an RLE), 2 anything else; parts, coordinates, counts, and each
+    polygon's image height and width, from ``heights`` / ``widths`` per annotation)."""
+    cdef Py_ssize_t n = spans.shape[0], k, room = 1, at = 0, j = 0, q
+    cdef int64_t parts, nxy
+    cdef const char *b = <const char *> &buf[0] if buf.shape[0] else NULL
+    for k in range(n):
+        if spans[k, 0] < 0 or not (spans[k, 0] < spans[k, 1] <= buf.shape[0]):
+            raise ValueError("polygon_spans: a span outside the file")
+        room += (spans[k, 1] - spans[k, 0]) // 2 + 1
+    kind_array = np.empty(n, np.uint8)
+    parts_array = np.zeros(n, np.int64)
+    xy_array = np.empty(room, np.float64)
+    lengths_array = np.empty(room, np.int64)
+    cdef uint8_t[::1] kind = kind_array
+    cdef int64_t[::1] n_parts = parts_array, lengths = lengths_array
+    cdef double[::1] xy = xy_array
+    for k in range(n):
+        if b[spans[k, 0]] == b'{':
+            kind[k] = 1
+            continue
+        parts = fi_parse_polygons(b + spans[k, 0], b + spans[k, 1], &pow5[0], &xy[at],
+                                  &lengths[j], &nxy)
+        if parts < 0 or heights[k] < 0 or widths[k] < 0:
+            kind[k] = 2
+            continue
+        kind[k] = 0
+        n_parts[k] = parts
+        at += nxy
+        j += parts
+    part_h = np.empty(j, np.int64)
+    part_w = np.empty(j, np.int64)
+    cdef int64_t[::1] ph = part_h, pw = part_w
+    j = 0
+    for k in range(n):
+        for q in range(n_parts[k]):
+            ph[j] = heights[k]
+            pw[j] = widths[k]
+            j += 1
+    return kind_array, parts_array, xy_array[:at], lengths_array[:j], part_h, part_w
 
 
 cdef _compact(arr, list pieces):

@@ -56,6 +56,7 @@ class COCO:
         self._dataset: dict | None = {}
         self._path: str | None = None
         self._location: _json.ArrayLocation | None = None  # of the annotations, in the file
+        self._segm_spans: np.ndarray | None = None  # of each annotation's segmentation, too
         self._is_results = False
         self._raw: Any = None  # scanned columns or a list of dicts, made into _columns on demand
         self._columns: Annotations | None = None
@@ -144,6 +145,7 @@ class COCO:
                 self._columns = Annotations.empty(self._is_results)
             elif isinstance(raw, _table.ScannedColumns):
                 self._columns = _table.from_scanned(raw, self._is_results, self._source)
+                self._segm_spans = raw.get("segmentation")  # where each one is in the file
                 self._raw = None
             else:
                 self._columns = _table.from_dicts(raw, self._is_results, self._source)

@@ -7,6 +7,7 @@ for each group's overlap matrix through the functions built here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,33 +66,79 @@ def rles(coco: COCO) -> Any:
     rasterisation call, every compressed RLE in one parse)."""
     cached = getattr(coco, "_rles_cache", None)
     if cached is None:
-        cached = _pack_annotations(coco, _annotations(coco))
+        cached = _rles_in_file(coco)
+        if cached is None:
+            cached = _pack_annotations(coco, _annotations(coco))
         coco._rles_cache = cached
     return cached
 
 
+def _rles_in_file(coco: COCO) -> Any:
+    """``rles(coco)`` read where the segmentations lie in ``coco``'s file (no dict per
+    annotation): the results scanner's RLEs, or the ground truth's scanned spans; None where
+    the dicts decide (no file, dicts made, or a value the compiled readers decline)."""
+    path = _file_of(coco)
+    if path is None:
+        return None
+    if coco._is_results:
+        packed: dict = {}
+        table = segm_results(path, path, packed)
+        return packed["rles"] if table is not None and len(table) == len(coco._table()) else None
+    table = coco._table()
+    spans, location = getattr(coco, "_segm_spans", None), coco._location
+    if spans is None or location is None or len(spans) != len(table):
+        return None
+    stat = os.stat(path)
+    if (stat.st_size, stat.st_mtime_ns) != location.file_stat:
+        return None  # changed since it was loaded: the dict path says so
+    heights, widths = _image_sizes(coco.imgs, table.image_id)
+    from ._json import _with_bytes
+
+    return _with_bytes(path, lambda buf: _pack_spans(buf, spans, heights, widths, len(table)))
+
+
+def _image_sizes(imgs: dict, image_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each annotation's image height and width (int64; -1 where not a Python int)."""
+    sizes = {}
+    for i, img in imgs.items():
+        h, w = (img.get("height"), img.get("width")) if type(img) is dict else (None, None)
+        sizes[i] = (h, w) if type(h) is int and type(w) is int else (-1, -1)
+    hw = np.array([sizes.get(i, (-1, -1)) for i in image_id.tolist()], np.int64).reshape(-1, 2)
+    return np.ascontiguousarray(hw[:, 0]), np.ascontiguousarray(hw[:, 1])
+
+
+def _pack_spans(buf, spans: np.ndarray, heights, widths, n: int) -> Any:
+    from ..masks import RLEs
+    from ._ext import kernels
+    from ._json import _loads, pow5_table
+
+    if (spans[:, 0] < 0).any():
+        return None  # an annotation without a segmentation: the dict path names it
+    k = kernels()
+    kind, n_parts, xy, lengths, part_h, part_w = k.polygon_spans(
+        buf, spans, pow5_table(), heights, widths
+    )
+    if (kind == 2).any():
+        return None  # what only Python reads (or an error it names)
+    pieces = _polygon_pieces(xy, lengths, part_h, part_w, n_parts)
+    rle_at = np.flatnonzero(kind == 1)
+    if rle_at.shape[0]:
+        objs = [_loads(bytes(buf[a:b])) for a, b in spans[rle_at].tolist()]
+        try:
+            pieces.append((RLEs.from_coco(objs), rle_at))
+        except (TypeError, ValueError, KeyError):
+            return None
+    return _in_order(pieces, n)
+
+
 def _pack_annotations(coco: COCO, anns: list) -> Any:
     from ..masks import RLEs
-    from ..masks._rles import polygon_runs_flat
     from ._ext import kernels
 
     imgs = coco.imgs if type(coco.imgs) is dict else dict(coco.imgs)
     # kind 0: polygon parts, 1: an RLE dict, 2: anything else (one by one, below)
     kind, n_parts, xy, lengths, part_h, part_w = kernels().segmentations(anns, imgs)
-    pieces = []  # (RLEs, annotation positions)
-    if lengths.shape[0]:
-        try:
-            counts, offsets = polygon_runs_flat(xy, lengths, part_h, part_w)
-        except ValueError as e:
-            raise AnnotationError(f"a polygon segmentation: {e}") from None
-        polys = RLEs._trusted(counts, offsets, part_h, part_w)
-        owners = np.flatnonzero(n_parts)
-        first = np.zeros(len(owners) + 1, np.int64)
-        np.cumsum(n_parts[owners], out=first[1:])
-        single = n_parts[owners] == 1
-        pieces.append((polys.subset(first[:-1][single]), owners[single]))
-        for k, a, b in zip(owners[~single], first[:-1][~single], first[1:][~single], strict=True):
-            pieces.append((polys.subset(np.arange(a, b)).merge(), np.array([k])))
+    pieces = _polygon_pieces(xy, lengths, part_h, part_w, n_parts)
     rle_at = np.flatnonzero(kind == 1)
     if rle_at.shape[0]:
         pieces.append((RLEs.from_coco([anns[k]["segmentation"] for k in rle_at.tolist()]), rle_at))
@@ -100,6 +147,29 @@ def _pack_annotations(coco: COCO, anns: list) -> Any:
         other = [ann_to_rle(coco, anns[k]) for k in other_at.tolist()]
         pieces.append((RLEs.from_coco(other), other_at))
     return _in_order(pieces, len(anns))
+
+
+def _polygon_pieces(xy, lengths, part_h, part_w, n_parts) -> list:
+    """[(RLEs, annotation positions)] of the polygon annotations: their parts rasterised at
+    once, an annotation of several parts merged (pycocotools' annToRLE)."""
+    from ..masks import RLEs
+    from ..masks._rles import polygon_runs_flat
+
+    if not lengths.shape[0]:
+        return []
+    try:
+        counts, offsets = polygon_runs_flat(xy, lengths, part_h, part_w)
+    except ValueError as e:
+        raise AnnotationError(f"a polygon segmentation: {e}") from None
+    polys = RLEs._trusted(counts, offsets, part_h, part_w)
+    owners = np.flatnonzero(n_parts)
+    first = np.zeros(len(owners) + 1, np.int64)
+    np.cumsum(n_parts[owners], out=first[1:])
+    single = n_parts[owners] == 1
+    pieces = [(polys.subset(first[:-1][single]), owners[single])]
+    for k, a, b in zip(owners[~single], first[:-1][~single], first[1:][~single], strict=True):
+        pieces.append((polys.subset(np.arange(a, b)).merge(), np.array([k])))
+    return pieces
 
 
 def _in_order(pieces: list, n: int) -> Any:

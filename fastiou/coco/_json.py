@@ -42,6 +42,8 @@ MIN_GT_BYTES = len('{"id":0,"image_id":0,"category_id":0,"bbox":[0,0,0,0],"area"
 
 
 _FLAGS = ("iscrowd", "ignore")
+# what a ground-truth file's scan reads: the columns, and where each segmentation lies ("segm")
+_GT_SCANNED = _table.GT_KEYS + _FLAGS + ("segmentation",)
 
 
 class ArrayLocation(NamedTuple):
@@ -242,7 +244,7 @@ def _scan_dataset(buf: np.ndarray, kernels) -> tuple[dict[str, Any], Any] | None
             position = len(header)
         if key == "annotations" and start < n and buf[start] == ord("["):
             scanned = kernels.parse_object_array(
-                buf, start, pow5_table(), MIN_GT_BYTES, _threads(), _table.GT_KEYS + _FLAGS
+                buf, start, pow5_table(), MIN_GT_BYTES, _threads(), _GT_SCANNED
             )
             if scanned is None:
                 return None

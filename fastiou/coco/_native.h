@@ -614,6 +614,44 @@ static int fi_parse_rle(const char *p, const char *end, int64_t *h, int64_t *w, 
     return 0;
 }
 
+/* Polygons [[x, y, ...], ...] at [p, end) (what pycocotools rasterises), each number as json
+ * reads it (fi_parse_number): the numbers to xy (room: (end - p) / 2 + 1), each polygon's count
+ * of numbers to counts (an odd last one dropped, as pycocotools; room as many). Returns how many
+ * polygons (at least one), or -1 for anything else: an empty list, an object, a number the
+ * parser declines (the caller then reads the value in Python). */
+static int64_t fi_parse_polygons(const char *p, const char *end, const uint64_t *pow5,
+                                 double *xy, int64_t *counts, int64_t *nxy) {
+    int64_t parts = 0, at = 0;
+    p = fi_ws(p, end);
+    if (p >= end || *p != '[') return -1;
+    p = fi_ws(p + 1, end);
+    while (p < end && *p == '[') {
+        int64_t m = 0;
+        p = fi_ws(p + 1, end);
+        if (p < end && *p == ']') {
+            p++;
+        } else {
+            for (;;) {
+                p = fi_parse_number(p, end, pow5, &xy[at + m]);
+                if (!p) return -1;
+                m++;
+                p = fi_ws(p, end);
+                if (p < end && *p == ',') { p = fi_ws(p + 1, end); continue; }
+                if (p < end && *p == ']') { p++; break; }
+                return -1;
+            }
+        }
+        counts[parts++] = m / 2 * 2;
+        at += m / 2 * 2;
+        p = fi_ws(p, end);
+        if (p < end && *p == ',') { p = fi_ws(p + 1, end); continue; }
+        break;
+    }
+    if (parts == 0 || p >= end || *p != ']') return -1;
+    *nxy = at;
+    return parts;
+}
+
 /* Parse the objects of a JSON array from p (the first object of this chunk, or the array's
  * closing bracket) into rows row0, row0 + 1, ... (at most cap of them).
  *

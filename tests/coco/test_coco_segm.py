@@ -133,6 +133,61 @@ def test_segm_results_file_declines_what_it_does_not_read(tmp_path, change):
     _same_results(coco.loadRes(str(path)), coco.loadRes(json.loads(text)))
 
 
+def _gt_file(tmp_path, gt, text=None):
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt) if text is None else text)
+    coco = COCO(str(path), verbose=False)
+    coco._table()
+    return coco
+
+
+def test_gt_segmentations_read_in_place(tmp_path):
+    # a ground-truth file's polygons and RLEs are read where they lie in the file (its numbers
+    # as json reads them): the same masks as from its dicts, which are never made
+    from fastiou.coco._instances import _pack_annotations, _rles_in_file
+
+    gt, _ = random_segm(12)
+    polygons = [a for a in gt["annotations"] if type(a["segmentation"]) is list]
+    polygons[0]["segmentation"] = [[round(v) for v in p] for p in polygons[0]["segmentation"]]
+    polygons[1]["segmentation"][0] = polygons[1]["segmentation"][0] + [7.5]  # odd: dropped
+    text = json.dumps(gt, indent=1).replace(".5,", ".50e0,")  # exponents too
+    coco = _gt_file(tmp_path, gt, text)
+    packed = _rles_in_file(coco)
+    assert packed is not None and coco._dataset is None  # no dicts made
+    want = _pack_annotations(coco, coco.dataset["annotations"])
+    assert packed.to_coco() == want.to_coco()
+
+
+@pytest.mark.parametrize(
+    "change", ["no height", "nan", "long number", "no segmentation", "file changed"]
+)
+def test_gt_segmentations_in_place_decline(tmp_path, change):
+    from fastiou.coco import AnnotationError
+    from fastiou.coco._instances import _rles_in_file, rles
+
+    gt, _ = random_segm(13)
+    ann = next(a for a in gt["annotations"] if type(a["segmentation"]) is list)
+    text = None
+    if change == "no height":
+        next(i for i in gt["images"] if i["id"] == ann["image_id"]).pop("height")
+    elif change == "nan":
+        ann["segmentation"][0][0] = float("nan")
+    elif change == "long number":
+        ann["segmentation"][0][0] = 3.0
+        text = json.dumps(gt).replace("[[3.0,", "[[3.00000000000000000000001,", 1)
+    elif change == "no segmentation":
+        del ann["segmentation"]
+    coco = _gt_file(tmp_path, gt, text)
+    if change == "file changed":
+        (tmp_path / "gt.json").write_text(json.dumps(gt) + " ")
+    assert _rles_in_file(coco) is None
+    if change == "long number":  # the dicts read it
+        assert len(rles(coco)) == len(gt["annotations"])
+    else:
+        with pytest.raises(AnnotationError):
+            rles(coco)
+
+
 def test_ann_to_rle_and_mask_match_pycocotools():
     from pycocotools.coco import COCO as PyCOCO
 
