@@ -157,8 +157,9 @@ cdef _parse_chunks(const char *b, const char *p, const char *end, const uint64_t
     iscrowd = np.empty(cap, np.float64)
     ignore = np.empty(cap, np.float64)
     seen = np.empty(cap, np.uint8)
-    # the "segmentation" values' byte spans, where asked for (-1: none)
-    segm = np.full((cap if "segmentation" in wanted else 1, 2), -1, np.int64)
+    # the "segmentation" values' byte spans, where asked for (-1: none; each row's written by
+    # the parser, so the pages of rows beyond the last are never touched)
+    segm = np.empty((cap if "segmentation" in wanted else 1, 2), np.int64)
     cdef int64_t[:, ::1] v_segm = segm
     cdef int64_t[::1] v_img = image_id, v_cat = category_id, v_id = ids
     cdef double[:, ::1] v_bbox = bbox
@@ -208,7 +209,7 @@ cdef _parse_chunks(const char *b, const char *p, const char *end, const uint64_t
                                                           area, iscrowd, ids, ignore, seen, segm)):
         if name in wanted or name == "seen":
             _compact(arr, pieces)
-            columns[name] = arr[:total]
+            columns[name] = arr[:total] if name != "segmentation" else arr[:total].copy()
     return columns, end_offset
 
 

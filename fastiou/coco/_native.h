@@ -499,6 +499,7 @@ static const char *fi_parse_flag(const char *p, const char *end, const uint64_t 
 static const char *fi_parse_object(const char *p, const char *end, const uint64_t *pow5,
                                    fi_columns *c, int64_t r) {
     uint8_t seen = 0;
+    if (c->segm) c->segm[2 * r] = c->segm[2 * r + 1] = -1; /* none, unless the key comes */
     p = fi_ws(p + 1, end);
     if (p < end && *p == '}') { c->seen[r] = 0; return p + 1; }
     for (;;) {
