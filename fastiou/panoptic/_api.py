@@ -17,7 +17,7 @@ from .._core import config as _config
 from .._core import dispatch as _dispatch
 from . import _png
 from ._pairs import PanopticDataError, pair_counts
-from ._quality import ImageStats, PanopticQuality, match_image
+from ._quality import ImageStats, PanopticQuality, image_stats
 
 # ----------------------------------------------------------------------------- files
 
@@ -138,8 +138,8 @@ def evaluate_pair(pair: ImagePair, index: dict[int, int], decode, backend: str) 
     if decode is None:
         counted = _fused(pair, gt_data, pred_data)
         if counted is not None:
-            return match_image(*counted, pair.gt_segments, pair.pred_segments, index,
-                               pair.image_id)  # fmt: skip
+            return image_stats(*counted, pair.gt_segments, pair.pred_segments, index,
+                               pair.image_id, backend)  # fmt: skip
         decode = _png.decoder("pillow")
     gt, gc = _decode(gt_data, decode, pair.gt_png, pair.image_id, "ground-truth")
     pred, pc = _decode(pred_data, decode, pair.pred_png, pair.image_id, "predicted")
@@ -150,7 +150,9 @@ def evaluate_pair(pair: ImagePair, index: dict[int, int], decode, backend: str) 
         gt = gt if gt.ndim == 2 else _png.ids_of(gt, gc)
         pred = pred if pred.ndim == 2 else _png.ids_of(pred, pc)
         keys, counts = pair_counts(gt, pred, backend=backend, image_id=pair.image_id)
-    return match_image(keys, counts, pair.gt_segments, pair.pred_segments, index, pair.image_id)
+    return image_stats(
+        keys, counts, pair.gt_segments, pair.pred_segments, index, pair.image_id, backend
+    )
 
 
 _PROBE_IMAGES = 8  # images timed on the calling thread before threads are started

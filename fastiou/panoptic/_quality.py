@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._core import dispatch as _dispatch
 from ._pairs import ID_LIMIT, VOID, PanopticDataError, pair_counts
 
 
@@ -88,6 +89,29 @@ def _segments(infos, index: dict[int, int], image_id, which: str) -> dict[int, d
     return out
 
 
+def image_stats(
+    keys: np.ndarray,
+    counts: np.ndarray,
+    gt_infos,
+    pred_infos,
+    index: dict[int, int],
+    image_id=None,
+    backend: str = "auto",
+) -> ImageStats:
+    """:func:`match_image` by the compiled kernel (``_cython.match_pairs``), the reference
+    where the kernel leaves an image to it (bad data: it raises the error naming it), where
+    fastiou is not compiled, or with ``backend="numpy"``."""
+    name, module = _dispatch.select("panoptic", "numpy" if backend == "numpy" else "auto", 0,
+                                    False)  # fmt: skip
+    if name == "cython":
+        got = module.match_pairs(np.ascontiguousarray(keys, np.uint64),
+                                 np.ascontiguousarray(counts, np.int64), gt_infos, pred_infos,
+                                 index)  # fmt: skip
+        if got is not None:
+            return ImageStats(*got)
+    return match_image(keys, counts, gt_infos, pred_infos, index, image_id)
+
+
 def match_image(
     keys: np.ndarray,
     counts: np.ndarray,
@@ -96,7 +120,11 @@ def match_image(
     index: dict[int, int],
     image_id=None,
 ) -> ImageStats:
-    """Match one image's segments from its sorted pair keys ``gt << 32 | pred`` and areas."""
+    """Match one image's segments from its sorted pair keys ``gt << 32 | pred`` and areas.
+
+    The reference (pure Python): the compiled kernels follow it rule for rule, and leave to it
+    every image whose data breaks a rule, so that the errors are raised here.
+    """
     gt_of = (keys >> np.uint64(32)).tolist()
     pred_of = (keys & np.uint64(0xFFFFFFFF)).tolist()
     areas = counts.tolist()
@@ -230,8 +258,8 @@ class PanopticQuality:
             Named in errors.
         """
         keys, counts = pair_counts(gt, pred, backend=backend, image_id=image_id)
-        self.add(match_image(keys, counts, gt_segments_info, pred_segments_info,
-                             self._categories.index, image_id))  # fmt: skip
+        self.add(image_stats(keys, counts, gt_segments_info, pred_segments_info,
+                             self._categories.index, image_id, backend))  # fmt: skip
         return self
 
     def add(self, stats: ImageStats) -> None:
