@@ -155,6 +155,40 @@ def evaluate_pair(pair: ImagePair, index: dict[int, int], decode, backend: str) 
     )
 
 
+def _read_or_none(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:  # the Python path raises it, at this image
+        return None
+
+
+_IMAGES_PER_THREAD = 16  # images of one pool job per thread (few in flight: a few MB)
+
+
+def _evaluate_on_pool(
+    pairs: Iterator[ImagePair], index: dict[int, int], inflater, jobs: int, backend: str
+) -> Iterator[ImageStats]:
+    """Batches of images, each image read, inflated, counted and matched on fastiou's pool
+    without the GIL (``_cython.evaluate_pngs``); the few it leaves over (not 8-bit RGB(A), bad
+    data) go through :func:`evaluate_pair`, which decodes them otherwise or raises."""
+    from . import _cython
+
+    while batch := list(itertools.islice(pairs, _IMAGES_PER_THREAD * jobs)):
+        results = _cython.evaluate_pngs(
+            [_read_or_none(p.gt_png) for p in batch],
+            [_read_or_none(p.pred_png) for p in batch],
+            [p.gt_segments for p in batch],
+            [p.pred_segments for p in batch],
+            index,
+            inflater,
+            jobs,
+        )
+        for pair, stats in zip(batch, results, strict=True):
+            yield ImageStats(*stats) if stats is not None else evaluate_pair(pair, index, None,
+                                                                             backend)  # fmt: skip
+
+
 _PROBE_IMAGES = 8  # images timed on the calling thread before threads are started
 _THREADS_MIN_SECONDS = 4e-4  # per image: below this, one thread is faster (bench "panoptic")
 
@@ -175,6 +209,10 @@ def evaluate_pairs(
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     pairs = iter(pairs)
+    inflater = _png.libdeflate() if fused else None
+    if inflater is not None:
+        yield from _evaluate_on_pool(pairs, index, inflater, jobs, backend)
+        return
     if jobs > 1 and not chosen:
         # By default the first images run on this thread, timed: small images (~0.2 ms each)
         # then stay here, where handing them to threads costs more than it saves (20 images of

@@ -13,8 +13,10 @@ evaluation runs images in parallel threads. A table that cannot
 grow (out of memory) raises MemoryError; the kernels write nothing outside their own table.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport abs, calloc, free, qsort
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
+
+from fastiou._core._pool cimport parallel_for
+from libc.stdlib cimport abs, calloc, free, malloc, qsort
 from libc.stddef cimport ptrdiff_t
 from libc.string cimport memcmp, memcpy, memset
 
@@ -910,6 +912,234 @@ def match_pairs(const uint64_t[::1] keys, const int64_t[::1] counts, gt_infos, p
         _free_segments(&gt)
         _free_segments(&pred)
         _free_stats(&st)
+
+
+# ---------------------------------------------------------------- whole images on the pool
+#
+# evaluate_pngs runs read-in PNG files image by image on fastiou's pool, one image per task and
+# every step of it without the GIL: the chunks parsed, the zlib stream inflated (by libdeflate,
+# whose functions the caller found: the library imagecodecs ships or the system's), the
+# scanlines counted, the pairs sorted and matched. Each image writes only its own slot of the
+# batch; each thread slot has its own decompressor and buffers. An image that is not an 8-bit
+# RGB(A) PNG, does not inflate to its size, or breaks a rule is left to the Python path
+# (``_api.evaluate_pair``), which decodes it otherwise or raises the error naming it.
+
+ctypedef void* (*inflater_alloc_t)() noexcept nogil
+ctypedef int (*inflate_t)(void* decompressor, const void* data, size_t size, void* out,
+                          size_t avail, size_t* actual) noexcept nogil
+ctypedef void (*inflater_free_t)(void* decompressor) noexcept nogil
+
+cdef enum:
+    GT = 0
+    PRED = 1
+
+cdef uint64_t RAW_LIMIT = 1ULL << 36  # inflated bytes of one PNG taken here (64 GiB)
+
+
+cdef struct Png:
+    Py_ssize_t width, height, bpp
+    const uint8_t* stream  # the zlib stream: the IDAT chunks' data
+    size_t stream_size
+
+
+cdef struct Slot:
+    void* decompressor
+    uint8_t* raw[2]  # inflated scanlines, ground truth and prediction
+    size_t raw_size[2]
+    uint8_t* joined[2]  # the IDATs of a PNG with several, joined
+    size_t joined_size[2]
+
+
+cdef struct Image:
+    const uint8_t* png[2]
+    Py_ssize_t png_size[2]
+    Segments gt, pred
+    Stats stats
+    int status  # 0: evaluated (or to be); 1: left to the Python path
+
+
+cdef struct Batch:
+    Image* images
+    Slot* slots
+    Py_ssize_t n_categories
+    inflater_alloc_t alloc
+    inflate_t inflate
+
+
+cdef inline uint32_t _be32(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+cdef int _grow(uint8_t** buffer, size_t* size, size_t wanted) noexcept nogil:
+    if wanted <= size[0]:
+        return 0
+    free(buffer[0])
+    buffer[0] = <uint8_t*>malloc(wanted)
+    size[0] = wanted if buffer[0] != NULL else 0
+    return 0 if buffer[0] != NULL else -1
+
+
+cdef int _parse_png(const uint8_t* data, Py_ssize_t size, Png* png, uint8_t** joined,
+                    size_t* joined_size) noexcept nogil:
+    """The header and zlib stream of an 8-bit, non-interlaced RGB(A) PNG (as ``_png.scanlines``
+    reads it); -1 for any other file."""
+    cdef Py_ssize_t pos = 8, length, at
+    cdef size_t total = 0
+    cdef int idats = 0, header = 0
+    cdef const uint8_t* body
+    if size < 8 or memcmp(data, b"\x89PNG\r\n\x1a\n", 8) != 0:
+        return -1
+    while pos + 8 <= size:
+        length = _be32(data + pos)
+        body = data + pos + 8
+        if length > size - pos - 8:
+            return -1  # truncated
+        if memcmp(data + pos + 4, b"IHDR", 4) == 0:
+            if length < 13:
+                return -1
+            png.width, png.height = _be32(body), _be32(body + 4)
+            if body[8] != 8 or (body[9] != 2 and body[9] != 6) or body[10] or body[11] or body[12]:
+                return -1  # not 8-bit RGB(A), or interlaced: a full decoder's
+            png.bpp = 3 if body[9] == 2 else 4
+            header = 1
+        elif memcmp(data + pos + 4, b"IDAT", 4) == 0:
+            if idats == 0:
+                png.stream = body
+            total += length
+            idats += 1
+        elif memcmp(data + pos + 4, b"IEND", 4) == 0:
+            break
+        pos += 12 + length
+    if not header or idats == 0 or png.width <= 0 or png.height <= 0:
+        return -1
+    if <uint64_t>png.height * (1 + <uint64_t>png.width * png.bpp) > RAW_LIMIT:
+        return -1
+    png.stream_size = total
+    if idats > 1:  # join them (a second pass over the chunks)
+        if _grow(joined, joined_size, total) < 0:
+            return -1
+        pos, at = 8, 0
+        while pos + 8 <= size:
+            length = _be32(data + pos)
+            if memcmp(data + pos + 4, b"IDAT", 4) == 0:
+                memcpy(joined[0] + at, data + pos + 8, length)
+                at += length
+            elif memcmp(data + pos + 4, b"IEND", 4) == 0:
+                break
+            pos += 12 + length
+        png.stream = joined[0]
+    return 0
+
+
+cdef int _inflate_png(const Batch* b, Slot* slot, int which, const Png* png) noexcept nogil:
+    cdef size_t size = png.height * (1 + png.width * png.bpp)
+    if _grow(&slot.raw[which], &slot.raw_size[which], size) < 0:
+        return -1
+    # NULL for the actual size: libdeflate fails unless the stream fills exactly `size` bytes
+    return -1 if b.inflate(slot.decompressor, png.stream, png.stream_size, slot.raw[which],
+                           size, NULL) != 0 else 0
+
+
+cdef int _evaluate(const Batch* b, Image* im, Slot* slot) noexcept nogil:
+    """One image, start to end: 0, or 1 to leave it to the Python path."""
+    cdef Png gt, pred
+    cdef Table t
+    cdef Pair* pairs
+    cdef Py_ssize_t i, j = 0
+    cdef int status
+    if slot.decompressor == NULL:
+        slot.decompressor = b.alloc()
+        if slot.decompressor == NULL:
+            return 1
+    if (_parse_png(im.png[GT], im.png_size[GT], &gt, &slot.joined[GT], &slot.joined_size[GT]) < 0
+            or _parse_png(im.png[PRED], im.png_size[PRED], &pred, &slot.joined[PRED],
+                          &slot.joined_size[PRED]) < 0
+            or gt.width != pred.width or gt.height != pred.height):
+        return 1
+    if _inflate_png(b, slot, GT, &gt) < 0 or _inflate_png(b, slot, PRED, &pred) < 0:
+        return 1
+    if _allocate(&t, FIRST_CAPACITY) < 0:
+        return 1
+    status = _count_png_lines(slot.raw[GT], gt.bpp, slot.raw[PRED], pred.bpp, gt.height,
+                              gt.width, &t)
+    pairs = <Pair*>malloc((t.used + 1) * sizeof(Pair)) if status == 0 else NULL
+    if pairs != NULL:
+        for i in range(t.capacity):
+            if t.counts[i] != 0:
+                pairs[j].key, pairs[j].count = t.keys[i], t.counts[i]
+                j += 1
+        qsort(pairs, j, sizeof(Pair), _cmp_pairs)
+        status = _match(pairs, j, &im.gt, &im.pred, b.n_categories, &im.stats)
+    else:
+        status = -1
+    free(pairs)
+    _release(&t)
+    return 0 if status == 0 else 1
+
+
+cdef void _images_task(void* ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Batch* b = <Batch*>ctx
+    cdef int64_t i
+    for i in range(begin, end):
+        if b.images[i].status == 0:
+            b.images[i].status = _evaluate(b, &b.images[i], &b.slots[slot])
+
+
+def evaluate_pngs(list gt_pngs, list pred_pngs, list gt_infos, list pred_infos, dict index,
+                  tuple inflater, int threads):
+    """Each image's (tp, fp, fn, iou) lists (``_quality.ImageStats``) from its two PNG files
+    (bytes; anything else: left over) and segments_info, on ``threads`` threads of fastiou's
+    pool; None for an image left to the Python path.
+
+    ``inflater``: the addresses of libdeflate's ``libdeflate_alloc_decompressor``,
+    ``libdeflate_zlib_decompress`` and ``libdeflate_free_decompressor``.
+    """
+    cdef Py_ssize_t i, n = len(gt_pngs)
+    cdef Batch b
+    cdef inflater_free_t release = <inflater_free_t><uintptr_t>inflater[2]
+    cdef Image* im
+    cdef int which
+    if not (len(pred_pngs) == len(gt_infos) == len(pred_infos) == n):
+        raise ValueError("one PNG pair and one segments_info pair per image")
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    b.alloc = <inflater_alloc_t><uintptr_t>inflater[0]
+    b.inflate = <inflate_t><uintptr_t>inflater[1]
+    b.n_categories = len(index)
+    b.images = <Image*>calloc(n + 1, sizeof(Image))
+    b.slots = <Slot*>calloc(threads, sizeof(Slot))
+    try:
+        if b.images == NULL or b.slots == NULL:
+            raise MemoryError("cannot allocate the batch")
+        for i in range(n):
+            im = &b.images[i]
+            for which, data in enumerate((gt_pngs[i], pred_pngs[i])):
+                if type(data) is bytes:
+                    im.png[which], im.png_size[which] = <const uint8_t*><char*>data, len(<bytes>data)
+                else:
+                    im.status = 1
+            if (_segments(gt_infos[i], index, &im.gt, True) < 0
+                    or _segments(pred_infos[i], index, &im.pred, False) < 0):
+                im.status = 1
+        with nogil:
+            parallel_for(_images_task, &b, n, 1, threads)
+        return [_stats_lists(&b.images[i].stats) if b.images[i].status == 0 else None
+                for i in range(n)]
+    finally:
+        if b.images != NULL:
+            for i in range(n):
+                _free_segments(&b.images[i].gt)
+                _free_segments(&b.images[i].pred)
+                _free_stats(&b.images[i].stats)
+        if b.slots != NULL:
+            for i in range(threads):
+                if b.slots[i].decompressor != NULL:
+                    release(b.slots[i].decompressor)
+                for which in range(2):
+                    free(b.slots[i].raw[which])
+                    free(b.slots[i].joined[which])
+        free(b.images)
+        free(b.slots)
 
 
 def describe() -> str:

@@ -23,7 +23,11 @@ def random_image(rng, h=12, w=14):
     gt = np.kron(rng.choice(np.r_[0, gt_ids], (h // 2, w // 2)), np.ones((2, 2), int))
     pred_ids = rng.choice(np.arange(300, 600), n_gt + 1, replace=False)
     relabel = dict(
-        zip(np.r_[0, gt_ids].tolist(), rng.choice(np.r_[0, pred_ids], n_gt + 1).tolist())
+        zip(
+            np.r_[0, gt_ids].tolist(),
+            rng.choice(np.r_[0, pred_ids], n_gt + 1).tolist(),
+            strict=True,
+        )
     )
     pred = np.vectorize(relabel.get)(gt)
     noise = rng.random(pred.shape) < 0.15
