@@ -155,14 +155,6 @@ def evaluate_pair(pair: ImagePair, index: dict[int, int], decode, backend: str) 
     )
 
 
-def _read_or_none(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:  # the Python path raises it, at this image
-        return None
-
-
 _IMAGES_PER_THREAD = 16  # images of one pool job per thread (few in flight: a few MB)
 
 
@@ -171,13 +163,14 @@ def _evaluate_on_pool(
 ) -> Iterator[ImageStats]:
     """Batches of images, each image read, inflated, counted and matched on fastiou's pool
     without the GIL (``_cython.evaluate_pngs``); the few it leaves over (not 8-bit RGB(A), bad
-    data) go through :func:`evaluate_pair`, which decodes them otherwise or raises."""
+    data, a file it cannot read) go through :func:`evaluate_pair`, which decodes them otherwise
+    or raises the error naming them."""
     from . import _cython
 
     while batch := list(itertools.islice(pairs, _IMAGES_PER_THREAD * jobs)):
         results = _cython.evaluate_pngs(
-            [_read_or_none(p.gt_png) for p in batch],
-            [_read_or_none(p.pred_png) for p in batch],
+            [os.fsdecode(p.gt_png) for p in batch],  # paths: read by the kernel
+            [os.fsdecode(p.pred_png) for p in batch],
             [p.gt_segments for p in batch],
             [p.pred_segments for p in batch],
             index,

@@ -14,12 +14,14 @@ grow (out of memory) raises MemoryError; the kernels write nothing outside their
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
-
-from fastiou._core._pool cimport parallel_for
 from libc.stdlib cimport abs, calloc, free, malloc, qsort
 from libc.stddef cimport ptrdiff_t
+from libc.stdio cimport FILE, SEEK_END, SEEK_SET, fclose, fopen, fread, fseek, ftell
 from libc.string cimport memcmp, memcpy, memset
 
+from fastiou._core._pool cimport parallel_for
+
+import os
 import sys
 
 import numpy as np
@@ -948,9 +950,12 @@ cdef struct Slot:
     size_t raw_size[2]
     uint8_t* joined[2]  # the IDATs of a PNG with several, joined
     size_t joined_size[2]
+    uint8_t* file[2]  # the PNG files, where paths were given
+    size_t file_size[2]
 
 
 cdef struct Image:
+    const char* path[2]  # the PNG file's path, or NULL: its bytes are at png
     const uint8_t* png[2]
     Py_ssize_t png_size[2]
     Segments gt, pred
@@ -1040,17 +1045,42 @@ cdef int _inflate_png(const Batch* b, Slot* slot, int which, const Png* png) noe
                            size, NULL) != 0 else 0
 
 
+cdef int _read_file(const char* path, uint8_t** buffer, size_t* buffer_size,
+                    Py_ssize_t* size) noexcept nogil:
+    """A whole (regular) file into the slot's buffer: 0, or -1 (the Python path reads it again
+    and raises what it raises)."""
+    cdef FILE* f = fopen(path, "rb")
+    cdef long length
+    cdef int status = -1
+    if f == NULL:
+        return -1
+    if fseek(f, 0, SEEK_END) == 0:
+        length = ftell(f)
+        if length >= 0 and fseek(f, 0, SEEK_SET) == 0 and _grow(buffer, buffer_size, length + 1) == 0:
+            if fread(buffer[0], 1, length, f) == <size_t>length:
+                size[0] = length
+                status = 0
+    fclose(f)
+    return status
+
+
 cdef int _evaluate(const Batch* b, Image* im, Slot* slot) noexcept nogil:
     """One image, start to end: 0, or 1 to leave it to the Python path."""
     cdef Png gt, pred
     cdef Table t
     cdef Pair* pairs
     cdef Py_ssize_t i, j = 0
-    cdef int status
+    cdef int status, which
     if slot.decompressor == NULL:
         slot.decompressor = b.alloc()
         if slot.decompressor == NULL:
             return 1
+    for which in range(2):
+        if im.path[which] != NULL:
+            if _read_file(im.path[which], &slot.file[which], &slot.file_size[which],
+                          &im.png_size[which]) < 0:
+                return 1
+            im.png[which] = slot.file[which]
     if (_parse_png(im.png[GT], im.png_size[GT], &gt, &slot.joined[GT], &slot.joined_size[GT]) < 0
             or _parse_png(im.png[PRED], im.png_size[PRED], &pred, &slot.joined[PRED],
                           &slot.joined_size[PRED]) < 0
@@ -1088,7 +1118,7 @@ cdef void _images_task(void* ctx, int64_t begin, int64_t end, int slot) noexcept
 def evaluate_pngs(list gt_pngs, list pred_pngs, list gt_infos, list pred_infos, dict index,
                   tuple inflater, int threads):
     """Each image's (tp, fp, fn, iou) lists (``_quality.ImageStats``) from its two PNG files
-    (bytes; anything else: left over) and segments_info, on ``threads`` threads of fastiou's
+    (their bytes, or their paths as str, read here; anything else: left over) and segments_info, on ``threads`` threads of fastiou's
     pool; None for an image left to the Python path.
 
     ``inflater``: the addresses of libdeflate's ``libdeflate_alloc_decompressor``,
@@ -1099,6 +1129,7 @@ def evaluate_pngs(list gt_pngs, list pred_pngs, list gt_infos, list pred_infos, 
     cdef inflater_free_t release = <inflater_free_t><uintptr_t>inflater[2]
     cdef Image* im
     cdef int which
+    cdef list paths = []
     if not (len(pred_pngs) == len(gt_infos) == len(pred_infos) == n):
         raise ValueError("one PNG pair and one segments_info pair per image")
     if threads < 1:
@@ -1116,6 +1147,10 @@ def evaluate_pngs(list gt_pngs, list pred_pngs, list gt_infos, list pred_infos, 
             for which, data in enumerate((gt_pngs[i], pred_pngs[i])):
                 if type(data) is bytes:
                     im.png[which], im.png_size[which] = <const uint8_t*><char*>data, len(<bytes>data)
+                elif isinstance(data, str):
+                    data = os.fsencode(data)
+                    paths.append(data)  # alive until the end
+                    im.path[which] = <const char*>(<bytes>data)
                 else:
                     im.status = 1
             if (_segments(gt_infos[i], index, &im.gt, True) < 0
@@ -1138,6 +1173,7 @@ def evaluate_pngs(list gt_pngs, list pred_pngs, list gt_infos, list pred_infos, 
                 for which in range(2):
                     free(b.slots[i].raw[which])
                     free(b.slots[i].joined[which])
+                    free(b.slots[i].file[which])
         free(b.images)
         free(b.slots)
 

@@ -72,7 +72,7 @@ def test_images_equal_the_reference_kernels():
         assert got == expected  # every IoU bit for bit, in order
 
 
-def test_what_the_pool_leaves_over():
+def test_what_the_pool_leaves_over(tmp_path):
     """None for what the Python path must decode otherwise or name an error; the rest of the
     batch is evaluated all the same."""
     from PIL import Image
@@ -87,8 +87,12 @@ def test_what_the_pool_leaves_over():
     bad_filter = bytearray(zlib.decompress(gt_png[gt_png.index(b"IDAT") + 4 : -16]))
     bad_filter[0] = 9
     narrow = png_with_filters(_rgb(gt[:, :-2], 3, rng), [0])
+    (tmp_path / "gt.png").write_bytes(gt_png)
     cases = [
         (gt_png, pred_png, gt_info, pred_info),  # fine
+        (str(tmp_path / "gt.png"), pred_png, gt_info, pred_info),  # fine: a path, read there
+        (str(tmp_path / "missing.png"), pred_png, gt_info, pred_info),  # cannot be read
+        (str(tmp_path), pred_png, gt_info, pred_info),  # a folder
         (grey.getvalue(), pred_png, gt_info, pred_info),  # a full decoder's
         (gt_png[:-30], pred_png, gt_info, pred_info),  # truncated
         (gt_png.replace(zlib.compress(zlib.decompress(gt_png[gt_png.index(b"IDAT") + 4 : -16])),
@@ -99,11 +103,11 @@ def test_what_the_pool_leaves_over():
         (gt_png, pred_png, "nope", pred_info),  # not a list
         (b"GIF89a", pred_png, gt_info, pred_info),
     ]  # fmt: skip
-    assert cases[3][0] != gt_png and _png.scanlines(cases[3][0]).raw[0, 0] == 9
+    assert cases[6][0] != gt_png and _png.scanlines(cases[6][0]).raw[0, 0] == 9
     got = _cython.evaluate_pngs(*(list(c) for c in zip(*cases, strict=True)), INDEX, inflater, 2)
     keys, counts = _reference.pair_counts(gt.reshape(-1), pred.reshape(-1))
-    assert got[0] == tuple(fp.match_image(keys, counts, gt_info, pred_info, INDEX))
-    assert got[1:] == [None] * (len(cases) - 1)
+    assert got[0] == got[1] == tuple(fp.match_image(keys, counts, gt_info, pred_info, INDEX))
+    assert got[2:] == [None] * (len(cases) - 2)
     with pytest.raises(ValueError, match="one PNG pair"):
         _cython.evaluate_pngs([gt_png], [], [], [], INDEX, inflater, 1)
     with pytest.raises(ValueError, match="threads must be"):
