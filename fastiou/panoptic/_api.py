@@ -269,13 +269,14 @@ def pq_compute(
         Folders of the PNGs (``R + 256 G + 256² B`` encodes the segment id); default: the JSON
         path without ``.json``, as panopticapi.
     jobs : int, optional
-        Images read and counted at once (threads). Default: the usable cores, unless the first
-        8 images take under 0.4 ms each on the calling thread (small images, where threads
-        cost more than they save), then one.
+        Threads (images evaluated at once). Default: the usable cores (``set_num_threads``).
+        Without libdeflate, or with another decoder, images run in Python threads, and by
+        default one thread when the first 8 images take under 0.4 ms each.
     decoder : str
-        "auto": fastiou's own path for 8-bit RGB(A) PNGs (libdeflate from imagecodecs, or zlib,
-        inflates; the Cython kernel undoes the PNG filters and counts in the same pass), Pillow
-        for other PNGs; or a full decoder: "imagecodecs", "pyspng", "opencv", "pillow".
+        "auto": fastiou's own path for 8-bit RGB(A) PNGs (each image read, inflated by
+        libdeflate, counted and matched in one task on fastiou's pool; without libdeflate the
+        Python path inflates with zlib), Pillow for other PNGs; or a full decoder:
+        "imagecodecs", "pyspng", "opencv", "pillow".
     progress : callable, optional
         Called with 1 after each image.
 

@@ -8,9 +8,12 @@ follows runs of equal pairs and adds a run to an open-addressing hash table (key
 per-segment masks, no sort of the pixels. The RGB variant decodes ``R + 256 G + 256² B`` from
 the PNG's bytes in the same pass (channel offsets given, so BGR and RGBA need no copy). The
 scanline variant reads inflated PNG data and never rebuilds the pixels: it undoes the PNG
-filters on runs (see "PNG scanlines, as runs" below). All release the GIL, so the folder
-evaluation runs images in parallel threads. A table that cannot
-grow (out of memory) raises MemoryError; the kernels write nothing outside their own table.
+filters on runs (see "PNG scanlines, as runs" below). All release the GIL.
+
+The matching of one image's segments (``match_pairs``) runs here too, and ``evaluate_pngs``
+runs whole images (files read, PNGs inflated, counted, matched) on fastiou's pool, one task per
+image: what ``pq_compute`` runs (see "whole images on the pool" below). A table that cannot
+grow (out of memory) raises MemoryError; the kernels write nothing outside their own buffers.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
@@ -1179,4 +1182,4 @@ def evaluate_pngs(list gt_pngs, list pred_pngs, list gt_infos, list pred_infos, 
 
 
 def describe() -> str:
-    return "compiled (serial per image; images run in parallel threads)"
+    return "compiled (one image per task on fastiou's pool)"
