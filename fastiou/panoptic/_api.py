@@ -155,7 +155,10 @@ def evaluate_pair(pair: ImagePair, index: dict[int, int], decode, backend: str) 
     )
 
 
-_IMAGES_PER_THREAD = 16  # images of one pool job per thread (few in flight: a few MB)
+# Images of one pool job per thread. Each thread holds one image's files and scanlines at a time,
+# so memory does not grow with this; fewer jobs wait less on the last image of each (bench
+# "panoptic", 2 threads: 16 -> 64 per thread, 98 -> 93 ms).
+_IMAGES_PER_THREAD = 64
 
 
 def _evaluate_on_pool(
