@@ -11,6 +11,11 @@ The rules are panopticapi's (``panopticapi/evaluation.py``, ``pq_compute_single_
   positive unless more than half of it lies on VOID plus the crowd region of its category (the
   last crowd segment of that category in ``segments_info``, as panopticapi's dict keeps it).
 
+:func:`match_image` is the reference, in Python. The Cython kernels (``match_pairs`` for the
+pair areas of id maps, ``evaluate_pngs`` for whole PNG files on fastiou's pool) follow it rule
+for rule with the same IoUs bit for bit (integer areas, one correctly rounded division each) in
+the same order, and leave every image whose data breaks a rule to it, which raises the error.
+
 Float order: IoUs are added one by one into a per-category running sum, image after image and,
 within an image, in the order of the sorted pair keys (ground-truth id, then predicted id), which
 is the order of panopticapi's ``np.unique``; :meth:`PanopticQuality.merge` adds two running sums.
@@ -89,15 +94,8 @@ def _segments(infos, index: dict[int, int], image_id, which: str) -> dict[int, d
     return out
 
 
-def image_stats(
-    keys: np.ndarray,
-    counts: np.ndarray,
-    gt_infos,
-    pred_infos,
-    index: dict[int, int],
-    image_id=None,
-    backend: str = "auto",
-) -> ImageStats:
+def image_stats(keys: np.ndarray, counts: np.ndarray, gt_infos, pred_infos, index: dict,
+                image_id=None, backend: str = "auto") -> ImageStats:  # fmt: skip
     """:func:`match_image` by the compiled kernel (``_cython.match_pairs``), the reference
     where the kernel leaves an image to it (bad data: it raises the error naming it), where
     fastiou is not compiled, or with ``backend="numpy"``."""
