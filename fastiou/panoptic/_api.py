@@ -197,7 +197,11 @@ def evaluate_pairs(
     decoder: str = "auto",
     backend: str = "auto",
 ) -> Iterator[ImageStats]:
-    """Each image's :class:`ImageStats`, in order; ``jobs`` threads, a few images in flight."""
+    """Each image's :class:`ImageStats`, in order; ``jobs`` threads, a few images in flight.
+
+    8-bit RGB(A) PNGs go to fastiou's pool (:func:`_evaluate_on_pool`) where libdeflate is
+    found; otherwise (or with another decoder) images run in Python threads.
+    """
     fused = decoder == "auto" and _dispatch.select("panoptic", backend, 0, False)[0] == "cython"
     decode = None if fused else _png.decoder(decoder)
     chosen = jobs is not None
@@ -210,9 +214,10 @@ def evaluate_pairs(
         yield from _evaluate_on_pool(pairs, index, inflater, jobs, backend)
         return
     if jobs > 1 and not chosen:
-        # By default the first images run on this thread, timed: small images (~0.2 ms each)
-        # then stay here, where handing them to threads costs more than it saves (20 images of
-        # 120x160: 4.3 ms on one thread, 9.4 ms on two); 480x640 ones (~0.6 ms) go parallel.
+        # Python threads. By default the first images run on this thread, timed: small images
+        # (~0.2 ms each) then stay here, where handing them to threads costs more than it saves
+        # (20 images of 120x160: 4.3 ms on one thread, 9.4 ms on two); 480x640 ones (~0.6 ms)
+        # go parallel.
         first = list(itertools.islice(pairs, _PROBE_IMAGES))
         start = time.perf_counter()
         for pair in first:

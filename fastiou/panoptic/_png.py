@@ -175,6 +175,8 @@ def libdeflate() -> tuple[int, int, int] | None:
     import ctypes
     import ctypes.util
 
+    if os.name == "nt" and struct.calcsize("P") == 4:
+        return None  # 32-bit Windows: libdeflate's functions may be __stdcall there
     candidates = []
     spec = importlib.util.find_spec("imagecodecs")
     if spec is not None and spec.origin is not None:
