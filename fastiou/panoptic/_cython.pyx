@@ -21,6 +21,7 @@ from libc.stdlib cimport abs, calloc, free, malloc, qsort
 from libc.stddef cimport ptrdiff_t
 from libc.stdio cimport FILE, SEEK_END, SEEK_SET, fclose, fopen, fread, fseek, ftell
 from libc.string cimport memcmp, memcpy, memset
+from cpython.pyport cimport PY_SSIZE_T_MAX
 
 from fastiou._core._pool cimport parallel_for
 
@@ -993,6 +994,7 @@ cdef int _parse_png(const uint8_t* data, Py_ssize_t size, Png* png, uint8_t** jo
     reads it); -1 for any other file."""
     cdef Py_ssize_t pos = 8, length, at
     cdef size_t total = 0
+    cdef uint64_t raw
     cdef int idats = 0, header = 0
     cdef const uint8_t* body
     if size < 8 or memcmp(data, b"\x89PNG\r\n\x1a\n", 8) != 0:
@@ -1020,7 +1022,8 @@ cdef int _parse_png(const uint8_t* data, Py_ssize_t size, Png* png, uint8_t** jo
         pos += 12 + length
     if not header or idats == 0 or png.width <= 0 or png.height <= 0:
         return -1
-    if <uint64_t>png.height * (1 + <uint64_t>png.width * png.bpp) > RAW_LIMIT:
+    raw = <uint64_t>png.height * (1 + <uint64_t>png.width * png.bpp)
+    if raw > RAW_LIMIT or raw > <uint64_t>PY_SSIZE_T_MAX:  # (the latter: 32-bit builds)
         return -1
     png.stream_size = total
     if idats > 1:  # join them (a second pass over the chunks)
