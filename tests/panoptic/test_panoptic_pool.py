@@ -89,9 +89,9 @@ def test_what_the_pool_leaves_over(tmp_path):
     narrow = png_with_filters(_rgb(gt[:, :-2], 3, rng), [0])
     (tmp_path / "gt.png").write_bytes(gt_png)
 
-    def header(width: int, height: int) -> bytes:  # the IHDR's size changed (no CRC check)
-        at = gt_png.index(b"IHDR") + 4
-        return gt_png[:at] + struct.pack(">II", width, height) + gt_png[at + 8 :]
+    def header(width: int, height: int, png: bytes = gt_png) -> bytes:
+        at = png.index(b"IHDR") + 4  # the IHDR's size changed (no CRC check)
+        return png[:at] + struct.pack(">II", width, height) + png[at + 8 :]
 
     cases = [
         (gt_png, pred_png, gt_info, pred_info),  # fine
@@ -107,7 +107,8 @@ def test_what_the_pool_leaves_over(tmp_path):
         (gt_png, pred_png, gt_info, pred_info[1:]),  # a segment in the PNG, not listed
         (gt_png, pred_png, "nope", pred_info),  # not a list
         (b"GIF89a", pred_png, gt_info, pred_info),
-        (header(gt.shape[1] + 1, gt.shape[0]), pred_png, gt_info, pred_info),  # inflates short
+        (header(gt.shape[1] + 1, gt.shape[0]), header(gt.shape[1] + 1, gt.shape[0], pred_png),
+         gt_info, pred_info),  # both inflate short
         (header(2**31 - 1, 2**31 - 1), pred_png, gt_info, pred_info),  # beyond any buffer
         (header(0, gt.shape[0]), pred_png, gt_info, pred_info),
     ]  # fmt: skip
