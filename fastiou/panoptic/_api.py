@@ -17,7 +17,7 @@ from .._core import config as _config
 from .._core import dispatch as _dispatch
 from . import _png
 from ._pairs import PanopticDataError, pair_counts
-from ._quality import ImageStats, PanopticQuality, match_image
+from ._quality import ImageStats, PanopticQuality, image_stats
 
 # ----------------------------------------------------------------------------- files
 
@@ -138,8 +138,8 @@ def evaluate_pair(pair: ImagePair, index: dict[int, int], decode, backend: str) 
     if decode is None:
         counted = _fused(pair, gt_data, pred_data)
         if counted is not None:
-            return match_image(*counted, pair.gt_segments, pair.pred_segments, index,
-                               pair.image_id)  # fmt: skip
+            return image_stats(*counted, pair.gt_segments, pair.pred_segments, index,
+                               pair.image_id, backend)  # fmt: skip
         decode = _png.decoder("pillow")
     gt, gc = _decode(gt_data, decode, pair.gt_png, pair.image_id, "ground-truth")
     pred, pc = _decode(pred_data, decode, pair.pred_png, pair.image_id, "predicted")
@@ -150,7 +150,39 @@ def evaluate_pair(pair: ImagePair, index: dict[int, int], decode, backend: str) 
         gt = gt if gt.ndim == 2 else _png.ids_of(gt, gc)
         pred = pred if pred.ndim == 2 else _png.ids_of(pred, pc)
         keys, counts = pair_counts(gt, pred, backend=backend, image_id=pair.image_id)
-    return match_image(keys, counts, pair.gt_segments, pair.pred_segments, index, pair.image_id)
+    return image_stats(
+        keys, counts, pair.gt_segments, pair.pred_segments, index, pair.image_id, backend
+    )
+
+
+# Images of one pool job per thread. Each thread holds one image's files and scanlines at a time,
+# so memory does not grow with this; fewer jobs wait less on the last image of each (bench
+# "panoptic", 2 threads: 16 -> 64 per thread, 98 -> 93 ms).
+_IMAGES_PER_THREAD = 64
+
+
+def _evaluate_on_pool(
+    pairs: Iterator[ImagePair], index: dict[int, int], inflater, jobs: int, backend: str
+) -> Iterator[ImageStats]:
+    """Batches of images, each image read, inflated, counted and matched on fastiou's pool
+    without the GIL (``_cython.evaluate_pngs``); the few it leaves over (not 8-bit RGB(A), bad
+    data, a file it cannot read) go through :func:`evaluate_pair`, which decodes them otherwise
+    or raises the error naming them."""
+    from . import _cython
+
+    while batch := list(itertools.islice(pairs, _IMAGES_PER_THREAD * jobs)):
+        results = _cython.evaluate_pngs(
+            [os.fsdecode(p.gt_png) for p in batch],  # paths: read by the kernel
+            [os.fsdecode(p.pred_png) for p in batch],
+            [p.gt_segments for p in batch],
+            [p.pred_segments for p in batch],
+            index,
+            inflater,
+            jobs,
+        )
+        for pair, stats in zip(batch, results, strict=True):
+            yield ImageStats(*stats) if stats is not None else evaluate_pair(pair, index, None,
+                                                                             backend)  # fmt: skip
 
 
 _PROBE_IMAGES = 8  # images timed on the calling thread before threads are started
@@ -165,7 +197,11 @@ def evaluate_pairs(
     decoder: str = "auto",
     backend: str = "auto",
 ) -> Iterator[ImageStats]:
-    """Each image's :class:`ImageStats`, in order; ``jobs`` threads, a few images in flight."""
+    """Each image's :class:`ImageStats`, in order; ``jobs`` threads, a few images in flight.
+
+    8-bit RGB(A) PNGs go to fastiou's pool (:func:`_evaluate_on_pool`) where libdeflate is
+    found; otherwise (or with another decoder) images run in Python threads.
+    """
     fused = decoder == "auto" and _dispatch.select("panoptic", backend, 0, False)[0] == "cython"
     decode = None if fused else _png.decoder(decoder)
     chosen = jobs is not None
@@ -173,10 +209,15 @@ def evaluate_pairs(
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     pairs = iter(pairs)
+    inflater = _png.libdeflate() if fused else None
+    if inflater is not None:
+        yield from _evaluate_on_pool(pairs, index, inflater, jobs, backend)
+        return
     if jobs > 1 and not chosen:
-        # By default the first images run on this thread, timed: small images (~0.2 ms each)
-        # then stay here, where handing them to threads costs more than it saves (20 images of
-        # 120x160: 4.3 ms on one thread, 9.4 ms on two); 480x640 ones (~0.6 ms) go parallel.
+        # Python threads. By default the first images run on this thread, timed: small images
+        # (~0.2 ms each) then stay here, where handing them to threads costs more than it saves
+        # (20 images of 120x160: 4.3 ms on one thread, 9.4 ms on two); 480x640 ones (~0.6 ms)
+        # go parallel.
         first = list(itertools.islice(pairs, _PROBE_IMAGES))
         start = time.perf_counter()
         for pair in first:
@@ -236,13 +277,14 @@ def pq_compute(
         Folders of the PNGs (``R + 256 G + 256² B`` encodes the segment id); default: the JSON
         path without ``.json``, as panopticapi.
     jobs : int, optional
-        Images read and counted at once (threads). Default: the usable cores, unless the first
-        8 images take under 0.4 ms each on the calling thread (small images, where threads
-        cost more than they save), then one.
+        Threads (images evaluated at once). Default: the usable cores (``set_num_threads``).
+        Without libdeflate, or with another decoder, images run in Python threads, and by
+        default one thread when the first 8 images take under 0.4 ms each.
     decoder : str
-        "auto": fastiou's own path for 8-bit RGB(A) PNGs (libdeflate from imagecodecs, or zlib,
-        inflates; the Cython kernel undoes the PNG filters and counts in the same pass), Pillow
-        for other PNGs; or a full decoder: "imagecodecs", "pyspng", "opencv", "pillow".
+        "auto": fastiou's own path for 8-bit RGB(A) PNGs (each image read, inflated by
+        libdeflate, counted and matched in one task on fastiou's pool; without libdeflate the
+        Python path inflates with zlib), Pillow for other PNGs; or a full decoder:
+        "imagecodecs", "pyspng", "opencv", "pillow".
     progress : callable, optional
         Called with 1 after each image.
 

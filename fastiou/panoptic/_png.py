@@ -9,7 +9,11 @@ threads; OpenCV and Pillow are slower on one thread. ``"auto"`` takes the first 
 
 from __future__ import annotations
 
+import functools
+import glob
+import importlib.util
 import io
+import os
 import struct
 import threading
 import zlib
@@ -61,8 +65,6 @@ PREFERENCE = ("imagecodecs", "pyspng", "opencv", "pillow")
 
 def decoder(name: str = "auto") -> Callable[[bytes], Decoded]:
     """The decode function called ``name`` ("auto": the first of PREFERENCE installed)."""
-    import importlib.util
-
     if name == "auto":
         for candidate in PREFERENCE:
             if importlib.util.find_spec(DECODERS[candidate][0]) is not None:
@@ -156,3 +158,45 @@ def scanlines(data: bytes, slot: int | None = None) -> Scanlines | None:
     if raw is None:
         raise ValueError("the PNG's image data has the wrong size")
     return Scanlines(raw.reshape(height, 1 + width * bpp), bpp, width, height)
+
+
+_LIBRARIES: list = []  # the libdeflate loaded by libdeflate(): kept loaded
+
+
+@functools.cache
+def libdeflate() -> tuple[int, int, int] | None:
+    """The addresses of libdeflate's ``libdeflate_alloc_decompressor``,
+    ``libdeflate_zlib_decompress`` and ``libdeflate_free_decompressor``, for the Cython kernel
+    that inflates PNGs on fastiou's pool (``_cython.evaluate_pngs``); None without libdeflate.
+
+    The library is the one imagecodecs ships (its deflate codec is built on it), else the
+    system's. Its ABI (``libdeflate.so.0``) has been stable since 2016.
+    """
+    import ctypes
+    import ctypes.util
+
+    if os.name == "nt" and struct.calcsize("P") == 4:
+        return None  # 32-bit Windows: libdeflate's functions may be __stdcall there
+    candidates = []
+    spec = importlib.util.find_spec("imagecodecs")
+    if spec is not None and spec.origin is not None:
+        root = os.path.dirname(spec.origin)
+        for pattern in (root + ".libs/libdeflate*", root + "/.dylibs/libdeflate*",
+                        root + "/*deflate*.dll"):  # fmt: skip
+            candidates += sorted(glob.glob(pattern))
+    system = ctypes.util.find_library("deflate")
+    if system is not None:
+        candidates.append(system)
+    for path in candidates:
+        try:
+            library = ctypes.CDLL(path)
+            names = ("libdeflate_alloc_decompressor", "libdeflate_zlib_decompress",
+                     "libdeflate_free_decompressor")  # fmt: skip
+            addresses = tuple(
+                ctypes.cast(getattr(library, n), ctypes.c_void_p).value for n in names
+            )
+        except (OSError, AttributeError):
+            continue
+        _LIBRARIES.append(library)
+        return addresses
+    return None

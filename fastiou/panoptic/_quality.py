@@ -11,6 +11,11 @@ The rules are panopticapi's (``panopticapi/evaluation.py``, ``pq_compute_single_
   positive unless more than half of it lies on VOID plus the crowd region of its category (the
   last crowd segment of that category in ``segments_info``, as panopticapi's dict keeps it).
 
+:func:`match_image` is the reference, in Python. The Cython kernels (``match_pairs`` for the
+pair areas of id maps, ``evaluate_pngs`` for whole PNG files on fastiou's pool) follow it rule
+for rule with the same IoUs bit for bit (integer areas, one correctly rounded division each) in
+the same order, and leave every image whose data breaks a rule to it, which raises the error.
+
 Float order: IoUs are added one by one into a per-category running sum, image after image and,
 within an image, in the order of the sorted pair keys (ground-truth id, then predicted id), which
 is the order of panopticapi's ``np.unique``; :meth:`PanopticQuality.merge` adds two running sums.
@@ -28,6 +33,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._core import dispatch as _dispatch
 from ._pairs import ID_LIMIT, VOID, PanopticDataError, pair_counts
 
 
@@ -88,6 +94,22 @@ def _segments(infos, index: dict[int, int], image_id, which: str) -> dict[int, d
     return out
 
 
+def image_stats(keys: np.ndarray, counts: np.ndarray, gt_infos, pred_infos, index: dict,
+                image_id=None, backend: str = "auto") -> ImageStats:  # fmt: skip
+    """:func:`match_image` by the compiled kernel (``_cython.match_pairs``), the reference
+    where the kernel leaves an image to it (bad data: it raises the error naming it), where
+    fastiou is not compiled, or with ``backend="numpy"``."""
+    name, module = _dispatch.select("panoptic", "numpy" if backend == "numpy" else "auto", 0,
+                                    False)  # fmt: skip
+    if name == "cython":
+        got = module.match_pairs(np.ascontiguousarray(keys, np.uint64),
+                                 np.ascontiguousarray(counts, np.int64), gt_infos, pred_infos,
+                                 index)  # fmt: skip
+        if got is not None:
+            return ImageStats(*got)
+    return match_image(keys, counts, gt_infos, pred_infos, index, image_id)
+
+
 def match_image(
     keys: np.ndarray,
     counts: np.ndarray,
@@ -96,7 +118,11 @@ def match_image(
     index: dict[int, int],
     image_id=None,
 ) -> ImageStats:
-    """Match one image's segments from its sorted pair keys ``gt << 32 | pred`` and areas."""
+    """Match one image's segments from its sorted pair keys ``gt << 32 | pred`` and areas.
+
+    The reference (pure Python): the compiled kernels follow it rule for rule, and leave to it
+    every image whose data breaks a rule, so that the errors are raised here.
+    """
     gt_of = (keys >> np.uint64(32)).tolist()
     pred_of = (keys & np.uint64(0xFFFFFFFF)).tolist()
     areas = counts.tolist()
@@ -230,8 +256,8 @@ class PanopticQuality:
             Named in errors.
         """
         keys, counts = pair_counts(gt, pred, backend=backend, image_id=image_id)
-        self.add(match_image(keys, counts, gt_segments_info, pred_segments_info,
-                             self._categories.index, image_id))  # fmt: skip
+        self.add(image_stats(keys, counts, gt_segments_info, pred_segments_info,
+                             self._categories.index, image_id, backend))  # fmt: skip
         return self
 
     def add(self, stats: ImageStats) -> None:

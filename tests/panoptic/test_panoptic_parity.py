@@ -203,13 +203,21 @@ def test_predictions_of_images_not_in_the_ground_truth_are_ignored(tmp_path):
 
 @pytest.mark.parametrize("threshold", [0.0, 1e9])
 def test_default_jobs_probe_gives_the_same(generated, monkeypatch, threshold):
-    """By default the first images are timed on the calling thread, then the rest go to threads
-    (threshold 0) or stay there (a huge threshold): the same result, equal to panopticapi's."""
+    """On the Python thread path (no libdeflate for the pool path), by default the first images
+    are timed on the calling thread, then the rest go to threads (threshold 0) or stay there (a
+    huge threshold): the same result, equal to panopticapi's."""
     from fastiou.panoptic import _api
 
     gt_json, pred_json = generated
     expected = fp.pq_compute(gt_json, pred_json, jobs=1)
+    monkeypatch.setattr(_api._png, "libdeflate", lambda: None)
+    threads = []
+    pool = _api.ThreadPoolExecutor
+    monkeypatch.setattr(
+        _api, "ThreadPoolExecutor", lambda *a, **k: threads.append(a) or pool(*a, **k)
+    )
     monkeypatch.setattr(_api._config, "num_threads", lambda: 2)
     monkeypatch.setattr(_api, "_THREADS_MIN_SECONDS", threshold)
     assert fp.pq_compute(gt_json, pred_json) == expected
+    assert threads == ([(2,)] if threshold == 0.0 else [])  # the probe's choice
     assert expected == panopticapi_pq(gt_json, pred_json)
