@@ -47,7 +47,7 @@ MODULES: dict[str, dict[str, str | None]] = {
         "numba": None,  # the same greedy grid algorithm ran as fast in numba: one copy, Cython's
         "cuda": "fastiou.nms._cuda",
     },
-    # pair areas of panoptic id maps: one serial pass per image (images run in threads), so
+    # pair areas of panoptic id maps: one serial pass per image (images run as pool tasks), so
     # numba would run the same loop as Cython: None, it falls through.
     "panoptic": {
         "numpy": "fastiou.panoptic._reference",
