@@ -1302,7 +1302,8 @@ def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_
               double lowest=0.0):
     """OKS terms e_k of groups s0..s1-1 (see ``fi_oks_terms``): pair p of group s (row-major
     D x G, p from ``offsets[s] - offsets[s0]``) at ``terms[p * K:]``, its count at
-    ``counts[p]`` (-1 where its OKS is surely below ``lowest`` > 0: not worth computing). Group s's detections are rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``,
+    ``counts[p]`` (-1 where its OKS is surely below ``lowest`` > 0: not worth computing).
+    Group s's detections are rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``,
     its ground truth rows ``gt_rows[g_start[s]:g_end[s]]`` of ``gt_kp``, ``gt_box`` and
     ``gt_area``. Keypoints rows are ``x1, y1, v1, ...`` (3K values)."""
     cdef Py_ssize_t K = variances.shape[0], s, base, j
@@ -1721,9 +1722,10 @@ cdef int _kind(object ann, dict imgs, int64_t *h, int64_t *w):
 
 def segmentations(list anns, dict imgs):
     """How ``annToRLE`` would read each annotation, in one pass over the dicts: (kind uint8 [n]:
-    0 polygons, 1 an RLE dict (compressed or not), 2 anything else; parts int64 [n], the number of polygons of
-    each kind-0 annotation; their coordinates float64, each polygon's count int64 (an odd last
-    number dropped, as pycocotools), and each polygon's image height and width)."""
+    0 polygons, 1 an RLE dict (compressed or not), 2 anything else; parts int64 [n], the
+    number of polygons of each kind-0 annotation; their coordinates float64, each polygon's
+    count int64 (an odd last number dropped, as pycocotools), and each polygon's image height
+    and width)."""
     cdef Py_ssize_t n = len(anns), k, total = 0, n_parts = 0, at = 0, j = 0, m, c
     kind_array = np.empty(n, np.uint8)
     parts_array = np.zeros(n, np.int64)

@@ -520,9 +520,10 @@ static inline int32_t fi_first_step(int32_t xs, double s, int32_t dy, int32_t k,
  * column), and the sorted pixel indices are the run boundaries. Only the set of cuts matters (they
  * are sorted), so each edge yields its own without maskApi.c's array of every point: along a
  * flat edge only every fifth step can cross a centre, along a steep one each column's crossing
- * step is found from an estimate (fi_first_step): the work is the vertices and the cuts. The steps maskApi.c takes between two edges join the same
- * vertex (the same x, or for a vertex left of the image x and x + 1 truncated toward 0, no cut),
- * as do the ones to and from a zero-length edge's point (y = INT_MIN there). */
+ * step is found from an estimate (fi_first_step): the work is the vertices and the cuts. The
+ * steps maskApi.c takes between two edges join the same vertex (the same x, or for a vertex
+ * left of the image x and x + 1 truncated toward 0, no cut), as do the ones to and from a
+ * zero-length edge's point (y = INT_MIN there). */
 static inline int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k, uint64_t h,
                                  uint64_t w, int64_t points, int32_t *cols, uint32_t *cuts,
                                  uint32_t *runs, uint32_t *buckets) {
@@ -543,9 +544,11 @@ static inline int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k
             if (dx == 0) continue; /* a repeated vertex: one point, no step */
             double s = (double)(ye - ys) / dx;
             /* the steps t .. t + 1 (u = xs + t, xs + t + 1) whose ux = xs + t is 5 x + 2 */
-            int64_t t = 2 - (int64_t)xs, last = 5 * ((int64_t)w - 1) + 2 - (int64_t)xs;
+            int64_t t = 2 - (int64_t)xs, last = dx - 1;
             if (t < 0) t += (-t + 4) / 5 * 5;
-            if (last > dx - 1) last = dx - 1;
+            /* none past the image (w = 0: maskApi.c's w - 1 wraps, nothing is past it) */
+            if (w > 0 && last > 5 * ((int64_t)w - 1) + 2 - (int64_t)xs)
+                last = 5 * ((int64_t)w - 1) + 2 - (int64_t)xs;
             for (; t <= last; t += 5) {
                 int32_t v0 = (int32_t)(ys + s * (int32_t)t + .5);
                 int32_t v1 = (int32_t)(ys + s * (int32_t)(t + 1) + .5);
@@ -567,8 +570,14 @@ static inline int64_t fi_polygon(const int32_t *x5, const int32_t *y5, int64_t k
         }
     }
     int64_t n = c.n;
-    fi_sort_cuts(cuts, cols, n, c.xmin, c.xmax, runs, buckets, points + 2);
-    runs[n++] = (uint32_t)(h * w); /* after every cut: the last column's values are <= h * w */
+    if (w > 0) {
+        fi_sort_cuts(cuts, cols, n, c.xmin, c.xmax, runs, buckets, points + 2);
+        runs[n++] = (uint32_t)(h * w); /* after every cut: the last column's are <= h * w */
+    } else { /* maskApi.c keeps every column (w - 1 wraps): the values wrap, h * w = 0 sorts in */
+        memcpy(runs, cuts, sizeof(uint32_t) * (size_t)n);
+        runs[n++] = 0;
+        qsort(runs, (size_t)n, sizeof(uint32_t), fi_cmp_u32);
+    }
     uint32_t prev = 0;
     for (int64_t j = 0; j < n; j++) {
         cuts[j] = runs[j] - prev;

@@ -255,6 +255,14 @@ def test_random_masks_property(h, w, n, seed, p):
     assert F.merge(got, seed % 2) == P.merge(want, seed % 2)
 
 
+@pytest.mark.parametrize("h, w", [(5, 0), (0, 5), (0, 0), (3_000_000, 0)])
+def test_polygons_on_empty_images_match_pycocotools(h, w):
+    # w = 0: maskApi.c's w - 1 wraps, so it keeps every column and its values wrap mod 2^32
+    rng = np.random.default_rng(h + w)
+    polys = [rng.uniform(-3, 8, 2 * int(rng.integers(3, 8))).tolist() for _ in range(20)]
+    assert F.frPyObjects(polys, h, w) == P.frPyObjects(polys, h, w)
+
+
 def test_polygons_by_column_match_pycocotools():
     # fastiou sorts a polygon's cuts column by column; a zigzag across one pixel centre puts
     # 100 cuts in one column (sorted another way), a long thin sliver one in each of 300 columns
