@@ -170,7 +170,10 @@ def _as_int(value: Any, key: str, where: str) -> int:
 
 
 def _int_column(values: Sequence[Any], key: str, source: str) -> np.ndarray:
-    column = np.array(values)
+    try:
+        column = np.array(values)
+    except (TypeError, ValueError):  # ragged (a list among numbers): named value by value below
+        column = np.zeros(0, object)
     if column.dtype.kind == "i" or (column.dtype.kind == "u" and column.dtype.itemsize < 8):
         return column.astype(np.int64, copy=False)
     # floats, integers beyond int64 (numpy makes them uint64, float64 or objects, silently

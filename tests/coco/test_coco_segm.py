@@ -266,6 +266,8 @@ def test_segm_errors():
     with pytest.raises(AnnotationError, match="RLE"):
         coco.loadRes([{"image_id": gt["images"][0]["id"], "category_id": 1, "score": 0.5,
                        "segmentation": {"counts": "x"}}])  # fmt: skip
+    with pytest.raises(AnnotationError, match="annotation 1: image_id must be an integer"):
+        coco.loadRes([{"image_id": 1.0, "segmentation": 0}, {"image_id": []}])  # ragged ids
 
 
 def test_box_results_evaluated_as_masks():
