@@ -11,6 +11,7 @@ summing to each mask's h * w, h * w < 2^32, indices in range; nothing here check
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
+from libc.math cimport fabs, isfinite, trunc
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem
@@ -940,19 +941,51 @@ def merge(const uint32_t[::1] counts, const int64_t[::1] offsets, bint intersect
 # ---- polygons ---------------------------------------------------------------------------------
 
 cdef struct Polygons:
-    const int32_t *x5       # every polygon's scaled vertices, each closed by repeating vertex 0
-    const int32_t *y5
-    const int64_t *at       # polygon i's vertices: at[i] .. at[i + 1] - 1 (incl. the repeat)
+    const double *xy        # every polygon's coordinates x0, y0, x1, y1, ...
+    const int64_t *at       # polygon i's: xy[at[i]] .. xy[at[i + 1] - 1] (an even count)
     const int64_t *heights
     const int64_t *widths
     uint32_t **parts        # per polygon: malloc'd runs (freed by the caller)
-    int64_t *lengths        # per polygon: how many, or -1 when malloc failed
+    int64_t *lengths        # per polygon: how many, or one of the _POLY_ errors
+
+cdef enum:
+    _POLY_NO_MEMORY = -1
+    _POLY_NOT_FINITE = -2
+    _POLY_TOO_FAR = -3      # |5 x + .5| >= 2^30: beyond the int maskApi.c scales into
+
+cdef int _scale(const double *xy, int64_t k, int32_t *x5, int32_t *y5) noexcept nogil:
+    # maskApi.c's (int)(5 x + .5) of each vertex (C truncates toward 0), the polygon closed by
+    # repeating vertex 0; 0, or an error
+    cdef int64_t j
+    cdef double x, y
+    for j in range(k):
+        x = xy[2 * j] * 5 + .5
+        y = xy[2 * j + 1] * 5 + .5
+        if not (isfinite(x) and isfinite(y)):
+            return _POLY_NOT_FINITE
+        x = trunc(x)
+        y = trunc(y)
+        if fabs(x) >= 1073741824.0 or fabs(y) >= 1073741824.0:
+            return _POLY_TOO_FAR
+        x5[j] = <int32_t>x
+        y5[j] = <int32_t>y
+    x5[k] = x5[0]
+    y5[k] = y5[0]
+    return 0
 
 cdef void _polygon_one(Py_ssize_t i, Polygons *p) noexcept nogil:
-    cdef int64_t k = p.at[i + 1] - p.at[i] - 1
+    cdef int64_t k = (p.at[i + 1] - p.at[i]) // 2
     cdef uint64_t h = p.heights[i], w = p.widths[i]
-    cdef const int32_t *x5 = p.x5 + p.at[i]
-    cdef const int32_t *y5 = p.y5 + p.at[i]
+    cdef int32_t *x5 = <int32_t *>malloc(sizeof(int32_t) * (2 * k + 2))
+    if x5 == NULL:
+        p.lengths[i] = _POLY_NO_MEMORY
+        return
+    cdef int32_t *y5 = x5 + k + 1
+    cdef int err = _scale(p.xy + p.at[i], k, x5, y5) if k > 0 else 0
+    if err < 0:
+        free(x5)
+        p.lengths[i] = err
+        return
     cdef int64_t points = fi_poly_points(x5, y5, k) if k > 0 else 0
     # scratch: columns and cuts of points + 1, buckets of points + 2
     cdef uint32_t *scratch = <uint32_t *>malloc(sizeof(uint32_t) * (3 * points + 4))
@@ -960,40 +993,55 @@ cdef void _polygon_one(Py_ssize_t i, Polygons *p) noexcept nogil:
     if scratch == NULL or runs == NULL:
         free(scratch)
         free(runs)
-        p.lengths[i] = -1
+        free(x5)
+        p.lengths[i] = _POLY_NO_MEMORY
         return
-    p.lengths[i] = fi_polygon(x5, y5, k, h, w, points, <int32_t *>scratch, scratch + points + 1,
-                              runs, scratch + 2 * points + 2)
+    p.lengths[i] = fi_polygon(x5, y5, k if k > 0 else -1, h, w, points, <int32_t *>scratch,
+                              scratch + points + 1, runs, scratch + 2 * points + 2)
     p.parts[i] = runs
     free(scratch)
+    free(x5)
 
 cdef void _polygon_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
     cdef int64_t i
     for i in range(begin, end):
         _polygon_one(i, <Polygons *>ctx)
 
-def polygons(const int32_t[::1] x5, const int32_t[::1] y5, const int64_t[::1] vertex_offsets,
-             const int64_t[::1] heights, const int64_t[::1] widths, int threads):
-    """pycocotools' rleFrPoly of each polygon (vertices already scaled by 5 and rounded as it
-    does, each polygon closed): (counts uint32, offsets int64)."""
-    cdef Py_ssize_t n = vertex_offsets.shape[0] - 1, i
-    cdef int64_t[::1] lengths = np.zeros(n, np.int64)
-    cdef uint32_t **parts = <uint32_t **>malloc(sizeof(uint32_t *) * (n + 1))
+def polygons(const double[::1] xy, const int64_t[::1] xy_offsets, const int64_t[::1] heights,
+             const int64_t[::1] widths, int threads):
+    """pycocotools' rleFrPoly of each polygon ``xy[xy_offsets[i]:xy_offsets[i + 1]]`` (an
+    even count of coordinates; its image ``heights[i]`` x ``widths[i]``, checked by the
+    caller): (counts uint32, offsets int64). ValueError naming the first polygon with a
+    coordinate that is not finite, else the first too far out."""
+    cdef Py_ssize_t n = xy_offsets.shape[0] - 1, i
+    if heights.shape[0] != n or widths.shape[0] != n:
+        raise ValueError("polygons: one height and width per polygon")
+    for i in range(n):
+        if (xy_offsets[i] < 0 or xy_offsets[i + 1] < xy_offsets[i]
+                or xy_offsets[i + 1] > xy.shape[0] or (xy_offsets[i + 1] - xy_offsets[i]) % 2):
+            raise ValueError("polygons: bad coordinate offsets")
+    lengths_array = np.zeros(n, np.int64)
+    cdef int64_t[::1] lengths = lengths_array
+    cdef uint32_t **parts = <uint32_t **>calloc(n + 1, sizeof(uint32_t *))
     if parts == NULL:
         raise MemoryError()
     cdef Polygons p
-    p.x5 = &x5[0] if x5.shape[0] else NULL
-    p.y5 = &y5[0] if y5.shape[0] else NULL
-    p.at = &vertex_offsets[0]
+    p.xy = &xy[0] if xy.shape[0] else NULL
+    p.at = &xy_offsets[0]
     p.heights = &heights[0] if n else NULL
     p.widths = &widths[0] if n else NULL
     p.parts = parts
     p.lengths = &lengths[0] if n else NULL
-    for i in range(n):
-        parts[i] = NULL
     try:
         with nogil:
             _run(_polygon_task, &p, n, threads)
+        for err, what in ((_POLY_NOT_FINITE, "has a coordinate that is not finite"),
+                          (_POLY_TOO_FAR, None)):
+            bad = np.flatnonzero(lengths_array == err)
+            if bad.size and what is None:
+                raise ValueError("polygon coordinates must lie within +-2^30 / 5 (about 2e8)")
+            if bad.size:
+                raise ValueError(f"polygon {bad[0]} {what}")
         return _joined(parts, lengths, "rasterise a polygon")
     finally:
         for i in range(n):

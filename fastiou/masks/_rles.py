@@ -641,25 +641,7 @@ def polygon_runs_flat(
     if heights.shape != (n,) or widths.shape != (n,):
         raise ValueError(f"{n} polygons need {n} heights and widths")
     check_sizes(heights, widths)
-    vertices = lengths // 2
-    closed = np.where(vertices > 0, vertices + 1, 0)  # each polygon repeats its first vertex
     at = np.zeros(n + 1, np.int64)
-    np.cumsum(closed, out=at[1:])
-    if xy.size and not np.all(np.isfinite(xy)):
-        bad = np.searchsorted(np.cumsum(lengths), np.argmin(np.isfinite(xy)), side="right")
-        raise ValueError(f"polygon {bad} has a coordinate that is not finite")
-    # pycocotools' (int)(5 x + .5): C truncates toward zero
-    scaled = np.trunc(xy * 5 + 0.5)
-    if scaled.size and np.abs(scaled).max() >= 2**30:
-        raise ValueError("polygon coordinates must lie within +-2^30 / 5 (about 2e8)")
-    x5 = np.zeros(at[-1], np.int32)
-    y5 = np.zeros(at[-1], np.int32)
-    first = at[:-1][vertices > 0]
-    nv = vertices[vertices > 0]
-    pos = np.arange(int(nv.sum())) + np.repeat(first - np.cumsum(np.r_[0, nv[:-1]]), nv)
-    x5[pos] = scaled[0::2]
-    y5[pos] = scaled[1::2]
-    x5[first + nv] = x5[first]  # close each polygon
-    y5[first + nv] = y5[first]
-    work = int(vertices.sum())
-    return _ext.polygons(x5, y5, at, heights, widths, threads_for(work, 1 << 12))
+    np.cumsum(lengths, out=at[1:])
+    xy = np.ascontiguousarray(xy, np.float64)
+    return _ext.polygons(xy, at, heights, widths, threads_for(int(at[-1]) // 2, 1 << 12))

@@ -44,12 +44,8 @@ def _every_kernel(threads: int) -> list[np.ndarray]:
     box_iou = np.empty((n, n))
     _ext.box_iou(np.ascontiguousarray(boxes), np.ascontiguousarray(boxes), crowd, box_iou, threads)
     rng = np.random.default_rng(1)
-    x5 = rng.integers(-20, 5 * w + 20, (n, 7)).astype(np.int32)
-    y5 = rng.integers(-20, 5 * h + 20, (n, 7)).astype(np.int32)
-    x5[:, -1], y5[:, -1] = x5[:, 0], y5[:, 0]
-    poly = _ext.polygons(
-        x5.ravel(), y5.ravel(), np.arange(n + 1) * 7, np.full(n, h), np.full(n, w), threads
-    )
+    xy = np.stack([rng.uniform(-4, w + 4, (n, 6)), rng.uniform(-4, h + 4, (n, 6))], 2)
+    poly = _ext.polygons(xy.ravel(), np.arange(n + 1) * 12, np.full(n, h), np.full(n, w), threads)
     return [counts, offsets, decoded, chars, at, parsed, parsed_at, iou, box_iou, *poly]
 
 
