@@ -332,18 +332,17 @@ class COCO:
             if scanned is not None:
                 table, kept = scanned[0], source
             else:
-                try:
-                    table, anns = _json.load_results(resFile)
+                try:  # boxes, or RLE results read in the same scan (no dicts)
+                    table, anns = _json.load_results(
+                        resFile,
+                        lambda buf, cols: _instances.segm_scanned(buf, cols, source, packed),
+                    )
                     kept = source if anns is None else anns
                 except AnnotationError:  # no boxes: the segmentation / keypoint branches
-                    table = _instances.segm_results(source, source, packed)  # no dicts
-                    if table is not None:
-                        kept = source
-                    else:
-                        anns = _json._load_python(resFile)
-                        if not isinstance(anns, list) or _instances.result_branch(anns) == "bbox":
-                            raise
-                        table, kept = _instances.results_table(anns, source, packed), anns
+                    anns = _json._load_python(resFile)
+                    if not isinstance(anns, list) or _instances.result_branch(anns) == "bbox":
+                        raise
+                    table, kept = _instances.results_table(anns, source, packed), anns
         elif isinstance(resFile, np.ndarray):
             self._log("Converting ndarray to lists...")
             table = _table.from_numpy(resFile)

@@ -355,43 +355,47 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
 
 def segm_results(path: str, source: str, packed: dict) -> Annotations | None:
     """A results file of pycocotools' segm branch (compressed RLE results, the first without a
-    box) as columns, without a dict per detection: the JSON scanner's columns, and each RLE
-    object read where it lies. ``packed["rles"]`` receives the masks. None where the file holds
-    anything else (a key missing, a run list, a polygon, a corrupt string...): the dict path
-    then decides, and names any problem."""
+    box) as columns, without a dict per detection (see :func:`segm_scanned`)."""
+    from ._json import _with_bytes, scan_results
+
+    def scan(buf):
+        columns = scan_results(buf, _SEGM_KEYS + ("segmentation",))
+        return None if columns is None else segm_scanned(buf, columns, source, packed)
+
+    return _with_bytes(path, scan)
+
+
+_SEGM_KEYS = ("image_id", "category_id", "score", "bbox")  # the last one optional
+
+
+def segm_scanned(buf, columns: dict, source: str, packed: dict) -> Annotations | None:
+    """pycocotools' segm-branch loadRes columns of a scanned results file (``columns`` with the
+    "segmentation" spans into ``buf``): area and box from each mask, a result's own box kept,
+    each RLE object read where it lies; ``packed["rles"]`` receives the masks. None where it
+    is not that branch or holds anything else (a key missing, a run list, a polygon, a corrupt
+    string...): the dict path then decides, and names any problem."""
     from ..masks import RLEs
     from ._ext import kernels
-    from ._json import MIN_RESULT_BYTES, _threads, _with_bytes, pow5_table
     from ._table import check_finite
 
     k = kernels()
-    wanted = ("image_id", "category_id", "score", "bbox", "segmentation")
-
-    def scan(buf):
-        if not len(buf):
-            return None
-        scanned = k.parse_object_array(buf, 0, pow5_table(), MIN_RESULT_BYTES, _threads(), wanted)
-        if scanned is None or k.skip_ws(buf, scanned[1]) != len(buf):
-            return None
-        columns = scanned[0]
-        seen, bit = columns["seen"], {key: np.uint8(1 << k.KEYS.index(key)) for key in wanted[:4]}
-        if not len(seen) or seen[0] & bit["bbox"]:  # empty, or the box branch
-            return None
-        for key in wanted[:3]:
-            if ((seen & bit[key]) == 0).any():
-                return None
-        if (columns["segmentation"][:, 0] < 0).any():
-            return None
-        return columns, k.rle_spans(buf, columns["segmentation"]), (seen & bit["bbox"]) != 0
-
-    got = _with_bytes(path, scan)
-    if got is None or got[1] is None:
+    seen = columns["seen"]
+    bit = {key: np.uint8(1 << k.KEYS.index(key)) for key in _SEGM_KEYS}
+    if not len(seen) or seen[0] & bit["bbox"]:  # empty, or the box branch
         return None
-    columns, (chars, lengths, heights, widths), boxed = got
+    for key in _SEGM_KEYS[:3]:
+        if ((seen & bit[key]) == 0).any():
+            return None
+    if (columns["segmentation"][:, 0] < 0).any():
+        return None
+    strings = k.rle_spans(buf, columns["segmentation"])
+    if strings is None:
+        return None
     try:
-        masks = RLEs.from_string_chars(chars, lengths, heights, widths)
+        masks = RLEs.from_string_chars(*strings)
     except (ValueError, TypeError):
         return None
+    boxed = (seen & bit["bbox"]) != 0
     bbox = masks.boxes().astype(np.float64)
     bbox[boxed] = columns["bbox"][boxed]  # pycocotools keeps a result's own box
     table = result_table(

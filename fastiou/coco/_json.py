@@ -154,30 +154,48 @@ def _load_python(path: str | os.PathLike) -> Any:
         return _parse(f.read(), os.fspath(path))
 
 
-def load_results(path: str | os.PathLike) -> tuple[Annotations, list | None]:
-    """A results file (a JSON list of detections) as columns.
-
-    Returns ``(table, dicts)``: ``dicts`` is the parsed list when the file went through Python's
-    json module (so it need not be parsed again), else None.
-    """
+def scan_results(buf: np.ndarray, wanted: tuple[str, ...] = _table.RESULT_KEYS) -> dict | None:
+    """The scanner's columns of a results file's bytes (the ``wanted`` keys), or None where it
+    declines."""
     from ._ext import kernels
 
     _ckernels = kernels()
+    if not len(buf):
+        return None
+    scanned = _ckernels.parse_object_array(
+        buf, 0, pow5_table(), MIN_RESULT_BYTES, _threads(), wanted
+    )
+    if scanned is None or _ckernels.skip_ws(buf, scanned[1]) != len(buf):
+        return None
+    return scanned[0]
+
+
+def load_results(
+    path: str | os.PathLike, segm: Callable[[np.ndarray, dict], Annotations | None] | None = None
+) -> tuple[Annotations, list | None]:
+    """A results file (a JSON list of detections) as columns.
+
+    Returns ``(table, dicts)``: ``dicts`` is the parsed list when the file went through Python's
+    json module (so it need not be parsed again), else None. ``segm(bytes, columns)``: the
+    columns of pycocotools' segm branch from the same scan (which then also records where each
+    "segmentation" lies), or None for the box path.
+    """
     source = os.fspath(path)
 
     def scan(buf: np.ndarray):
-        if not len(buf):
-            return None
-        scanned = _ckernels.parse_object_array(
-            buf, 0, pow5_table(), MIN_RESULT_BYTES, _threads(), _table.RESULT_KEYS
-        )
-        if scanned is None or _ckernels.skip_ws(buf, scanned[1]) != len(buf):
-            return None
-        return scanned[0]
+        wanted = _table.RESULT_KEYS + (("segmentation",) if segm is not None else ())
+        columns = scan_results(buf, wanted)
+        if columns is not None and segm is not None:
+            table = segm(buf, columns)
+            if table is not None:
+                return table
+        return columns
 
-    columns = _with_bytes(path, scan)
-    if columns is not None:
-        return _table.from_scanned(columns, results=True, source=source), None
+    got = _with_bytes(path, scan)
+    if isinstance(got, Annotations):
+        return got, None
+    if got is not None:
+        return _table.from_scanned(got, results=True, source=source), None
     anns = _load_python(path)
     if not isinstance(anns, list):
         raise AnnotationError(
