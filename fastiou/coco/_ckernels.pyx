@@ -47,10 +47,15 @@ cdef extern from "_native.h" nogil:
                              int64_t *nrows, const char **stop_at)
 
 cdef extern from "_keypoints.h" nogil:
+    void fi_oks_counts(const double *dk, const int64_t *drow, int64_t D, const double *gk,
+                       const double *gbox, const double *garea, const int64_t *grow, int64_t G,
+                       const double *inv, int64_t K, double lowest, int32_t *idx,
+                       int32_t *n)
     void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                       const double *gbox, const double *garea, const int64_t *grow, int64_t G,
-                      const double *vars, int64_t K, double lowest, double *e, int32_t *n)
-    void fi_oks_sum(double *x, const double *e, const int32_t *n, int64_t P, int64_t K,
+                      const double *vars, int64_t K, int32_t *idx, const int32_t *n,
+                      const int64_t *pos, double *e)
+    void fi_oks_sum(double *x, const double *e, const int32_t *n, const int64_t *pos, int64_t P,
                     double *ious)
 
 # Per detection, area range and IoU threshold: what accumulate() counts it as.
@@ -1293,63 +1298,6 @@ cdef void _scan_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil
                 p = fi_ws(p + 1, end)
 
 
-def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::1] g_start,
-              const int64_t[::1] g_end, const int64_t[::1] offsets, Py_ssize_t s0, Py_ssize_t s1,
-              const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
-              const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
-              const double[::1] gt_area, const int64_t[::1] gt_rows,
-              const double[::1] variances, double[::1] terms, int32_t[::1] counts, int nthreads,
-              double lowest=0.0):
-    """OKS terms e_k of groups s0..s1-1 (see ``fi_oks_terms``): pair p of group s (row-major
-    D x G, p from ``offsets[s] - offsets[s0]``) at ``terms[p * K:]``, its count at
-    ``counts[p]`` (-1 where its OKS is surely below ``lowest`` > 0: not worth computing).
-    Group s's detections are rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``,
-    its ground truth rows ``gt_rows[g_start[s]:g_end[s]]`` of ``gt_kp``, ``gt_box`` and
-    ``gt_area``. Keypoints rows are ``x1, y1, v1, ...`` (3K values)."""
-    cdef Py_ssize_t K = variances.shape[0], s, base, j
-    if K < 1 or dt_kp.shape[1] != 3 * K or gt_kp.shape[1] != 3 * K or gt_box.shape[1] != 4:
-        raise ValueError(f"keypoints must hold 3 x {K} values (one sigma per keypoint)")
-    if not (0 <= s0 <= s1 <= d_start.shape[0]) or offsets.shape[0] != d_start.shape[0] + 1:
-        raise ValueError("oks_terms: bad group range")
-    if gt_box.shape[0] < gt_kp.shape[0] or gt_area.shape[0] < gt_kp.shape[0]:
-        raise ValueError("oks_terms: one box and area per ground truth")
-    for j in range(dt_rows.shape[0]):
-        if not (0 <= dt_rows[j] < dt_kp.shape[0]):
-            raise ValueError("oks_terms: detection row out of range")
-    for j in range(gt_rows.shape[0]):
-        if not (0 <= gt_rows[j] < gt_kp.shape[0]):
-            raise ValueError("oks_terms: ground-truth row out of range")
-    base = offsets[s0]
-    for s in range(s0, s1):
-        if (d_start[s] < 0 or d_end[s] > dt_rows.shape[0] or g_start[s] < 0
-                or g_end[s] > gt_rows.shape[0] or offsets[s + 1] - offsets[s]
-                != (d_end[s] - d_start[s]) * (g_end[s] - g_start[s])):
-            raise ValueError(f"oks_terms: group {s} has bad ranges")
-    if counts.shape[0] < offsets[s1] - base or terms.shape[0] < (offsets[s1] - base) * K:
-        raise ValueError("oks_terms: output buffers too small")
-    cdef OksJob job
-    job.s0 = s0
-    job.base = base
-    job.K = K
-    job.lowest = lowest
-    job.d_start = &d_start[0]
-    job.d_end = &d_end[0]
-    job.g_start = &g_start[0]
-    job.g_end = &g_end[0]
-    job.offsets = &offsets[0]
-    job.dt_kp = &dt_kp[0, 0]
-    job.dt_rows = &dt_rows[0]
-    job.gt_kp = &gt_kp[0, 0]
-    job.gt_box = &gt_box[0, 0]
-    job.gt_area = &gt_area[0]
-    job.gt_rows = &gt_rows[0]
-    job.variances = &variances[0]
-    job.terms = &terms[0]
-    job.counts = &counts[0]
-    with nogil:
-        parallel_for(_oks_task, &job, s1 - s0, 16, max(1, nthreads))
-
-
 cdef struct OksJob:
     Py_ssize_t s0  # the first group; its first pair is offsets[s0] = base
     Py_ssize_t base
@@ -1367,8 +1315,131 @@ cdef struct OksJob:
     const double *gt_area
     const int64_t *gt_rows
     const double *variances
-    double *terms
+    const double *inverses  # 1 / variances: pass 1 (counts) when set, else pass 2 (terms)
     int32_t *counts
+    const int64_t *pos
+    double *terms
+    int32_t *scratch  # K ints per thread slot
+
+
+cdef OksJob _oks_job(const int64_t[::1] d_start, const int64_t[::1] d_end,
+                     const int64_t[::1] g_start, const int64_t[::1] g_end,
+                     const int64_t[::1] offsets, Py_ssize_t s0, Py_ssize_t s1,
+                     const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
+                     const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
+                     const double[::1] gt_area, const int64_t[::1] gt_rows,
+                     const double[::1] variances, int32_t[::1] counts) except *:
+    """The checked job of ``oks_counts`` / ``oks_terms`` (every index the kernels follow)."""
+    cdef Py_ssize_t K = variances.shape[0], s, j
+    if K < 1 or dt_kp.shape[1] != 3 * K or gt_kp.shape[1] != 3 * K or gt_box.shape[1] != 4:
+        raise ValueError(f"keypoints must hold 3 x {K} values (one sigma per keypoint)")
+    if not (0 <= s0 <= s1 <= d_start.shape[0]) or offsets.shape[0] != d_start.shape[0] + 1:
+        raise ValueError("oks: bad group range")
+    if gt_box.shape[0] < gt_kp.shape[0] or gt_area.shape[0] < gt_kp.shape[0]:
+        raise ValueError("oks: one box and area per ground truth")
+    for j in range(dt_rows.shape[0]):
+        if not (0 <= dt_rows[j] < dt_kp.shape[0]):
+            raise ValueError("oks: detection row out of range")
+    for j in range(gt_rows.shape[0]):
+        if not (0 <= gt_rows[j] < gt_kp.shape[0]):
+            raise ValueError("oks: ground-truth row out of range")
+    for s in range(s0, s1):
+        if (d_start[s] < 0 or d_end[s] > dt_rows.shape[0] or g_start[s] < 0
+                or g_end[s] > gt_rows.shape[0] or offsets[s + 1] - offsets[s]
+                != (d_end[s] - d_start[s]) * (g_end[s] - g_start[s])):
+            raise ValueError(f"oks: group {s} has bad ranges")
+    if counts.shape[0] < offsets[s1] - offsets[s0]:
+        raise ValueError("oks: counts buffer too small")
+    cdef OksJob job
+    job.s0 = s0
+    job.base = offsets[s0]
+    job.K = K
+    job.lowest = 0.0
+    job.d_start = &d_start[0] if d_start.shape[0] else NULL
+    job.d_end = &d_end[0] if d_end.shape[0] else NULL
+    job.g_start = &g_start[0] if g_start.shape[0] else NULL
+    job.g_end = &g_end[0] if g_end.shape[0] else NULL
+    job.offsets = &offsets[0]
+    job.dt_kp = &dt_kp[0, 0] if dt_kp.shape[0] else NULL
+    job.dt_rows = &dt_rows[0] if dt_rows.shape[0] else NULL
+    job.gt_kp = &gt_kp[0, 0] if gt_kp.shape[0] else NULL
+    job.gt_box = &gt_box[0, 0] if gt_box.shape[0] else NULL
+    job.gt_area = &gt_area[0] if gt_area.shape[0] else NULL
+    job.gt_rows = &gt_rows[0] if gt_rows.shape[0] else NULL
+    job.variances = &variances[0]
+    job.inverses = NULL
+    job.counts = &counts[0] if counts.shape[0] else NULL
+    job.pos = NULL
+    job.terms = NULL
+    job.scratch = NULL
+    return job
+
+
+def oks_counts(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::1] g_start,
+               const int64_t[::1] g_end, const int64_t[::1] offsets, Py_ssize_t s0, Py_ssize_t s1,
+               const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
+               const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
+               const double[::1] gt_area, const int64_t[::1] gt_rows,
+               const double[::1] variances, int32_t[::1] counts, int64_t[::1] pos,
+               int nthreads, double lowest=0.0):
+    """Pass 1 of the OKS of groups s0..s1-1 (``fi_oks_counts``). Pair p of group s (row-major
+    D x G, p from ``offsets[s] - offsets[s0]``) gets its term count at ``counts[p]``, or -1
+    where its OKS is surely below ``lowest`` > 0 (not worth computing), and the start of its
+    terms at ``pos[p]`` (the counted pairs' terms packed in order). Group s's detections are
+    rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``, its ground truth rows
+    ``gt_rows[g_start[s]:g_end[s]]`` of ``gt_kp``, ``gt_box`` and ``gt_area``. Keypoints rows
+    are ``x1, y1, v1, ...`` (3K values). Returns the number of terms (pass 2's buffer)."""
+    cdef OksJob job = _oks_job(d_start, d_end, g_start, g_end, offsets, s0, s1, dt_kp, dt_rows,
+                               gt_kp, gt_box, gt_area, gt_rows, variances, counts)
+    cdef Py_ssize_t P = offsets[s1] - offsets[s0], p
+    cdef int64_t total = 0
+    if pos.shape[0] < P:
+        raise ValueError("oks_counts: pos buffer too small")
+    inverses = np.reciprocal(np.asarray(variances))
+    cdef const double[::1] inv = inverses
+    nthreads = max(1, nthreads)
+    cdef int32_t[:, ::1] scratch = np.empty((nthreads, job.K), np.int32)
+    job.inverses = &inv[0]
+    job.lowest = lowest
+    job.scratch = &scratch[0, 0]
+    with nogil:
+        parallel_for(_oks_task, &job, s1 - s0, 16, nthreads)
+        for p in range(P):
+            pos[p] = total
+            if job.counts[p] > 0:
+                total += job.counts[p]
+    return total
+
+
+def oks_terms(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64_t[::1] g_start,
+              const int64_t[::1] g_end, const int64_t[::1] offsets, Py_ssize_t s0, Py_ssize_t s1,
+              const double[:, ::1] dt_kp, const int64_t[::1] dt_rows,
+              const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
+              const double[::1] gt_area, const int64_t[::1] gt_rows,
+              const double[::1] variances, int32_t[::1] counts, const int64_t[::1] pos,
+              double[::1] terms, int nthreads):
+    """Pass 2 (``fi_oks_terms``): the terms e_k of every pair that ``oks_counts`` counted, at
+    ``terms[pos[p]:pos[p] + counts[p]]``; the arguments as there, unchanged since."""
+    cdef OksJob job = _oks_job(d_start, d_end, g_start, g_end, offsets, s0, s1, dt_kp, dt_rows,
+                               gt_kp, gt_box, gt_area, gt_rows, variances, counts)
+    cdef Py_ssize_t P = offsets[s1] - offsets[s0], p
+    cdef int64_t total = 0
+    if pos.shape[0] < P:
+        raise ValueError("oks_terms: pos buffer too small")
+    for p in range(P):  # the positions oks_counts gave: every write lands in terms
+        if pos[p] != total or counts[p] > job.K:
+            raise ValueError("oks_terms: counts and positions are not those of oks_counts")
+        if counts[p] > 0:
+            total += counts[p]
+    if terms.shape[0] < total:
+        raise ValueError("oks_terms: terms buffer too small")
+    nthreads = max(1, nthreads)
+    cdef int32_t[:, ::1] scratch = np.empty((nthreads, job.K), np.int32)
+    job.pos = &pos[0] if P else NULL
+    job.terms = &terms[0] if terms.shape[0] else NULL
+    job.scratch = &scratch[0, 0]
+    with nogil:
+        parallel_for(_oks_task, &job, s1 - s0, 16, nthreads)
 
 
 cdef void _oks_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
@@ -1380,24 +1451,33 @@ cdef void _oks_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
         p = j.offsets[s] - j.base
         if D == 0 or G == 0:
             continue
-        fi_oks_terms(j.dt_kp, j.dt_rows + j.d_start[s], D, j.gt_kp, j.gt_box, j.gt_area,
-                     j.gt_rows + j.g_start[s], G, j.variances, j.K, j.lowest, j.terms + p * j.K,
-                     j.counts + p)
+        if j.inverses != NULL:
+            fi_oks_counts(j.dt_kp, j.dt_rows + j.d_start[s], D, j.gt_kp, j.gt_box, j.gt_area,
+                          j.gt_rows + j.g_start[s], G, j.inverses, j.K, j.lowest,
+                          j.scratch + slot * j.K, j.counts + p)
+        else:
+            fi_oks_terms(j.dt_kp, j.dt_rows + j.d_start[s], D, j.gt_kp, j.gt_box, j.gt_area,
+                         j.gt_rows + j.g_start[s], G, j.variances, j.K, j.scratch + slot * j.K,
+                         j.counts + p, j.pos + p, j.terms)
 
 
 def oks_sum(double[::1] exp_terms, const double[::1] terms, const int32_t[::1] counts,
-            Py_ssize_t K, double[::1] out):
-    """``out[p] = sum(exp_terms[p * K:][:counts[p]]) / counts[p]`` in numpy's summation order,
-    ``exp_terms = np.exp(-terms)`` where ``oks_terms`` marked a term -1 counting as 0."""
+            const int64_t[::1] pos, double[::1] out):
+    """``out[p] = sum(exp_terms[pos[p]:][:counts[p]]) / counts[p]`` in numpy's summation order,
+    -1 where ``counts[p]`` is -1 (not computed); ``exp_terms = np.exp(-terms)`` where
+    ``oks_terms`` marked a term -1 counting as 0."""
     cdef Py_ssize_t P = out.shape[0], p
-    if counts.shape[0] < P or exp_terms.shape[0] < P * K or terms.shape[0] < P * K:
+    if counts.shape[0] < P or pos.shape[0] < P or exp_terms.shape[0] < terms.shape[0]:
         raise ValueError("oks_sum: buffers too small")
     for p in range(P):
-        if not (1 <= counts[p] <= K):
-            raise ValueError("oks_sum: bad term count")
+        if counts[p] == -1:
+            continue
+        if not (1 <= counts[p] and 0 <= pos[p] <= terms.shape[0] - counts[p]):
+            raise ValueError("oks_sum: bad term count or position")
     if P:
         with nogil:
-            fi_oks_sum(&exp_terms[0], &terms[0], &counts[0], P, K, &out[0])
+            fi_oks_sum(&exp_terms[0] if exp_terms.shape[0] else NULL,
+                       &terms[0] if terms.shape[0] else NULL, &counts[0], &pos[0], P, &out[0])
 
 
 # ---------------------------------------------------------------------------------------------

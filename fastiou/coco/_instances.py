@@ -425,7 +425,7 @@ def segm_overlaps(gt: COCO, dt: COCO):
 def oks_overlaps(gt: COCO, dt: COCO, sigmas: Any, use_cats: bool, lowest: float = 0.0):
     """The engine's ``overlaps`` for "keypoints": pycocotools' computeOks per group. With
     ``lowest`` > 0 (the lowest matching threshold), a pair whose OKS is surely below it gets
-    -1 instead (``fi_oks_below``): matching never takes it, and its exp is not computed."""
+    -1 instead (``fi_oks_counts``): matching never takes it, and its exp is not computed."""
     from ._ext import kernels
 
     sigmas = np.asarray(sigmas, dtype=np.float64).reshape(-1)
@@ -453,24 +453,17 @@ def oks_overlaps(gt: COCO, dt: COCO, sigmas: Any, use_cats: bool, lowest: float 
             s1 = min(s1, n_groups)
             pairs = int(offsets[s1] - offsets[s0])
             if pairs:
-                terms = np.empty(pairs * k_count, np.float64)
-                counts = np.empty(pairs, np.int32)
-                k.oks_terms(
+                args = (
                     d_start, d_end, g_start, g_end, offsets, s0, s1, dt_kp, dt_rows, gt_kp,
-                    gt_table.bbox, gt_table.area, gt_rows, variances, terms, counts, threads,
-                    lowest,
+                    gt_table.bbox, gt_table.area, gt_rows, variances,
                 )  # fmt: skip
-                out = values[offsets[s0] : offsets[s1]]
-                kept = np.flatnonzero(counts >= 0)
-                if kept.shape[0] < pairs:  # the pairs below every threshold: -1, no exp
-                    out[:] = -1.0
-                    terms = terms.reshape(pairs, k_count)[kept].reshape(-1)
-                    counts = counts[kept]
+                counts = np.empty(pairs, np.int32)
+                pos = np.empty(pairs, np.int64)
+                total = k.oks_counts(*args, counts, pos, threads, lowest)
+                terms = np.empty(total, np.float64)
+                k.oks_terms(*args, counts, pos, terms, threads)
                 exp_terms = np.exp(np.negative(terms))  # numpy's exp: pycocotools' np.exp(-e)
-                sums = out if kept.shape[0] == pairs else np.empty(kept.shape[0], np.float64)
-                k.oks_sum(exp_terms, terms, counts, k_count, sums)
-                if sums is not out:
-                    out[kept] = sums
+                k.oks_sum(exp_terms, terms, counts, pos, values[offsets[s0] : offsets[s1]])
             s0 = s1
         return values, offsets
 

@@ -1,75 +1,124 @@
 /* pycocotools' computeOks (cocoeval.py), operation for operation, in two steps around numpy's
  * exp (so that exp rounds exactly as numpy's does on this machine, SIMD or not):
- *   fi_oks_terms: per (detection, ground truth) pair the terms e_k, compacted to the visible
- *                 keypoints when the ground truth has some (else all K, with the distance to
- *                 the ground truth's box doubled, as pycocotools measures it);
- *   fi_oks_sum:   sum(exp(-e)) / count, summed in numpy's order (0.0 + pairwise sum).
+ *   fi_oks_counts: per (detection, ground truth) pair its term count (the ground truth's
+ *                  visible keypoints, else all K, measured to its doubled box as pycocotools
+ *                  does), or -1 where a cheap bound shows the OKS below the lowest threshold;
+ *   fi_oks_terms:  the terms e_k of the pairs counted, packed one pair after the other;
+ *   fi_oks_sum:    sum(exp(-e)) / count, summed in numpy's order (0.0 + pairwise sum).
  * Included by _ckernels.pyx. */
 #ifndef FASTIOU_COCO_KEYPOINTS_H
 #define FASTIOU_COCO_KEYPOINTS_H
 
 #include "_native.h"
 
-/* Whether the OKS of these q terms, sum(exp(-e)) / q, is surely below `lowest` (> 0): exp(v) >=
- * 1 + v + v^2 / 2 for v >= 0, so each exp(-e) is at most 1 / (1 + e + e^2 / 2); the margin
- * covers the rounding of this bound and of numpy's exp and sum (each below 1e-13 here). A term
- * marked -1 counts 0; a NaN or negative one (a negative area) leaves the pair to be computed. */
-FI_EXACT_FN int fi_oks_below(const double *e, int64_t q, double lowest) {
+/* The limits of ground truth g's doubled box and its scale, as pycocotools' computeOks. */
+#define FI_OKS_GT_SETUP(bb, area)                                                         \
+    double x0 = (bb)[0] - (bb)[2], x1 = (bb)[0] + (bb)[2] * 2;                            \
+    double y0 = (bb)[1] - (bb)[3], y1 = (bb)[1] + (bb)[3] * 2;                            \
+    double scale = (area) + 2.220446049250313e-16; /* gt['area'] + np.spacing(1) */
+
+/* dx^2 + dy^2 of keypoint k: to the ground truth's keypoint when it has visible ones (k1 > 0),
+ * else the distance outside its doubled box (np.max((z, v), axis=0): max(0, v), NaN kept). */
+FI_EXACT_FN double fi_oks_d2(const double *D3, const double *G3, int64_t k, int64_t k1,
+                             double x0, double x1, double y0, double y1) {
     FI_NO_CONTRACT
-    if (!(lowest > 0) || q <= 0) return 0;
-    double bound = 0.0;
-    for (int64_t k = 0; k < q; k++) {
-        double v = e[k];
-        if (v == -1.0) continue;
-        if (!(v >= 0)) return 0;
-        bound += 1.0 / (1.0 + v + 0.5 * v * v);
+    double dx, dy, a, b;
+    if (k1 > 0) {
+        dx = D3[3 * k] - G3[3 * k];
+        dy = D3[3 * k + 1] - G3[3 * k + 1];
+    } else {
+        /* "v <= 0 ? 0 : v" is max(0, v) with NaN kept, and compiles without a branch (the
+         * comparisons are unpredictable here) */
+        a = x0 - D3[3 * k];
+        b = D3[3 * k] - x1;
+        dx = (a <= 0.0 ? 0.0 : a) + (b <= 0.0 ? 0.0 : b);
+        a = y0 - D3[3 * k + 1];
+        b = D3[3 * k + 1] - y1;
+        dy = (a <= 0.0 ? 0.0 : a) + (b <= 0.0 ? 0.0 : b);
     }
-    return bound < (lowest - 1e-9) * (double)q;
+    return dx * dx + dy * dy;
+}
+
+/* The keypoints a pair's terms are taken at: ground truth G3's visible ones, or all K when it
+ * has none (k1 = 0). Returns their count q; idx holds K ints (the caller's scratch, one per
+ * thread). A list, not a test per term:
+ * the visibility flags are unpredictable branches, which cost more than the arithmetic. */
+FI_EXACT_FN int64_t fi_oks_keys(const double *G3, int64_t K, int32_t *idx, int64_t *k1) {
+    int64_t k, q = 0;
+    for (k = 0; k < K; k++) {
+        idx[q] = (int32_t)k;
+        q += G3[3 * k + 2] > 0;
+    }
+    *k1 = q;
+    if (q == 0)
+        for (k = 0; k < K; k++) idx[q++] = (int32_t)k;
+    return q;
 }
 
 /* Detection d's keypoints are row drow[d] of dk (rows of 3K values), ground truth g's row
- * grow[g] of gk, gbox (xywh) and garea; vars: K = (2 sigma)^2. Terms of pair (d, g) at
- * e[(d * G + g) * K ...], their count at n[d * G + g], or -1 where the pair's OKS is surely below
- * `lowest` (fi_oks_below; 0 or less: never). Unused term slots are set to 0. */
+ * grow[g] of gk, gbox (xywh) and garea; vars: K = (2 sigma)^2, inv: 1 / vars; idx: K ints of
+ * scratch.
+ *
+ * Pass 1, fi_oks_counts: n[d * G + g] = the pair's term count (the ground truth's visible
+ * keypoints, or all K when it has none), or -1 where its OKS is surely below `lowest` (> 0; 0
+ * or less: never). The bound: exp(v) >= 1 + v + v^2 / 2 for v >= 0, so each exp(-e) is at most
+ * 1 / (1 + e + e^2 / 2). It is evaluated with e' = d2 * inv[k] * (0.5 / scale), within 3e-16
+ * of e relatively (no division but the bound's); the margin 1e-9 covers that, the rounding of
+ * the bound and of numpy's exp and sum (each below 1e-13 here). A NaN or negative e' (a negative
+ * area) leaves the pair to be computed. */
+FI_EXACT_FN void fi_oks_counts(const double *dk, const int64_t *drow, int64_t D, const double *gk,
+                               const double *gbox, const double *garea, const int64_t *grow,
+                               int64_t G, const double *inv, int64_t K, double lowest,
+                               int32_t *idx, int32_t *n) {
+    FI_NO_CONTRACT
+    int64_t d, g, j, k1, q;
+    for (g = 0; g < G; g++) {
+        const double *G3 = gk + 3 * K * grow[g];
+        FI_OKS_GT_SETUP(gbox + 4 * grow[g], garea[grow[g]])
+        double half = 0.5 / scale;
+        q = fi_oks_keys(G3, K, idx, &k1);
+        for (d = 0; d < D; d++) {
+            int32_t count = (int32_t)q;
+            if (lowest > 0) {
+                const double *D3 = dk + 3 * K * drow[d];
+                double bound = 0.0, limit = (lowest - 1e-9) * (double)q;
+                int prunable = 1;
+                for (j = 0; j < q; j++) {
+                    double v = fi_oks_d2(D3, G3, idx[j], k1, x0, x1, y0, y1) * inv[idx[j]] * half;
+                    prunable &= v >= 0;
+                    bound += 1.0 / (1.0 + v + 0.5 * v * v);
+                }
+                if (prunable && bound < limit) count = -1;
+            }
+            n[d * G + g] = count;
+        }
+    }
+}
+
+/* Pass 2, fi_oks_terms: the terms of every pair with n >= 0 at e[pos[d * G + g]...] (n of them
+ * at most), exactly as pycocotools: e = d2 / vars / (area + eps) / 2; -1 where e >= 746
+ * (exp(-e) is 0 there: below half the smallest subnormal), so that numpy's exp (slow where it
+ * underflows) gets a cheap value. */
 FI_EXACT_FN void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                               const double *gbox, const double *garea, const int64_t *grow,
-                              int64_t G, const double *vars, int64_t K, double lowest, double *e,
-                              int32_t *n) {
+                              int64_t G, const double *vars, int64_t K, int32_t *idx,
+                              const int32_t *n, const int64_t *pos, double *e) {
     FI_NO_CONTRACT
-    int64_t d, g, k, q;
+    int64_t d, g, j, k1, q;
     for (g = 0; g < G; g++) {
-        const double *G3 = gk + 3 * K * grow[g], *bb = gbox + 4 * grow[g];
-        int64_t k1 = 0;
-        double x0 = bb[0] - bb[2], x1 = bb[0] + bb[2] * 2;
-        double y0 = bb[1] - bb[3], y1 = bb[1] + bb[3] * 2;
-        double scale = garea[grow[g]] + 2.220446049250313e-16; /* gt['area'] + np.spacing(1) */
-        for (k = 0; k < K; k++) k1 += G3[3 * k + 2] > 0;
+        const double *G3 = gk + 3 * K * grow[g];
+        FI_OKS_GT_SETUP(gbox + 4 * grow[g], garea[grow[g]])
+        q = fi_oks_keys(G3, K, idx, &k1);
         for (d = 0; d < D; d++) {
+            int64_t m = n[d * G + g] < q ? n[d * G + g] : q; /* n at most, whatever the caller */
             const double *D3 = dk + 3 * K * drow[d];
-            double *out = e + (d * G + g) * K;
-            q = 0;
-            for (k = 0; k < K; k++) {
-                double dx, dy, a, b;
-                if (k1 > 0) {
-                    if (!(G3[3 * k + 2] > 0)) continue;
-                    dx = D3[3 * k] - G3[3 * k];
-                    dy = D3[3 * k + 1] - G3[3 * k + 1];
-                } else { /* np.max((z, v), axis=0): max(0, v), NaN kept */
-                    a = x0 - D3[3 * k];
-                    b = D3[3 * k] - x1;
-                    dx = (a != a || a > 0 ? a : 0.0) + (b != b || b > 0 ? b : 0.0);
-                    a = y0 - D3[3 * k + 1];
-                    b = D3[3 * k + 1] - y1;
-                    dy = (a != a || a > 0 ? a : 0.0) + (b != b || b > 0 ? b : 0.0);
-                }
+            double *out = e + pos[d * G + g];
+            for (j = 0; j < m; j++) {
                 /* "/ 2" as "* 0.5": both are the correctly rounded x / 2, bit for bit */
-                double v = (dx * dx + dy * dy) / vars[k] / scale * 0.5;
-                /* exp(-v) is 0 for v >= 746 (below half the smallest subnormal): marked -1,
-                 * so that numpy's exp (slow where it underflows) gets a cheap value there */
-                out[q++] = v >= 746.0 ? -1.0 : v;
+                double v = fi_oks_d2(D3, G3, idx[j], k1, x0, x1, y0, y1) / vars[idx[j]] / scale;
+                v *= 0.5;
+                out[j] = v >= 746.0 ? -1.0 : v;
             }
-            n[d * G + g] = fi_oks_below(out, q, lowest) ? -1 : (int32_t)q;
-            for (k = q; k < K; k++) out[k] = 0.0;
         }
     }
 }
@@ -98,16 +147,20 @@ FI_EXACT_FN double fi_pairwise_sum(const double *a, int64_t n) {
     }
 }
 
-/* ious[p] = (0.0 + sum(x[p * K .. p * K + n[p]))) / n[p] for P pairs; x = exp(-e), with
- * 0 where fi_oks_terms marked e as -1 (x is overwritten there). */
-FI_EXACT_FN void fi_oks_sum(double *x, const double *e, const int32_t *n, int64_t P, int64_t K,
-                            double *ious) {
+/* ious[p] = (0.0 + sum(x[pos[p] .. pos[p] + n[p]))) / n[p] for P pairs, -1 where n[p] < 0
+ * (not computed); x = exp(-e), with 0 where fi_oks_terms marked e as -1 (x is overwritten). */
+FI_EXACT_FN void fi_oks_sum(double *x, const double *e, const int32_t *n, const int64_t *pos,
+                            int64_t P, double *ious) {
     FI_NO_CONTRACT
     int64_t p, j;
     for (p = 0; p < P; p++) {
-        for (j = p * K; j < p * K + n[p]; j++)
+        if (n[p] < 0) {
+            ious[p] = -1.0;
+            continue;
+        }
+        for (j = pos[p]; j < pos[p] + n[p]; j++)
             if (e[j] < 0) x[j] = 0.0;
-        ious[p] = (0.0 + fi_pairwise_sum(x + p * K, n[p])) / (double)n[p];
+        ious[p] = (0.0 + fi_pairwise_sum(x + pos[p], n[p])) / (double)n[p];
     }
 }
 

@@ -57,17 +57,24 @@ def test_oks_kernel_matches_numpy_oracle(seed):
     g_start = np.concatenate([[0], g_end[:-1]]).astype(np.int64)
     sizes = (d_end - d_start) * (g_end - g_start)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    terms = np.empty(offsets[-1] * k)
-    counts = np.empty(offsets[-1], np.int32)
     variances = (sigmas * 2) ** 2
     kern = kernels()
     # rows given in reverse: the kernel reads them through the index arrays
     d_rows, g_rows = np.arange(n_d)[::-1].copy(), np.arange(n_g)[::-1].copy()
-    kern.oks_terms(d_start, d_end, g_start, g_end, offsets, 0, len(groups), dt_kp[::-1].copy(),
-                   d_rows, gt_kp[::-1].copy(), gt_box[::-1].copy(), gt_area[::-1].copy(),
-                   g_rows, variances, terms, counts, 2)  # fmt: skip
-    values = np.empty(offsets[-1])
-    kern.oks_sum(np.exp(-terms), terms, counts, k, values)
+    rev = [x[::-1].copy() for x in (dt_kp, gt_kp, gt_box, gt_area)]
+    args = (d_start, d_end, g_start, g_end, offsets, 0, len(groups), rev[0], d_rows, *rev[1:],
+            g_rows, variances)  # fmt: skip
+
+    def oks(lowest):
+        counts, pos = np.empty(offsets[-1], np.int32), np.empty(offsets[-1], np.int64)
+        terms = np.empty(kern.oks_counts(*args, counts, pos, 2, lowest))
+        kern.oks_terms(*args, counts, pos, terms, 2)
+        values = np.empty(offsets[-1])
+        kern.oks_sum(np.exp(-terms), terms, counts, pos, values)
+        return values, counts
+
+    values, counts = oks(0.0)
+    assert (counts >= 1).all()
     for s in range(len(groups)):
         want = oks_oracle(
             dt_kp[d_start[s] : d_end[s]],
@@ -79,13 +86,38 @@ def test_oks_kernel_matches_numpy_oracle(seed):
         got = values[offsets[s] : offsets[s + 1]].reshape(want.shape)
         assert np.array_equal(got, want)
     # with a lowest threshold, a pair may be marked -1 (not computed) only where its OKS is
-    # below it; every other count is as before
-    marked = np.empty_like(counts)
-    kern.oks_terms(d_start, d_end, g_start, g_end, offsets, 0, len(groups), dt_kp[::-1].copy(),
-                   d_rows, gt_kp[::-1].copy(), gt_box[::-1].copy(), gt_area[::-1].copy(),
-                   g_rows, variances, terms, marked, 2, 0.3)  # fmt: skip
+    # below it; every other pair's count and value are as before
+    pruned, marked = oks(0.3)
     assert (values[marked == -1] < 0.3).all() and (marked == -1).any()
+    assert (pruned[marked == -1] == -1).all()
     assert np.array_equal(marked[marked != -1], counts[marked != -1])
+    assert np.array_equal(pruned[marked != -1], values[marked != -1])
+
+
+def test_oks_kernels_refuse_inconsistent_buffers():
+    from fastiou.coco._ext import kernels
+
+    kern = kernels()
+    kp = np.zeros((2, 3))
+    kp[:, 2] = 1
+    one = np.array([0], np.int64)
+    two = np.array([2], np.int64)
+    offsets = np.array([0, 4], np.int64)
+    args = (one, two, one, two, offsets, 0, 1, kp, np.arange(2), kp, np.ones((2, 4)),
+            np.ones(2), np.arange(2), np.ones(1))  # fmt: skip
+    counts, pos = np.empty(4, np.int32), np.empty(4, np.int64)
+    assert kern.oks_counts(*args, counts, pos, 1) == 4
+    with pytest.raises(ValueError, match="terms buffer too small"):
+        kern.oks_terms(*args, counts, pos, np.empty(3), 1)
+    bad = pos.copy()
+    bad[1] = 3
+    with pytest.raises(ValueError, match="not those of oks_counts"):
+        kern.oks_terms(*args, counts, bad, np.empty(4), 1)
+    rows = np.array([0, 5])
+    with pytest.raises(ValueError, match="detection row out of range"):
+        kern.oks_counts(*args[:8], rows, *args[9:], counts, pos, 1)
+    with pytest.raises(ValueError, match="bad term count or position"):
+        kern.oks_sum(np.ones(4), np.ones(4), counts, bad + 1, np.empty(4))
 
 
 require_peer("pycocotools", reason="pycocotools is the oracle (pip install pycocotools)")
