@@ -29,6 +29,8 @@ cdef extern from "_native.h" nogil:
         double *ignore
         uint8_t *seen
         int64_t *segm
+        int64_t *kpts
+        int64_t *nkpts
         const char *base
     double fi_precision(double tp, double fp)
     int fi_parse_rle(const char *p, const char *end, int64_t *h, int64_t *w, const char **s,
@@ -66,6 +68,8 @@ cdef enum:
 
 # The keys the scanner reads, in the order of _native.h's enum (bit i of "seen": KEYS[i]).
 KEYS = ("image_id", "category_id", "bbox", "score", "area", "iscrowd", "id", "ignore")
+# keys whose values parse_object_array records as byte spans (n x 2, -1: absent), where wanted
+SPAN_KEYS = ("segmentation", "keypoints", "num_keypoints")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +169,9 @@ cdef _parse_chunks(const char *b, const char *p, const char *end, const uint64_t
     # the "segmentation" values' byte spans, where asked for (-1: none; each row's written by
     # the parser, so the pages of rows beyond the last are never touched)
     segm = np.empty((cap if "segmentation" in wanted else 1, 2), np.int64)
-    cdef int64_t[:, ::1] v_segm = segm
+    kpts = np.empty((cap if "keypoints" in wanted else 1, 2), np.int64)
+    nkpts = np.empty((cap if "num_keypoints" in wanted else 1, 2), np.int64)
+    cdef int64_t[:, ::1] v_segm = segm, v_kpts = kpts, v_nkpts = nkpts
     cdef int64_t[::1] v_img = image_id, v_cat = category_id, v_id = ids
     cdef double[:, ::1] v_bbox = bbox
     cdef double[::1] v_score = score, v_area = area, v_crowd = iscrowd, v_ign = ignore
@@ -181,6 +187,8 @@ cdef _parse_chunks(const char *b, const char *p, const char *end, const uint64_t
     cols.ignore = &v_ign[0]
     cols.seen = &v_seen[0]
     cols.segm = &v_segm[0, 0] if "segmentation" in wanted else NULL
+    cols.kpts = &v_kpts[0, 0] if "keypoints" in wanted else NULL
+    cols.nkpts = &v_nkpts[0, 0] if "num_keypoints" in wanted else NULL
     cols.base = b
     cdef int64_t[::1] nrows = np.zeros(n, dtype=np.int64)
     cdef int64_t[::1] stop_at = np.zeros(n, dtype=np.int64)
@@ -210,12 +218,116 @@ cdef _parse_chunks(const char *b, const char *p, const char *end, const uint64_t
     end_offset = int(stop_at[c])
     total = sum(rows for _, rows in pieces)
     columns = {}
-    for name, arr in zip(KEYS + ("seen", "segmentation"), (image_id, category_id, bbox, score,
-                                                          area, iscrowd, ids, ignore, seen, segm)):
+    for name, arr in zip(KEYS + ("seen",) + SPAN_KEYS, (image_id, category_id, bbox, score, area,
+                                                        iscrowd, ids, ignore, seen, segm, kpts,
+                                                        nkpts)):
         if name in wanted or name == "seen":
-            _compact(arr, pieces)
-            columns[name] = arr[:total] if name != "segmentation" else arr[:total].copy()
+            _compact(arr, pieces)  # spans: copied (cap rows were made, few touched)
+            columns[name] = arr[:total] if name not in SPAN_KEYS else arr[:total].copy()
     return columns, end_offset
+
+
+def keypoint_spans(const unsigned char[::1] buf, const int64_t[:, ::1] kpts,
+                   const int64_t[:, ::1] nkpts, const uint64_t[::1] pow5, Py_ssize_t k3,
+                   int nthreads):
+    """The scanner's "keypoints" and "num_keypoints" spans (``parse_object_array``) read on the
+    pool: a dict like ``scan_keypoints``' (``keypoints`` [n, k3] float64 (the first k3 numbers),
+    ``count`` int32 (numbers in the array, -1: absent), ``num_keypoints`` (NaN: absent)), or
+    None where a value is not what the scanner reads (an array of JSON numbers; a number)."""
+    cdef Py_ssize_t n = kpts.shape[0], i
+    if nkpts.shape[0] != n or k3 < 0:
+        raise ValueError("keypoint_spans: one span of each per annotation")
+    for i in range(n):  # every span inside the buffer, before a kernel reads it
+        if not ((kpts[i, 0] == -1 and kpts[i, 1] == -1)
+                or 0 <= kpts[i, 0] <= kpts[i, 1] <= buf.shape[0]):
+            return None
+        if not ((nkpts[i, 0] == -1 and nkpts[i, 1] == -1)
+                or 0 <= nkpts[i, 0] <= nkpts[i, 1] <= buf.shape[0]):
+            return None
+    keypoints = np.zeros((n, k3), np.float64)
+    count = np.empty(n, np.int32)
+    num_keypoints = np.empty(n, np.float64)
+    cdef double[:, ::1] kp = keypoints
+    cdef int32_t[::1] kc = count
+    cdef double[::1] nk = num_keypoints
+    cdef SpanJob job
+    job.b = <const char *> &buf[0] if buf.shape[0] else NULL
+    job.pow5 = &pow5[0]
+    job.kpts = &kpts[0, 0] if n else NULL
+    job.nkpts = &nkpts[0, 0] if n else NULL
+    job.k3 = k3
+    job.kp = &kp[0, 0] if n and k3 else NULL
+    job.kc = &kc[0] if n else NULL
+    job.nk = &nk[0] if n else NULL
+    with nogil:
+        parallel_for(_span_task, &job, n, 1024, max(1, nthreads))
+    if n and (count < -1).any():
+        return None
+    return {"keypoints": keypoints, "count": count, "num_keypoints": num_keypoints}
+
+
+cdef struct SpanJob:
+    const char *b
+    const uint64_t *pow5
+    const int64_t *kpts
+    const int64_t *nkpts
+    Py_ssize_t k3
+    double *kp
+    int32_t *kc  # -2: declined
+    double *nk
+
+
+cdef void _span_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef SpanJob *j = <SpanJob *> ctx
+    cdef const char *p
+    cdef const char *end
+    cdef const char *q
+    cdef const uint64_t *pow5 = j.pow5
+    cdef double *row
+    cdef double v
+    cdef int32_t c
+    cdef int64_t r
+    cdef Py_ssize_t k3 = j.k3
+    for r in range(lo, hi):
+        j.nk[r] = NAN
+        if j.nkpts[2 * r] >= 0:
+            p, end = j.b + j.nkpts[2 * r], j.b + j.nkpts[2 * r + 1]
+            q = fi_parse_number(p, end, pow5, &v)
+            if q != end:
+                j.kc[r] = -2
+                continue
+            j.nk[r] = v
+        if j.kpts[2 * r] < 0:
+            j.kc[r] = -1
+            continue
+        p, end = j.b + j.kpts[2 * r], j.b + j.kpts[2 * r + 1]
+        row = j.kp + r * k3
+        c = -2
+        if p < end and p[0] == b'[':
+            p = fi_ws(p + 1, end)
+            c = 0
+            if p < end and p[0] == b']':
+                p += 1
+            else:
+                while True:
+                    q = fi_parse_number(p, end, pow5, &v)
+                    if q == NULL:
+                        c = -2
+                        break
+                    if c < k3:
+                        row[c] = v
+                    c += 1
+                    p = fi_ws(q, end)
+                    if p < end and p[0] == b']':
+                        p += 1
+                        break
+                    if p >= end or p[0] != b',':
+                        c = -2
+                        break
+                    p = fi_ws(p + 1, end)
+            if p != end:
+                c = -2
+        j.kc[r] = c
 
 
 def rle_spans(const unsigned char[::1] buf, const int64_t[:, ::1] spans):
@@ -1084,7 +1196,8 @@ cdef Py_ssize_t _scan_object(const char *p, const char *end, const uint64_t *pow
 
 
 def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ssize_t k3,
-                   bint first_only=False, int nthreads=1, Py_ssize_t min_object_bytes=0):
+                   bint first_only=False, int nthreads=1, Py_ssize_t min_object_bytes=0,
+                   Py_ssize_t min_chunk_bytes=1 << 21):
     """Keypoint columns of a COCO file's annotations (a results list, or a dataset's
     "annotations"), one row per object: ``keypoints`` [n, k3] float64 (the first k3 numbers),
     ``count`` int32 (numbers in the object's "keypoints", -1: absent), ``num_keypoints``,
@@ -1092,14 +1205,21 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     (1 "bbox", 2 "segmentation", 4 "bbox" is []). None where the scanner declines (the caller
     reads the file with Python's json). ``first_only``: read only the first object (a peek at
     what the file holds). ``min_object_bytes`` > 0 (a lower bound on every object's size, e.g.
-    from its keypoints): one serial pass over the file into columns sized by that bound
-    (declining if it is broken). Else a counting pass (skipping values) splits the objects into
-    up to ``nthreads`` chunks of bytes, parsed in parallel."""
+    from its keypoints): one pass over the file into columns sized by that bound (declining if
+    it is broken); a top-level array (a results file) of ``2 * min_chunk_bytes`` or more is
+    split into up to ``nthreads`` chunks at guessed object boundaries, parsed in parallel (each
+    chunk confirms the next one's start, else one serial pass). Else a counting pass (skipping
+    values) splits the objects into up to ``nthreads`` chunks of bytes, parsed in parallel."""
     if buf.shape[0] == 0 or k3 < 0:
         return None
     cdef const char *b = <const char *> &buf[0]
     cdef const char *end = b + buf.shape[0]
     if min_object_bytes > 0 and not first_only:
+        if nthreads > 1:
+            found = _scan_guessed(b, end, &pow5[0], k3, min_object_bytes, nthreads,
+                                  max(1, min_chunk_bytes))
+            if found is not None:
+                return found
         return _scan_single_pass(b, end, &pow5[0], k3, buf.shape[0] // min_object_bytes + 1)
     cdef const char *start = _annotation_array(b, end)
     cdef const char *p
@@ -1161,6 +1281,131 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     if np.any(status_arr < 0):
         return None
     return _keypoint_result(columns, n, k3)
+
+
+cdef _scan_guessed(const char *b, const char *end, const uint64_t *pow5, Py_ssize_t k3,
+                   Py_ssize_t min_object_bytes, int nthreads, Py_ssize_t min_chunk_bytes):
+    """scan_keypoints' one pass over a top-level array, in chunks split at guessed object
+    boundaries (``fi_next_boundary``) and parsed on the pool; None where it is not such a file,
+    too small to split, or a guess was wrong (the caller then parses in one serial pass)."""
+    cdef const char *p = fi_ws(b, end)
+    if p >= end or p[0] != b'[':
+        return None
+    p = fi_ws(p + 1, end)
+    if p >= end or p[0] != b'{':
+        return None
+    cdef Py_ssize_t total = end - p, c, n = 1, rows = 0
+    cdef Py_ssize_t nchunks = min(nthreads, total // min_chunk_bytes)
+    if nchunks < 2:
+        return None
+    cdef const char *prev = p
+    cdef const char *s
+    st_arr = np.zeros(nchunks + 1, np.int64)
+    base_arr = np.zeros(nchunks + 1, np.int64)
+    cdef int64_t[::1] st = st_arr, base = base_arr
+    st[0] = p - b
+    for c in range(1, nchunks):
+        s = fi_next_boundary(p + total * c // nchunks, end)
+        if s > prev and s < end:
+            st[n] = s - b
+            n += 1
+            prev = s
+    if n < 2:
+        return None
+    st[n] = end - b
+    for c in range(n):
+        base[c + 1] = base[c] + (st[c + 1] - st[c]) // min_object_bytes + 1
+    columns = _keypoint_columns(base[n], k3)
+    keypoints, count, num_keypoints, flags, numbers = columns
+    nrows_arr = np.zeros(n, np.int64)
+    status_arr = np.full(n, -1, np.int32)
+    cdef double[:, ::1] kp = keypoints, nums = numbers
+    cdef int32_t[::1] kc = count, status = status_arr
+    cdef double[::1] nkp = num_keypoints
+    cdef uint8_t[::1] fl = flags
+    cdef int64_t[::1] nrows = nrows_arr
+    cdef GuessJob job
+    job.b = b
+    job.end = end
+    job.pow5 = pow5
+    job.k3 = k3
+    job.kp_row = kp.shape[1]
+    job.n = n
+    job.st = &st[0]
+    job.base = &base[0]
+    job.kp = &kp[0, 0]
+    job.kc = &kc[0]
+    job.nkp = &nkp[0]
+    job.fl = &fl[0]
+    job.nums = &nums[0, 0]
+    job.nrows = &nrows[0]
+    job.status = &status[0]
+    job.after = NULL
+    with nogil:
+        parallel_for(_guess_task, &job, n, 1, n)
+    for c in range(n):  # each chunk reached the next one's start; the last, the closing ']'
+        if status[c] != (1 if c == n - 1 else 0):
+            return None
+    if job.after == NULL or fi_ws(job.after, end) != end:
+        return None
+    pieces = [(int(base[c]), int(nrows[c])) for c in range(n)]
+    for arr in columns:
+        _compact(arr, pieces)
+    rows = sum(r for _, r in pieces)
+    return _keypoint_result(columns, rows, k3)
+
+
+cdef struct GuessJob:
+    const char *b
+    const char *end
+    const uint64_t *pow5
+    Py_ssize_t k3
+    Py_ssize_t kp_row  # values per row of kp
+    Py_ssize_t n
+    const int64_t *st  # chunk c: objects from b + st[c] up to b + st[c + 1], rows from base[c]
+    const int64_t *base
+    double *kp
+    int32_t *kc
+    double *nkp
+    uint8_t *fl
+    double *nums  # rows of 3
+    int64_t *nrows  # per chunk: rows read; status 0: reached the next chunk, 1: the ']', -1
+    int32_t *status
+    const char *after  # past the ']' (the last chunk)
+
+
+cdef void _guess_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef GuessJob *j = <GuessJob *> ctx
+    cdef const char *p
+    cdef const char *nxt
+    cdef const char *end = j.end
+    cdef int64_t r, c
+    for c in range(lo, hi):
+        p = j.b + j.st[c]
+        nxt = j.b + j.st[c + 1]
+        r = j.base[c]
+        j.status[c] = -1
+        while True:
+            if r >= j.base[c + 1] or p >= end or p[0] != b'{' or _scan_object(
+                    p, end, j.pow5, j.k3, j.kp + r * j.kp_row, j.kc + r, j.nkp + r, j.fl + r,
+                    j.nums + 3 * r, &p) < 0:
+                break
+            r += 1
+            p = fi_ws(p, end)
+            if p < end and p[0] == b',':
+                p = fi_ws(p + 1, end)
+                if c < j.n - 1 and p >= nxt:
+                    if p == nxt:
+                        j.status[c] = 0
+                    break
+            elif p < end and p[0] == b']':
+                if c == j.n - 1:
+                    j.status[c] = 1
+                    j.after = p + 1
+                break
+            else:
+                break
+        j.nrows[c] = r - j.base[c]
 
 
 cdef tuple _keypoint_columns(Py_ssize_t n, Py_ssize_t k3):

@@ -57,6 +57,7 @@ class COCO:
         self._path: str | None = None
         self._location: _json.ArrayLocation | None = None  # of the annotations, in the file
         self._segm_spans: np.ndarray | None = None  # of each annotation's segmentation, too
+        self._keypoint_spans: tuple = (None, None)  # and of its keypoints and num_keypoints
         self._is_results = False
         self._raw: Any = None  # scanned columns or a list of dicts, made into _columns on demand
         self._columns: Annotations | None = None
@@ -146,6 +147,7 @@ class COCO:
             elif isinstance(raw, _table.ScannedColumns):
                 self._columns = _table.from_scanned(raw, self._is_results, self._source)
                 self._segm_spans = raw.get("segmentation")  # where each one is in the file
+                self._keypoint_spans = (raw.get("keypoints"), raw.get("num_keypoints"))
                 self._raw = None
             else:
                 self._columns = _table.from_dicts(raw, self._is_results, self._source)

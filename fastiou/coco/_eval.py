@@ -66,7 +66,10 @@ class Params:
         # are immutable. A plain deepcopy spends milliseconds on them.
         new = object.__new__(type(self))
         for key, value in self.__dict__.items():
-            if isinstance(value, list) and all(isinstance(x, _NUMBERS) for x in value):
+            # the types first (a C-speed pass): a list holds few distinct types
+            if isinstance(value, list) and all(
+                issubclass(t, _NUMBERS) for t in set(map(type, value))
+            ):
                 new.__dict__[key] = list(value)
             else:
                 new.__dict__[key] = copy.deepcopy(value, memo)
@@ -271,16 +274,19 @@ class COCOeval:
         set_k = set(pe.catIds if pe.useCats else [-1])
         set_a = set(map(tuple, pe.areaRng))
         set_m = set(pe.maxDets)
-        set_i = set(pe.imgIds)
         k_list = [n for n, k in enumerate(p.catIds) if k in set_k]
         m_list = [m for m in p.maxDets if m in set_m]
         a_list = [n for n, a in enumerate(map(tuple, p.areaRng)) if a in set_a]
-        i_list = [n for n, i in enumerate(p.imgIds) if i in set_i]
         ev = self._evaluation
         if any(k >= len(ev.cat_ids) for k in k_list) or any(a >= len(ev.area_rng) for a in a_list):
             raise ValueError("accumulate(p): p selects settings that were not evaluated")
         mask = np.zeros(len(ev.img_ids), np.uint8)
-        mask[[i for i in i_list if i < len(mask)]] = 1
+        if p.imgIds == pe.imgIds:  # the evaluated ids (same objects: compared by identity)
+            mask[: len(p.imgIds)] = 1
+        else:
+            set_i = set(pe.imgIds)
+            i_list = [n for n, i in enumerate(p.imgIds) if i in set_i]
+            mask[[i for i in i_list if i < len(mask)]] = 1
         precision, recall, scores = _evaluate.accumulate(
             ev, k_list, a_list, m_list, p.recThrs, mask, T, K, A, M
         )

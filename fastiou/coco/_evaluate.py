@@ -144,12 +144,12 @@ def _resolve_repeated_ids(table, i_pos, k_pos, use_cats, pre):
     return table, i_pos, k_pos, src
 
 
-# Below this many detections the kernels run on one thread: on the keypoints bench set (24k
-# detections, `fastiou bench --task coco_keypoints_evaluate`) one thread took 26 ms and two 60 ms
-# on the shared 2-core machine, measured when these kernels ran on OpenMP (each parallel region
-# waited for a descheduled thread). On the pool, forcing 2 threads measured within noise of one
-# (keypoints 72-79 ms against 79-80 ms, machine shared): kept until a quiet-machine sweep.
-PARALLEL_MIN_DETECTIONS = 1 << 16
+# Below this many detections the kernels run on one thread (a pool job costs tens of
+# microseconds). On the pool (no OpenMP barrier: a preempted worker is noticed and the caller
+# works alone), two threads against one on the shared 2-core machine, 2026-12-02, medians of
+# 11: segm set (16,877 detections) 126-150 -> 110-125 ms, keypoints (24,082) 64-66 -> 41-53 ms
+# with the OKS on two threads too, bbox (5,000 images) 137-153 -> 117-161 ms (noise).
+PARALLEL_MIN_DETECTIONS = 1 << 13
 
 
 def _threads(n_detections: int) -> int:

@@ -24,10 +24,9 @@ KPT_OKS_SIGMAS = (
 )  # fmt: skip
 # terms of the OKS computed (and exponentiated by numpy) per chunk: bounds the scratch memory
 _OKS_CHUNK_TERMS = 1 << 20
-# below this many terms one thread computes them: on the 5,000-image keypoints bench set (1.2M
-# terms) the OpenMP parallel region cost more than it saved on the shared 2-core machine (not yet
-# re-measured on the pool)
-_OKS_PARALLEL_TERMS = 1 << 22
+# below this many terms one thread computes them; the 5,000-image keypoints bench set (1.2M
+# terms) is computed on the pool's threads (_evaluate.PARALLEL_MIN_DETECTIONS has the figures)
+_OKS_PARALLEL_TERMS = 1 << 18
 
 
 def ann_to_rle(coco: COCO, ann: Mapping[str, Any]) -> dict:
@@ -85,16 +84,23 @@ def _rles_in_file(coco: COCO) -> Any:
         table = segm_results(path, path, packed)
         return packed["rles"] if table is not None and len(table) == len(coco._table()) else None
     table = coco._table()
-    spans, location = getattr(coco, "_segm_spans", None), coco._location
-    if spans is None or location is None or len(spans) != len(table):
+    spans = getattr(coco, "_segm_spans", None)
+    if spans is None or len(spans) != len(table) or not _unchanged(coco, path):
         return None
-    stat = os.stat(path)
-    if (stat.st_size, stat.st_mtime_ns) != location.file_stat:
-        return None  # changed since it was loaded: the dict path says so
     heights, widths = _image_sizes(coco.imgs, table.image_id)
     from ._json import _with_bytes
 
     return _with_bytes(path, lambda buf: _pack_spans(buf, spans, heights, widths, len(table)))
+
+
+def _unchanged(coco: COCO, path: str) -> bool:
+    """Whether ``coco``'s file is as it was loaded (its scanned spans still point at its
+    values); else the dict path reads it, or says it changed."""
+    location = coco._location
+    if location is None:
+        return False
+    stat = os.stat(path)
+    return (stat.st_size, stat.st_mtime_ns) == location.file_stat
 
 
 def _image_sizes(imgs: dict, image_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,13 +226,31 @@ def _scan(path: str, k3: int) -> dict | None:
     return _with_bytes(path, scan)
 
 
+def _scan_spans(coco: COCO, path: str, k3: int) -> dict | None:
+    """The keypoint columns read at the spans the ground truth's load recorded (no second scan
+    of the file), or None."""
+    from ._ext import kernels
+    from ._json import _threads, _with_bytes, pow5_table
+
+    n = len(coco._table())  # the spans are kept when the table is made
+    kpts, nkpts = getattr(coco, "_keypoint_spans", (None, None))
+    if kpts is None or nkpts is None or len(kpts) != n or len(nkpts) != n:
+        return None
+    if not _unchanged(coco, path):
+        return None
+    read = kernels().keypoint_spans
+    return _with_bytes(path, lambda buf: read(buf, kpts, nkpts, pow5_table(), k3, _threads()))
+
+
 def _scanned(coco: COCO, k3: int) -> dict | None:
     """The keypoint columns of ``coco``'s file (cached), without a dict per annotation."""
     cached = getattr(coco, "_keypoints_cache", None)
     if isinstance(cached, dict) and cached["keypoints"].shape[1] == k3:
         return cached
     path = _file_of(coco)
-    scan = None if path is None else _scan(path, k3)
+    scan = None if path is None else _scan_spans(coco, path, k3)
+    if scan is None and path is not None:
+        scan = _scan(path, k3)
     if scan is None or len(scan["count"]) != len(coco._table()):
         return None
     coco._keypoints_cache = scan
@@ -317,7 +341,7 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
     and no segmentation) as columns, without a dict per detection; its keypoint columns are
     returned too, for the evaluation. None where the box path or Python's json must decide."""
     from ._ext import kernels
-    from ._json import _with_bytes, pow5_table
+    from ._json import _threads, _with_bytes, pow5_table
     from ._table import check_finite
 
     k = kernels()
@@ -331,7 +355,7 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
         k3 = int(first["count"][0])
         # each result has k3 numbers (else the vectorised path declines): a bound on its size
         smallest = len('{"keypoints":[]}') + 2 * k3 - 1
-        return k.scan_keypoints(buf, pow5_table(), k3, False, 1, smallest)
+        return k.scan_keypoints(buf, pow5_table(), k3, False, _threads(), smallest)
 
     kp = _with_bytes(path, scan)
     if kp is None or not len(kp["count"]):

@@ -42,8 +42,9 @@ MIN_GT_BYTES = len('{"id":0,"image_id":0,"category_id":0,"bbox":[0,0,0,0],"area"
 
 
 _FLAGS = ("iscrowd", "ignore")
-# what a ground-truth file's scan reads: the columns, and where each segmentation lies ("segm")
-_GT_SCANNED = _table.GT_KEYS + _FLAGS + ("segmentation",)
+# what a ground-truth file's scan reads: the columns, and where each segmentation, keypoints
+# and num_keypoints value lies (read when "segm" or "keypoints" evaluation needs them)
+_GT_SCANNED = _table.GT_KEYS + _FLAGS + ("segmentation", "keypoints", "num_keypoints")
 
 
 class ArrayLocation(NamedTuple):

@@ -385,6 +385,9 @@ static const char *fi_skip_number(const char *p, const char *end) {
     if (p < end && *p == '.') {
         p++;
         if (p >= end || !FI_IS_DIGIT(*p)) return NULL;
+#if FI_SWAR
+        while (end - p >= 8 && fi_eight_digits(fi_read8(p))) p += 8; /* long fractions */
+#endif
         while (p < end && FI_IS_DIGIT(*p)) p++;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
@@ -460,15 +463,18 @@ enum {
     FI_NKEYS
 };
 
-/* "segmentation" is not one of them: where `segm` is not NULL, its value's bytes are recorded
- * (offsets from `base`, 2 per row), to be read by fi_parse_rle; no "seen" bit. */
+/* "segmentation", "keypoints" and "num_keypoints" are not among them: where `segm` (`kpts`,
+ * `nkpts`) is not NULL, the value's bytes are recorded (offsets from `base`, 2 per row, -1: no
+ * such key), to be read when the evaluation needs them (fi_parse_rle...); no "seen" bit. */
 #define FI_SEGMENTATION 16
+#define FI_KEYPOINTS 17
+#define FI_NUM_KEYPOINTS 18
 
 typedef struct {
     int64_t *image_id, *category_id, *id;
     double *bbox, *score, *area, *iscrowd, *ignore;
     uint8_t *seen;
-    int64_t *segm;
+    int64_t *segm, *kpts, *nkpts;
     const char *base;
 } fi_columns;
 
@@ -480,8 +486,10 @@ static int fi_key_index(const char *k, size_t n) {
     case 6: return memcmp(k, "ignore", 6) == 0 ? FI_IGNORE : -1;
     case 7: return memcmp(k, "iscrowd", 7) == 0 ? FI_ISCROWD : -1;
     case 8: return memcmp(k, "image_id", 8) == 0 ? FI_IMAGE_ID : -1;
+    case 9: return memcmp(k, "keypoints", 9) == 0 ? FI_KEYPOINTS : -1;
     case 11: return memcmp(k, "category_id", 11) == 0 ? FI_CATEGORY_ID : -1;
     case 12: return memcmp(k, "segmentation", 12) == 0 ? FI_SEGMENTATION : -1;
+    case 13: return memcmp(k, "num_keypoints", 13) == 0 ? FI_NUM_KEYPOINTS : -1;
     default: return -1;
     }
 }
@@ -500,6 +508,8 @@ static const char *fi_parse_object(const char *p, const char *end, const uint64_
                                    fi_columns *c, int64_t r) {
     uint8_t seen = 0;
     if (c->segm) c->segm[2 * r] = c->segm[2 * r + 1] = -1; /* none, unless the key comes */
+    if (c->kpts) c->kpts[2 * r] = c->kpts[2 * r + 1] = -1;
+    if (c->nkpts) c->nkpts[2 * r] = c->nkpts[2 * r + 1] = -1;
     p = fi_ws(p + 1, end);
     if (p < end && *p == '}') { c->seen[r] = 0; return p + 1; }
     for (;;) {
@@ -549,12 +559,16 @@ static const char *fi_parse_object(const char *p, const char *end, const uint64_
                 p++;
             }
             break;
-        case FI_SEGMENTATION: {
+        case FI_SEGMENTATION:
+        case FI_KEYPOINTS:
+        case FI_NUM_KEYPOINTS: {
             const char *value = p;
+            int64_t *span = key == FI_SEGMENTATION ? c->segm : key == FI_KEYPOINTS ? c->kpts
+                                                                                  : c->nkpts;
             p = fi_skip_value(p, end, 1);
-            if (p && c->segm) {
-                c->segm[2 * r] = value - c->base;
-                c->segm[2 * r + 1] = p - c->base;
+            if (p && span) {
+                span[2 * r] = value - c->base;
+                span[2 * r + 1] = p - c->base;
             }
             break;
         }

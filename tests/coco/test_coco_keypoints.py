@@ -253,3 +253,82 @@ def test_keypoint_scanner_reads_what_json_reads():
         got = kernels().scan_keypoints(np.frombuffer(text, np.uint8), pow5_table(), 51, *args)
         assert np.array_equal(got["keypoints"], want)
         assert np.array_equal(got["num_keypoints"], [a["num_keypoints"] for a in gt["annotations"]])
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_keypoint_scanner_chunks_read_what_one_pass_reads(threads):
+    """A results file split at guessed object boundaries: the columns of the one serial pass,
+    also where a guess falls inside a string that looks like a boundary (then the serial pass
+    reads it) and when a chunk holds a single object."""
+    import json
+
+    from fastiou.coco._ext import kernels
+    from fastiou.coco._json import pow5_table
+
+    _, dt = random_keypoints(3)
+    texts = [json.dumps(dt).encode()]
+    tricky = [dict(d) for d in dt]
+    for d in tricky[::2]:
+        d["note"] = '"}, {"keypoints": [0]}, {' * 3  # a boundary pattern inside a string
+    texts.append(json.dumps(tricky).encode())
+    for text in texts:
+        buf = np.frombuffer(text, np.uint8)
+        smallest = len('{"keypoints":[]}') + 2 * 51 - 1
+        one = kernels().scan_keypoints(buf, pow5_table(), 51, False, 1, smallest)
+        for chunk in (64, 700, len(text) // threads, len(text)):
+            got = kernels().scan_keypoints(buf, pow5_table(), 51, False, threads, smallest, chunk)
+            assert got.keys() == one.keys()
+            for key in one:
+                assert np.array_equal(got[key], one[key], equal_nan=True), key
+        assert len(one["count"]) == len(dt)
+
+
+def test_ground_truth_keypoints_read_at_their_spans(tmp_path, monkeypatch):
+    """The ground truth's keypoints are read where its load found them (no second scan of the
+    file): the values json reads; a file changed since, or a value the reader declines, goes
+    through the other readers, which give the same answer."""
+    import json
+
+    from fastiou.coco import _instances
+
+    gt, dt = random_keypoints(4)
+    gt["annotations"][0]["keypoints"] = [float(v) + 0.25 for v in gt["annotations"][0]["keypoints"]]
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt, indent=1))
+    coco = COCO(str(path), verbose=False)
+    scan = _instances._scan_spans(coco, str(path), 51)
+    assert np.array_equal(scan["keypoints"], [a["keypoints"] for a in gt["annotations"]])
+    assert np.array_equal(scan["num_keypoints"], [a["num_keypoints"] for a in gt["annotations"]])
+
+    def no_second_scan(*args):
+        raise AssertionError("the file was scanned again")
+
+    with monkeypatch.context() as m:
+        m.setattr(_instances, "_scan", no_second_scan)
+        ours = fastiou_run(coco, dt, "keypoints")
+    assert_same(ours, pycocotools_run(gt, dt, "keypoints"))
+    # a value the span reader declines (true is no number for it): the scanner / json decide
+    gt["annotations"][1]["num_keypoints"] = True
+    path.write_text(json.dumps(gt))
+    coco = COCO(str(path), verbose=False)
+    assert _instances._scan_spans(coco, str(path), 51) is None
+    assert_same(fastiou_run(coco, dt, "keypoints"), pycocotools_run(gt, dt, "keypoints"))
+    # changed after the load: the spans are not trusted
+    coco = COCO(str(path), verbose=False)
+    coco._table()
+    path.write_text(json.dumps(gt) + " ")
+    assert _instances._scan_spans(coco, str(path), 51) is None
+
+
+def test_keypoint_spans_outside_the_buffer_are_refused():
+    from fastiou.coco._ext import kernels
+    from fastiou.coco._json import pow5_table
+
+    buf = np.frombuffer(b"[1, 2, 2] 3", np.uint8)
+    good = np.array([[0, 9]], np.int64)
+    num = np.array([[10, 11]], np.int64)
+    got = kernels().keypoint_spans(buf, good, num, pow5_table(), 3, 1)
+    assert np.array_equal(got["keypoints"], [[1, 2, 2]]) and got["num_keypoints"][0] == 3
+    for bad in ([[0, 12]], [[-5, 3]], [[5, 2]]):
+        assert kernels().keypoint_spans(buf, np.array(bad), num, pow5_table(), 3, 1) is None
+    assert kernels().keypoint_spans(buf, good, np.array([[0, 9]]), pow5_table(), 3, 1) is None
