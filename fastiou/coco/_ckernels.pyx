@@ -51,8 +51,8 @@ cdef extern from "_native.h" nogil:
 cdef extern from "_keypoints.h" nogil:
     void fi_oks_counts(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                        const double *gbox, const double *garea, const int64_t *grow, int64_t G,
-                       const double *inv, int64_t K, double lowest, int32_t *idx,
-                       int32_t *n)
+                       const double *inv, int64_t K, double lowest, int positive_vars,
+                       int32_t *idx, int32_t *n)
     void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                       const double *gbox, const double *garea, const int64_t *grow, int64_t G,
                       const double *vars, int64_t K, int32_t *idx, const int32_t *n,
@@ -1561,6 +1561,7 @@ cdef struct OksJob:
     const int64_t *gt_rows
     const double *variances
     const double *inverses  # 1 / variances: pass 1 (counts) when set, else pass 2 (terms)
+    int positive_vars  # every variance > 0 (pass 1 may then find OKS exactly 1: count -2)
     int32_t *counts
     const int64_t *pos
     double *terms
@@ -1613,6 +1614,7 @@ cdef OksJob _oks_job(const int64_t[::1] d_start, const int64_t[::1] d_end,
     job.gt_rows = &gt_rows[0] if gt_rows.shape[0] else NULL
     job.variances = &variances[0]
     job.inverses = NULL
+    job.positive_vars = 0
     job.counts = &counts[0] if counts.shape[0] else NULL
     job.pos = NULL
     job.terms = NULL
@@ -1628,8 +1630,9 @@ def oks_counts(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64
                const double[::1] variances, int32_t[::1] counts, int64_t[::1] pos,
                int nthreads, double lowest=0.0):
     """Pass 1 of the OKS of groups s0..s1-1 (``fi_oks_counts``). Pair p of group s (row-major
-    D x G, p from ``offsets[s] - offsets[s0]``) gets its term count at ``counts[p]``, or -1
-    where its OKS is surely below ``lowest`` > 0 (not worth computing), and the start of its
+    D x G, p from ``offsets[s] - offsets[s0]``) gets its term count at ``counts[p]``, -1 where
+    its OKS is surely below ``lowest`` > 0 (not worth computing), -2 where it is exactly 1
+    (no visible keypoint, every detected one in the doubled box), and the start of its
     terms at ``pos[p]`` (the counted pairs' terms packed in order). Group s's detections are
     rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``, its ground truth rows
     ``gt_rows[g_start[s]:g_end[s]]`` of ``gt_kp``, ``gt_box`` and ``gt_area``. Keypoints rows
@@ -1645,6 +1648,7 @@ def oks_counts(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64
     nthreads = max(1, nthreads)
     cdef int32_t[:, ::1] scratch = np.empty((nthreads, job.K), np.int32)
     job.inverses = &inv[0]
+    job.positive_vars = bool(np.all(np.asarray(variances) > 0))
     job.lowest = lowest
     job.scratch = &scratch[0, 0]
     with nogil:
@@ -1699,7 +1703,7 @@ cdef void _oks_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
         if j.inverses != NULL:
             fi_oks_counts(j.dt_kp, j.dt_rows + j.d_start[s], D, j.gt_kp, j.gt_box, j.gt_area,
                           j.gt_rows + j.g_start[s], G, j.inverses, j.K, j.lowest,
-                          j.scratch + slot * j.K, j.counts + p)
+                          j.positive_vars, j.scratch + slot * j.K, j.counts + p)
         else:
             fi_oks_terms(j.dt_kp, j.dt_rows + j.d_start[s], D, j.gt_kp, j.gt_box, j.gt_area,
                          j.gt_rows + j.g_start[s], G, j.variances, j.K, j.scratch + slot * j.K,
@@ -1709,13 +1713,13 @@ cdef void _oks_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
 def oks_sum(double[::1] exp_terms, const double[::1] terms, const int32_t[::1] counts,
             const int64_t[::1] pos, double[::1] out):
     """``out[p] = sum(exp_terms[pos[p]:][:counts[p]]) / counts[p]`` in numpy's summation order,
-    -1 where ``counts[p]`` is -1 (not computed); ``exp_terms = np.exp(-terms)`` where
+    -1 where ``counts[p]`` is -1 (not computed), 1 where it is -2 (exactly 1); ``exp_terms = np.exp(-terms)`` where
     ``oks_terms`` marked a term -1 counting as 0."""
     cdef Py_ssize_t P = out.shape[0], p
     if counts.shape[0] < P or pos.shape[0] < P or exp_terms.shape[0] < terms.shape[0]:
         raise ValueError("oks_sum: buffers too small")
     for p in range(P):
-        if counts[p] == -1:
+        if counts[p] == -1 or counts[p] == -2:
             continue
         if not (1 <= counts[p] and 0 <= pos[p] <= terms.shape[0] - counts[p]):
             raise ValueError("oks_sum: bad term count or position")

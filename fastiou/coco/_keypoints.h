@@ -60,8 +60,8 @@ FI_EXACT_FN int64_t fi_oks_keys(const double *G3, int64_t K, int32_t *idx, int64
  * scratch.
  *
  * Pass 1, fi_oks_counts: n[d * G + g] = the pair's term count (the ground truth's visible
- * keypoints, or all K when it has none), or -1 where its OKS is surely below `lowest` (> 0; 0
- * or less: never). The bound: exp(v) >= 1 + v + v^2 / 2 for v >= 0, so each exp(-e) is at most
+ * keypoints, or all K when it has none), -1 where its OKS is surely below `lowest` (> 0; 0 or
+ * less: never), or -2 where it is exactly 1 (every term 0; positive_vars: every vars[k] > 0). The bound: exp(v) >= 1 + v + v^2 / 2 for v >= 0, so each exp(-e) is at most
  * 1 / (1 + e + e^2 / 2). It is evaluated with e' = d2 * inv[k] * (0.5 / scale), within 3e-16
  * of e relatively (no division but the bound's); the margin 1e-9 covers that, the rounding of
  * the bound and of numpy's exp and sum (each below 1e-13 here). A NaN or negative e' (a negative
@@ -69,21 +69,83 @@ FI_EXACT_FN int64_t fi_oks_keys(const double *G3, int64_t K, int32_t *idx, int64
 FI_EXACT_FN void fi_oks_counts(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                                const double *gbox, const double *garea, const int64_t *grow,
                                int64_t G, const double *inv, int64_t K, double lowest,
-                               int32_t *idx, int32_t *n) {
+                               int positive_vars, int32_t *idx, int32_t *n) {
     FI_NO_CONTRACT
     int64_t d, g, j, k1, q;
     for (g = 0; g < G; g++) {
         const double *G3 = gk + 3 * K * grow[g];
         FI_OKS_GT_SETUP(gbox + 4 * grow[g], garea[grow[g]])
-        double half = 0.5 / scale;
+        double half = 0.5 / scale, wmin = INFINITY, gx0 = x0, gx1 = x1, gy0 = y0, gy1 = y1;
         q = fi_oks_keys(G3, K, idx, &k1);
+        for (j = 0; j < q; j++) wmin = inv[idx[j]] < wmin ? inv[idx[j]] : wmin;
+        int gnan = (x0 != x0) | (x1 != x1) | (y0 != y0) | (y1 != y1);
+        if (k1 > 0) { /* the box of the visible keypoints */
+            gx0 = gy0 = INFINITY;
+            gx1 = gy1 = -INFINITY;
+            gnan = 0;
+            for (j = 0; j < q; j++) {
+                double x = G3[3 * idx[j]], y = G3[3 * idx[j] + 1];
+                gnan |= (x != x) | (y != y);
+                gx0 = x < gx0 ? x : gx0;
+                gx1 = x > gx1 ? x : gx1;
+                gy0 = y < gy0 ? y : gy0;
+                gy1 = y > gy1 ? y : gy1;
+            }
+        }
+        /* no visible keypoint: a detection whose keypoints all lie in the doubled box has every
+         * d2 exactly 0, so every term 0 (vars and scale > 0) and its OKS exactly 1 */
+        int ones = k1 == 0 && positive_vars && scale > 0;
         for (d = 0; d < D; d++) {
             int32_t count = (int32_t)q;
-            if (lowest > 0) {
+            if (lowest > 0 || ones) {
                 const double *D3 = dk + 3 * K * drow[d];
+                /* The box of the detection's keypoints (at the keys used). First one bound for
+                 * every term: the gap between it and the ground truth's box (of its visible
+                 * keypoints, or its doubled box) is at most each term's |dx|, |dy| (rounding
+                 * is monotone), and min(inv) at most each inv[k]. NaN anywhere: no shortcut. */
+                double dx0 = INFINITY, dx1 = -INFINITY, dy0 = INFINITY, dy1 = -INFINITY;
+                int nan = gnan;
+                for (j = 0; j < q; j++) {
+                    double x = D3[3 * idx[j]], y = D3[3 * idx[j] + 1];
+                    nan |= (x != x) | (y != y);
+                    dx0 = x < dx0 ? x : dx0;
+                    dx1 = x > dx1 ? x : dx1;
+                    dy0 = y < dy0 ? y : dy0;
+                    dy1 = y > dy1 ? y : dy1;
+                }
+                if (ones && !nan && dx0 >= x0 && dx1 <= x1 && dy0 >= y0 && dy1 <= y1) {
+                    n[d * G + g] = -2;
+                    continue;
+                }
+                if (!(lowest > 0)) {
+                    n[d * G + g] = count;
+                    continue;
+                }
                 double bound = 0.0, limit = (lowest - 1e-9) * (double)q;
                 int prunable = 1;
-                for (j = 0; j < q; j++) {
+                double gapx, gapy;
+                if (k1 > 0) {
+                    double a = gx0 - dx1, b = dx0 - gx1;
+                    gapx = a > b ? a : b;
+                    gapx = gapx > 0.0 ? gapx : 0.0;
+                    a = gy0 - dy1;
+                    b = dy0 - gy1;
+                    gapy = a > b ? a : b;
+                    gapy = gapy > 0.0 ? gapy : 0.0;
+                } else {
+                    double a = x0 - dx1, b = dx0 - x1;
+                    gapx = (a > 0.0 ? a : 0.0) + (b > 0.0 ? b : 0.0);
+                    a = y0 - dy1;
+                    b = dy0 - y1;
+                    gapy = (a > 0.0 ? a : 0.0) + (b > 0.0 ? b : 0.0);
+                }
+                double vmin = (gapx * gapx + gapy * gapy) * wmin * half;
+                if (!nan && half > 0 && wmin > 0 &&
+                    1.0 / (1.0 + vmin + 0.5 * vmin * vmin) * (double)q < limit) {
+                    n[d * G + g] = -1;
+                    continue;
+                }
+                for (j = 0; j < q && bound < limit; j++) { /* (not below: computed) */
                     double v = fi_oks_d2(D3, G3, idx[j], k1, x0, x1, y0, y1) * inv[idx[j]] * half;
                     prunable &= v >= 0;
                     bound += 1.0 / (1.0 + v + 0.5 * v * v);
@@ -147,15 +209,16 @@ FI_EXACT_FN double fi_pairwise_sum(const double *a, int64_t n) {
     }
 }
 
-/* ious[p] = (0.0 + sum(x[pos[p] .. pos[p] + n[p]))) / n[p] for P pairs, -1 where n[p] < 0
- * (not computed); x = exp(-e), with 0 where fi_oks_terms marked e as -1 (x is overwritten). */
+/* ious[p] = (0.0 + sum(x[pos[p] .. pos[p] + n[p]))) / n[p] for P pairs, -1 where n[p] is -1
+ * (below the lowest threshold), 1 where it is -2 (n ones sum to n exactly); x = exp(-e), with 0
+ * where fi_oks_terms marked e as -1 (x is overwritten). */
 FI_EXACT_FN void fi_oks_sum(double *x, const double *e, const int32_t *n, const int64_t *pos,
                             int64_t P, double *ious) {
     FI_NO_CONTRACT
     int64_t p, j;
     for (p = 0; p < P; p++) {
         if (n[p] < 0) {
-            ious[p] = -1.0;
+            ious[p] = n[p] == -2 ? 1.0 : -1.0;
             continue;
         }
         for (j = pos[p]; j < pos[p] + n[p]; j++)
