@@ -51,8 +51,8 @@ cdef extern from "_native.h" nogil:
 cdef extern from "_keypoints.h" nogil:
     void fi_oks_counts(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                        const double *gbox, const double *garea, const int64_t *grow, int64_t G,
-                       const double *inv, int64_t K, double lowest, int positive_vars,
-                       int32_t *idx, int32_t *n)
+                       const double *inv, int64_t K, double lowest, int safe_vars,
+                       const double *dbox, int32_t *idx, int32_t *n)
     void fi_oks_terms(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                       const double *gbox, const double *garea, const int64_t *grow, int64_t G,
                       const double *vars, int64_t K, int32_t *idx, const int32_t *n,
@@ -1543,6 +1543,16 @@ cdef void _scan_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil
                 p = fi_ws(p + 1, end)
 
 
+def keypoint_boxes(const double[:, ::1] kp):
+    """Per row of keypoints (x, y, v, ...), the box of its x and y: [n, 4] float64 (x min,
+    x max, y min, y max), NaN where one of them is NaN (``oks_counts``' bound)."""
+    a = np.asarray(kp)
+    if a.shape[1] < 3:
+        return np.full((a.shape[0], 4), np.nan)
+    x, y = a[:, 0::3], a[:, 1::3]
+    return np.ascontiguousarray(np.stack([x.min(1), x.max(1), y.min(1), y.max(1)], 1))
+
+
 cdef struct OksJob:
     Py_ssize_t s0  # the first group; its first pair is offsets[s0] = base
     Py_ssize_t base
@@ -1561,7 +1571,8 @@ cdef struct OksJob:
     const int64_t *gt_rows
     const double *variances
     const double *inverses  # 1 / variances: pass 1 (counts) when set, else pass 2 (terms)
-    int positive_vars  # every variance > 0 (pass 1 may then find OKS exactly 1: count -2)
+    int safe_vars  # every variance and inverse finite and > 0 (pass 1's shortcuts)
+    const double *dt_box  # pass 1: per detection row, the box of its keypoints
     int32_t *counts
     const int64_t *pos
     double *terms
@@ -1614,7 +1625,8 @@ cdef OksJob _oks_job(const int64_t[::1] d_start, const int64_t[::1] d_end,
     job.gt_rows = &gt_rows[0] if gt_rows.shape[0] else NULL
     job.variances = &variances[0]
     job.inverses = NULL
-    job.positive_vars = 0
+    job.safe_vars = 0
+    job.dt_box = NULL
     job.counts = &counts[0] if counts.shape[0] else NULL
     job.pos = NULL
     job.terms = NULL
@@ -1628,7 +1640,7 @@ def oks_counts(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64
                const double[:, ::1] gt_kp, const double[:, ::1] gt_box,
                const double[::1] gt_area, const int64_t[::1] gt_rows,
                const double[::1] variances, int32_t[::1] counts, int64_t[::1] pos,
-               int nthreads, double lowest=0.0):
+               int nthreads, double lowest=0.0, const double[:, ::1] dt_box=None):
     """Pass 1 of the OKS of groups s0..s1-1 (``fi_oks_counts``). Pair p of group s (row-major
     D x G, p from ``offsets[s] - offsets[s0]``) gets its term count at ``counts[p]``, -1 where
     its OKS is surely below ``lowest`` > 0 (not worth computing), -2 where it is exactly 1
@@ -1636,7 +1648,8 @@ def oks_counts(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64
     terms at ``pos[p]`` (the counted pairs' terms packed in order). Group s's detections are
     rows ``dt_rows[d_start[s]:d_end[s]]`` of ``dt_kp``, its ground truth rows
     ``gt_rows[g_start[s]:g_end[s]]`` of ``gt_kp``, ``gt_box`` and ``gt_area``. Keypoints rows
-    are ``x1, y1, v1, ...`` (3K values). Returns the number of terms (pass 2's buffer)."""
+    are ``x1, y1, v1, ...`` (3K values); ``dt_box`` their boxes (``keypoint_boxes``, made
+    here when None). Returns the number of terms (pass 2's buffer)."""
     cdef OksJob job = _oks_job(d_start, d_end, g_start, g_end, offsets, s0, s1, dt_kp, dt_rows,
                                gt_kp, gt_box, gt_area, gt_rows, variances, counts)
     cdef Py_ssize_t P = offsets[s1] - offsets[s0], p
@@ -1647,8 +1660,14 @@ def oks_counts(const int64_t[::1] d_start, const int64_t[::1] d_end, const int64
     cdef const double[::1] inv = inverses
     nthreads = max(1, nthreads)
     cdef int32_t[:, ::1] scratch = np.empty((nthreads, job.K), np.int32)
+    if dt_box is None:
+        dt_box = keypoint_boxes(dt_kp)
+    if dt_box.shape[0] != dt_kp.shape[0] or dt_box.shape[1] != 4:
+        raise ValueError("oks_counts: one keypoint box per detection row")
     job.inverses = &inv[0]
-    job.positive_vars = bool(np.all(np.asarray(variances) > 0))
+    job.dt_box = &dt_box[0, 0] if dt_box.shape[0] else NULL
+    v = np.asarray(variances)
+    job.safe_vars = bool(np.all(np.isfinite(v) & (v > 0) & np.isfinite(inverses) & (inverses > 0)))
     job.lowest = lowest
     job.scratch = &scratch[0, 0]
     with nogil:
@@ -1703,7 +1722,7 @@ cdef void _oks_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
         if j.inverses != NULL:
             fi_oks_counts(j.dt_kp, j.dt_rows + j.d_start[s], D, j.gt_kp, j.gt_box, j.gt_area,
                           j.gt_rows + j.g_start[s], G, j.inverses, j.K, j.lowest,
-                          j.positive_vars, j.scratch + slot * j.K, j.counts + p)
+                          j.safe_vars, j.dt_box, j.scratch + slot * j.K, j.counts + p)
         else:
             fi_oks_terms(j.dt_kp, j.dt_rows + j.d_start[s], D, j.gt_kp, j.gt_box, j.gt_area,
                          j.gt_rows + j.g_start[s], G, j.variances, j.K, j.scratch + slot * j.K,

@@ -458,6 +458,7 @@ def oks_overlaps(gt: COCO, dt: COCO, sigmas: Any, use_cats: bool, lowest: float 
     gt_table = gt._table()
     gt_kp, dt_kp = keypoints(gt, k_count), keypoints(dt, k_count)
     k = kernels()
+    dt_box = k.keypoint_boxes(dt_kp)  # for the bound of fi_oks_counts
 
     def overlaps(dt_rows, d_start, d_end, gt_rows, g_start, g_end, gt_iscrowd, threads):
         sizes = (d_end - d_start) * (g_end - g_start)
@@ -483,7 +484,7 @@ def oks_overlaps(gt: COCO, dt: COCO, sigmas: Any, use_cats: bool, lowest: float 
                 )  # fmt: skip
                 counts = np.empty(pairs, np.int32)
                 pos = np.empty(pairs, np.int64)
-                total = k.oks_counts(*args, counts, pos, threads, lowest)
+                total = k.oks_counts(*args, counts, pos, threads, lowest, dt_box)
                 terms = np.empty(total, np.float64)
                 k.oks_terms(*args, counts, pos, terms, threads)
                 exp_terms = np.exp(np.negative(terms))  # numpy's exp: pycocotools' np.exp(-e)

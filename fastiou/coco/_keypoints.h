@@ -57,11 +57,13 @@ FI_EXACT_FN int64_t fi_oks_keys(const double *G3, int64_t K, int32_t *idx, int64
 
 /* Detection d's keypoints are row drow[d] of dk (rows of 3K values), ground truth g's row
  * grow[g] of gk, gbox (xywh) and garea; vars: K = (2 sigma)^2, inv: 1 / vars; idx: K ints of
- * scratch.
+ * scratch; dbox: per detection row, the box (x min, x max, y min, y max) of its K keypoints,
+ * NaN where one is NaN.
  *
  * Pass 1, fi_oks_counts: n[d * G + g] = the pair's term count (the ground truth's visible
  * keypoints, or all K when it has none), -1 where its OKS is surely below `lowest` (> 0; 0 or
- * less: never), or -2 where it is exactly 1 (every term 0; positive_vars: every vars[k] > 0). The bound: exp(v) >= 1 + v + v^2 / 2 for v >= 0, so each exp(-e) is at most
+ * less: never), or -2 where it is exactly 1 (every term 0). safe_vars: every vars[k] and
+ * inv[k] is finite and > 0 (else no shortcut is taken). The bound: exp(v) >= 1 + v + v^2 / 2 for v >= 0, so each exp(-e) is at most
  * 1 / (1 + e + e^2 / 2). It is evaluated with e' = d2 * inv[k] * (0.5 / scale), within 3e-16
  * of e relatively (no division but the bound's); the margin 1e-9 covers that, the rounding of
  * the bound and of numpy's exp and sum (each below 1e-13 here). A NaN or negative e' (a negative
@@ -69,7 +71,8 @@ FI_EXACT_FN int64_t fi_oks_keys(const double *G3, int64_t K, int32_t *idx, int64
 FI_EXACT_FN void fi_oks_counts(const double *dk, const int64_t *drow, int64_t D, const double *gk,
                                const double *gbox, const double *garea, const int64_t *grow,
                                int64_t G, const double *inv, int64_t K, double lowest,
-                               int positive_vars, int32_t *idx, int32_t *n) {
+                               int safe_vars, const double *dbox, int32_t *idx,
+                               int32_t *n) {
     FI_NO_CONTRACT
     int64_t d, g, j, k1, q;
     for (g = 0; g < G; g++) {
@@ -78,42 +81,39 @@ FI_EXACT_FN void fi_oks_counts(const double *dk, const int64_t *drow, int64_t D,
         double half = 0.5 / scale, wmin = INFINITY, gx0 = x0, gx1 = x1, gy0 = y0, gy1 = y1;
         q = fi_oks_keys(G3, K, idx, &k1);
         for (j = 0; j < q; j++) wmin = inv[idx[j]] < wmin ? inv[idx[j]] : wmin;
-        int gnan = (x0 != x0) | (x1 != x1) | (y0 != y0) | (y1 != y1);
         if (k1 > 0) { /* the box of the visible keypoints */
             gx0 = gy0 = INFINITY;
             gx1 = gy1 = -INFINITY;
-            gnan = 0;
             for (j = 0; j < q; j++) {
                 double x = G3[3 * idx[j]], y = G3[3 * idx[j] + 1];
-                gnan |= (x != x) | (y != y);
                 gx0 = x < gx0 ? x : gx0;
                 gx1 = x > gx1 ? x : gx1;
                 gy0 = y < gy0 ? y : gy0;
                 gy1 = y > gy1 ? y : gy1;
             }
+            for (j = 0; j < q; j++) /* a NaN coordinate: not safe (min and max skip it) */
+                if (G3[3 * idx[j]] != G3[3 * idx[j]] || G3[3 * idx[j] + 1] != G3[3 * idx[j] + 1])
+                    gx0 = NAN;
         }
+        /* safe: no term can be NaN (finite coordinates and scale > 0, finite positive vars and
+         * inverses), so every term is >= 0 and each exp(-e) at most 1 */
+        int gsafe = safe_vars && isfinite(scale) && scale > 0 && isfinite(gx0) && isfinite(gx1) &&
+                    isfinite(gy0) && isfinite(gy1);
         /* no visible keypoint: a detection whose keypoints all lie in the doubled box has every
-         * d2 exactly 0, so every term 0 (vars and scale > 0) and its OKS exactly 1 */
-        int ones = k1 == 0 && positive_vars && scale > 0;
+         * d2 exactly 0, so every term 0 and its OKS exactly 1 */
+        int ones = k1 == 0 && gsafe;
         for (d = 0; d < D; d++) {
             int32_t count = (int32_t)q;
             if (lowest > 0 || ones) {
-                const double *D3 = dk + 3 * K * drow[d];
-                /* The box of the detection's keypoints (at the keys used). First one bound for
+                const double *D3 = dk + 3 * K * drow[d], *db = dbox + 4 * drow[d];
+                /* The box of the detection's K keypoints (NaN: one is NaN). First one bound for
                  * every term: the gap between it and the ground truth's box (of its visible
                  * keypoints, or its doubled box) is at most each term's |dx|, |dy| (rounding
-                 * is monotone), and min(inv) at most each inv[k]. NaN anywhere: no shortcut. */
-                double dx0 = INFINITY, dx1 = -INFINITY, dy0 = INFINITY, dy1 = -INFINITY;
-                int nan = gnan;
-                for (j = 0; j < q; j++) {
-                    double x = D3[3 * idx[j]], y = D3[3 * idx[j] + 1];
-                    nan |= (x != x) | (y != y);
-                    dx0 = x < dx0 ? x : dx0;
-                    dx1 = x > dx1 ? x : dx1;
-                    dy0 = y < dy0 ? y : dy0;
-                    dy1 = y > dy1 ? y : dy1;
-                }
-                if (ones && !nan && dx0 >= x0 && dx1 <= x1 && dy0 >= y0 && dy1 <= y1) {
+                 * is monotone), and min(inv) at most each inv[k]. */
+                double dx0 = db[0], dx1 = db[1], dy0 = db[2], dy1 = db[3];
+                int safe = gsafe && isfinite(dx0) && isfinite(dx1) && isfinite(dy0) &&
+                           isfinite(dy1);
+                if (ones && safe && dx0 >= x0 && dx1 <= x1 && dy0 >= y0 && dy1 <= y1) {
                     n[d * G + g] = -2;
                     continue;
                 }
@@ -122,35 +122,44 @@ FI_EXACT_FN void fi_oks_counts(const double *dk, const int64_t *drow, int64_t D,
                     continue;
                 }
                 double bound = 0.0, limit = (lowest - 1e-9) * (double)q;
-                int prunable = 1;
-                double gapx, gapy;
-                if (k1 > 0) {
-                    double a = gx0 - dx1, b = dx0 - gx1;
-                    gapx = a > b ? a : b;
-                    gapx = gapx > 0.0 ? gapx : 0.0;
-                    a = gy0 - dy1;
-                    b = dy0 - gy1;
-                    gapy = a > b ? a : b;
-                    gapy = gapy > 0.0 ? gapy : 0.0;
-                } else {
-                    double a = x0 - dx1, b = dx0 - x1;
-                    gapx = (a > 0.0 ? a : 0.0) + (b > 0.0 ? b : 0.0);
-                    a = y0 - dy1;
-                    b = dy0 - y1;
-                    gapy = (a > 0.0 ? a : 0.0) + (b > 0.0 ? b : 0.0);
+                int prunable = 1, below = 0;
+                if (safe) {
+                    double gapx, gapy, a, b;
+                    if (k1 > 0) {
+                        a = gx0 - dx1;
+                        b = dx0 - gx1;
+                        gapx = a > b ? a : b;
+                        gapx = gapx > 0.0 ? gapx : 0.0;
+                        a = gy0 - dy1;
+                        b = dy0 - gy1;
+                        gapy = a > b ? a : b;
+                        gapy = gapy > 0.0 ? gapy : 0.0;
+                    } else {
+                        a = x0 - dx1;
+                        b = dx0 - x1;
+                        gapx = (a > 0.0 ? a : 0.0) + (b > 0.0 ? b : 0.0);
+                        a = y0 - dy1;
+                        b = dy0 - y1;
+                        gapy = (a > 0.0 ? a : 0.0) + (b > 0.0 ? b : 0.0);
+                    }
+                    double vmin = (gapx * gapx + gapy * gapy) * wmin * half;
+                    if (1.0 / (1.0 + vmin + 0.5 * vmin * vmin) * (double)q < limit) {
+                        n[d * G + g] = -1;
+                        continue;
+                    }
                 }
-                double vmin = (gapx * gapx + gapy * gapy) * wmin * half;
-                if (!nan && half > 0 && wmin > 0 &&
-                    1.0 / (1.0 + vmin + 0.5 * vmin * vmin) * (double)q < limit) {
-                    n[d * G + g] = -1;
-                    continue;
-                }
-                for (j = 0; j < q && bound < limit; j++) { /* (not below: computed) */
+                /* then term by term, until the pair is surely kept (the bound reaches the
+                 * limit) or surely below it (safe: the terms left add at most 1 each) */
+                for (j = 0; j < q && bound < limit; j++) {
+                    if (safe && bound + (double)(q - j) < limit) {
+                        below = 1;
+                        break;
+                    }
                     double v = fi_oks_d2(D3, G3, idx[j], k1, x0, x1, y0, y1) * inv[idx[j]] * half;
                     prunable &= v >= 0;
                     bound += 1.0 / (1.0 + v + 0.5 * v * v);
                 }
-                if (prunable && bound < limit) count = -1;
+                if (below || (prunable && bound < limit)) count = -1;
             }
             n[d * G + g] = count;
         }
