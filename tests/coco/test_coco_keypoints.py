@@ -35,7 +35,7 @@ def oks_oracle(dt_kp, gt_kp, gt_box, gt_area, sigmas):
     return out
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", range(8))
 def test_oks_kernel_matches_numpy_oracle(seed):
     from fastiou.coco._ext import kernels
 
@@ -51,6 +51,10 @@ def test_oks_kernel_matches_numpy_oracle(seed):
     gt_box = np.concatenate([rng.uniform(0, 80, (n_g, 2)), rng.uniform(1, 50, (n_g, 2))], 1)
     gt_area = rng.uniform(0, 3000, n_g)
     gt_area[1::4] = rng.uniform(0, 0.05, len(gt_area[1::4]))  # tiny: exp underflows
+    if seed >= 3 and n_d > 1 and n_g > 1:  # NaN and infinite terms: never pruned, never "1"
+        dt_kp[0, 3 * int(rng.integers(k))] = np.nan
+        dt_kp[1, 1] = np.inf
+        gt_kp[1, 0] = -np.inf
     d_end = np.cumsum([d for d, _ in groups]).astype(np.int64)
     g_end = np.cumsum([g for _, g in groups]).astype(np.int64)
     d_start = np.concatenate([[0], d_end[:-1]]).astype(np.int64)
@@ -86,14 +90,14 @@ def test_oks_kernel_matches_numpy_oracle(seed):
             sigmas,
         )
         got = values[offsets[s] : offsets[s + 1]].reshape(want.shape)
-        assert np.array_equal(got, want)
+        assert np.array_equal(got, want, equal_nan=True)
     # with a lowest threshold, a pair may be marked -1 (not computed) only where its OKS is
     # below it; every other pair's count and value are as before
     pruned, marked = oks(0.3)
     assert (values[marked == -1] < 0.3).all() and (marked == -1).any()
     assert (pruned[marked == -1] == -1).all()
     assert np.array_equal(marked[marked != -1], counts[marked != -1])
-    assert np.array_equal(pruned[marked != -1], values[marked != -1])
+    assert np.array_equal(pruned[marked != -1], values[marked != -1], equal_nan=True)
 
 
 def test_oks_kernels_refuse_inconsistent_buffers():
