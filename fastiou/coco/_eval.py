@@ -191,23 +191,27 @@ class COCOeval:
         if p.iouType not in ("bbox", "segm", "keypoints"):
             raise ValueError(f"params.iouType {p.iouType!r} not supported")
         self._log(f"Evaluate annotation type *{p.iouType}*")
-        p.imgIds = list(np.unique(p.imgIds))
+        img_ids = _evaluate.sorted_unique(p.imgIds)
+        p.imgIds = list(img_ids)
         if p.useCats:
-            p.catIds = list(np.unique(p.catIds))
+            p.catIds = list(_evaluate.sorted_unique(p.catIds))
         p.maxDets = sorted(p.maxDets)
         if not p.maxDets:  # pycocotools: IndexError at maxDets[-1]
             raise ParamsError("params.maxDets is empty: evaluation needs at least one value")
         if p.maxDets[0] < 0:
             raise ValueError(f"params.maxDets must be >= 0, got {p.maxDets}")
         self.params = p
-        self._evaluation = self._engine(p)
+        self._evaluation = self._engine(p, img_ids=img_ids)  # the array: no second conversion
         self._evalImgs = None
         self._paramsEval = copy.deepcopy(self.params)
         self.eval = {}
         self._log(f"DONE (t={time.time() - tic:0.2f}s).")
 
-    def _engine(self, p: Params, matches: bool = False) -> _evaluate.Evaluation:
-        """The engine's evaluate() for params ``p`` (box IoU, mask IoU or OKS per group)."""
+    def _engine(
+        self, p: Params, matches: bool = False, img_ids: np.ndarray | None = None
+    ) -> _evaluate.Evaluation:
+        """The engine's evaluate() for params ``p`` (box IoU, mask IoU or OKS per group);
+        ``img_ids``: ``p.imgIds`` as an array, where the caller has it."""
         overlaps = extra_ignore = None
         if p.iouType == "segm":
             overlaps = _instances.segm_overlaps(self.cocoGt, self.cocoDt)
@@ -223,7 +227,7 @@ class COCOeval:
         return _evaluate.evaluate(
             self.cocoGt._table(),
             self.cocoDt._table(scored=True),
-            p.imgIds,
+            p.imgIds if img_ids is None else img_ids,
             p.catIds,
             bool(p.useCats),
             p.areaRng,

@@ -105,6 +105,15 @@ class Evaluation:
         )  # fmt: skip
 
 
+def sorted_unique(values: Any) -> np.ndarray:
+    """``np.unique(values)``, without its sort and hash where the values already are strictly
+    increasing numbers (the usual ids: sorted lists of thousands)."""
+    arr = np.asarray(values)
+    if arr.ndim == 1 and arr.dtype.kind in "iuf" and (arr.size < 2 or (arr[1:] > arr[:-1]).all()):
+        return arr.copy()
+    return np.unique(arr)
+
+
 def _unique_int64(values: Any, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.size and arr.dtype.kind not in "iu":
@@ -112,7 +121,7 @@ def _unique_int64(values: Any, name: str) -> np.ndarray:
         if as_int is None or not np.array_equal(as_int, arr):
             raise ValueError(f"params.{name} must be integers, got {arr.dtype}")
         arr = as_int
-    return np.unique(arr.astype(np.int64))
+    return sorted_unique(arr.astype(np.int64))
 
 
 def _resolve_repeated_ids(table, i_pos, k_pos, use_cats, pre):

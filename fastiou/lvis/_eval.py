@@ -259,8 +259,9 @@ class LVISEval:
             raise ValueError(
                 "params.use_cats = 0 is not supported: lvis-api 0.5.3 evaluates nothing with it"
             )
-        p.img_ids = list(np.unique(p.img_ids))
-        images = np.asarray(p.img_ids, np.int64)
+        unique = _evaluate.sorted_unique(p.img_ids)
+        p.img_ids = list(unique)
+        images = unique.astype(np.int64)
         missing = [i for i in p.img_ids if i not in self.lvis_gt.imgs]
         if missing:
             raise AnnotationError(

@@ -128,3 +128,27 @@ def test_empty_max_dets_is_a_value_error_too():
     E.params.maxDets = []
     with pytest.raises(ValueError, match="maxDets is empty"):
         E.evaluate()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[], [5], [1, 2, 3], [3, 1, 2, 2], [1.0, 2.5], [2.0, float("nan"), 1.0], [True, False],
+     list(np.arange(10, dtype=np.int32)), [np.int64(4), np.int64(9)], [1, 1]],
+)  # fmt: skip
+def test_sorted_unique_is_numpys_unique(values):
+    from fastiou.coco._evaluate import sorted_unique
+
+    got, want = sorted_unique(values), np.unique(values)
+    assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)
+
+
+def test_positions_with_and_without_the_table():
+    from fastiou.coco._ext import kernels
+
+    rng = np.random.default_rng(0)
+    for ids, n in ((np.arange(100, 200), 50), (np.sort(rng.choice(10**6, 300, replace=False)), 50)):
+        ids = ids.astype(np.int64)
+        values = np.concatenate([rng.choice(ids, n), [ids[0] - 1, ids[-1] + 1, -(2**62)]])
+        got = kernels().positions(values.astype(np.int64), ids)
+        want = np.where(np.isin(values, ids), np.searchsorted(ids, values), -1)
+        assert np.array_equal(got, want)

@@ -338,3 +338,15 @@ def test_keypoint_spans_outside_the_buffer_are_refused():
     for bad in ([[0, 12]], [[-5, 3]], [[5, 2]]):
         assert kernels().keypoint_spans(buf, np.array(bad), num, pow5_table(), 3, 1) is None
     assert kernels().keypoint_spans(buf, good, np.array([[0, 9]]), pow5_table(), 3, 1) is None
+
+
+def test_keypoint_boxes_are_numpys_min_and_max():
+    from fastiou.coco._ext import kernels
+
+    kp = np.random.default_rng(0).uniform(-50, 50, (40, 3 * 17))
+    kp[3, 4] = np.nan  # a y: the row's box is NaN
+    kp[5, 9] = -np.inf
+    x, y = kp[:, 0::3], kp[:, 1::3]
+    want = np.stack([x.min(1), x.max(1), y.min(1), y.max(1)], 1)
+    want[3] = np.nan
+    assert np.array_equal(kernels().keypoint_boxes(kp), want, equal_nan=True)
