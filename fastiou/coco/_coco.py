@@ -328,8 +328,10 @@ class COCO:
         kept: str | list | None = None  # the results' dicts (or their file), for masks etc.
         scanned = None
         packed: dict = {}  # segm results: their packed RLEs, made once
+        stat = None  # of a results file, before it is read (its segmentations are read again)
         if isinstance(resFile, (str, os.PathLike)):
             source = os.fspath(resFile)
+            stat = _instances._file_stat(source)
             scanned = _instances.keypoint_results(source, source)  # no dict per result
             if scanned is not None:
                 table, kept = scanned[0], source
@@ -369,6 +371,8 @@ class COCO:
         if isinstance(kept, str) and scanned is not None:
             res._keypoints_cache = scanned[1]  # the keypoints the scan read, for evaluation
         res._rles_cache = packed.get("rles")
+        if stat is not None and "spans" in packed and stat == _instances._file_stat(source):
+            res._segm_spans, res._result_stat = packed["spans"], stat  # unchanged while read
         return res
 
     def loadNumpyAnnotations(self, data: np.ndarray) -> list[dict]:

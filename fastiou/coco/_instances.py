@@ -80,6 +80,18 @@ def _rles_in_file(coco: COCO) -> Any:
     if path is None:
         return None
     if coco._is_results:
+        spans, stat = getattr(coco, "_segm_spans", None), getattr(coco, "_result_stat", None)
+        if spans is not None and len(spans) == len(coco._table()) and stat == _file_stat(path):
+            from ..masks import RLEs
+            from ._ext import kernels
+            from ._json import _with_bytes
+
+            strings = _with_bytes(path, lambda buf: kernels().rle_spans(buf, spans))
+            if strings is not None:  # the masks only (the table is made): no scan, no boxes
+                try:
+                    return RLEs.from_string_chars(*strings)
+                except (ValueError, TypeError):
+                    pass
         packed: dict = {}
         table = segm_results(path, path, packed)
         return packed["rles"] if table is not None and len(table) == len(coco._table()) else None
@@ -93,6 +105,15 @@ def _rles_in_file(coco: COCO) -> Any:
     return _with_bytes(path, lambda buf: _pack_spans(buf, spans, heights, widths, len(table)))
 
 
+def _file_stat(path: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file, or None."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
 def _unchanged(coco: COCO, path: str) -> bool:
     """Whether ``coco``'s file is as it was loaded (its scanned spans still point at its
     values); else the dict path reads it, or says it changed."""
@@ -104,13 +125,29 @@ def _unchanged(coco: COCO, path: str) -> bool:
 
 
 def _image_sizes(imgs: dict, image_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each annotation's image height and width (int64; -1 where not a Python int)."""
-    sizes = {}
-    for i, img in imgs.items():
+    """Each annotation's image height and width (int64; -1 where not a Python int, or the
+    image is not in ``imgs``)."""
+    heights, widths = [], []
+    for img in imgs.values():
         h, w = (img.get("height"), img.get("width")) if type(img) is dict else (None, None)
-        sizes[i] = (h, w) if type(h) is int and type(w) is int else (-1, -1)
-    hw = np.array([sizes.get(i, (-1, -1)) for i in image_id.tolist()], np.int64).reshape(-1, 2)
-    return np.ascontiguousarray(hw[:, 0]), np.ascontiguousarray(hw[:, 1])
+        ok = type(h) is int and type(w) is int and -(2**62) < h < 2**62 and -(2**62) < w < 2**62
+        heights.append(h if ok else -1)
+        widths.append(w if ok else -1)
+    keys = list(imgs)
+    if not all(type(i) is int and -(2**63) <= i < 2**63 for i in keys):  # str ids...
+        sizes = dict(zip(keys, zip(heights, widths, strict=True), strict=True))
+        hw = np.array([sizes.get(i, (-1, -1)) for i in image_id.tolist()], np.int64)
+        hw = hw.reshape(-1, 2)
+        return np.ascontiguousarray(hw[:, 0]), np.ascontiguousarray(hw[:, 1])
+    if not keys:
+        return np.full(len(image_id), -1, np.int64), np.full(len(image_id), -1, np.int64)
+    ids = np.array(keys, np.int64)
+    order = np.argsort(ids, kind="stable")
+    rows = order[np.minimum(np.searchsorted(ids, image_id, sorter=order), len(ids) - 1)]
+    found = ids[rows] == image_id
+    h = np.where(found, np.array(heights, np.int64)[rows], -1)
+    w = np.where(found, np.array(widths, np.int64)[rows], -1)
+    return h, w
 
 
 def _pack_spans(buf, spans: np.ndarray, heights, widths, n: int) -> Any:
@@ -428,6 +465,7 @@ def segm_scanned(buf, columns: dict, source: str, packed: dict) -> Annotations |
     )  # fmt: skip
     check_finite(table, source)
     packed["rles"] = masks
+    packed["spans"] = columns["segmentation"]  # where each one lies: read again from there
     return table
 
 

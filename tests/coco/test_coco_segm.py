@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import numpy as np
 import pytest
@@ -100,6 +101,20 @@ def test_segm_results_file_read_in_place(tmp_path):
         from_file = coco.loadRes(str(path))
         assert from_file._result_source == str(path)  # no dicts made
         _same_results(from_file, coco.loadRes(json.loads(text)))
+        # masks dropped (as an evaluation that starts afresh): read again at their spans,
+        # without scanning the file again
+        from fastiou.coco import _instances
+
+        want = _instances.rles(from_file).to_coco()
+        from_file._rles_cache = None
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(_instances, "segm_results", None)  # would fail if called
+            assert _instances.rles(from_file).to_coco() == want
+        # the file changed since (same bytes, a new mtime): scanned again, the same masks
+        from_file._rles_cache = None
+        path.write_text(text)
+        os.utime(path, ns=(1, from_file._result_stat[1] + 10**9))
+        assert _instances.rles(from_file).to_coco() == want
 
 
 @pytest.mark.parametrize("change", ["run list", "polygon", "float id", "escaped key", "corrupt"])
