@@ -350,3 +350,33 @@ def test_keypoint_boxes_are_numpys_min_and_max():
     want = np.stack([x.min(1), x.max(1), y.min(1), y.max(1)], 1)
     want[3] = np.nan
     assert np.array_equal(kernels().keypoint_boxes(kp), want, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[1, -0, 12, -5, 0]", "[123456789012345, 1234567890123456, 12345678901234567890]",
+     "[1.5, 1e2, -0.0, 2E-3, 7]", "[ 3 ,4\\n, 5 ]", "[0]"],
+)  # fmt: skip
+def test_keypoint_spans_read_numbers_as_json(text):
+    import json
+
+    from fastiou.coco._ext import kernels
+    from fastiou.coco._json import pow5_table
+
+    buf = np.frombuffer(text.replace("\\n", "\n").encode(), np.uint8)
+    want = [float(v) for v in json.loads(buf.tobytes())]
+    spans, none = np.array([[0, len(buf)]], np.int64), np.array([[-1, -1]], np.int64)
+    got = kernels().keypoint_spans(buf, spans, none, pow5_table(), len(want), 1)
+    assert got["count"][0] == len(want)
+    assert got["keypoints"][0].tolist() == want
+    assert [np.signbit(v) for v in got["keypoints"][0]] == [np.signbit(v) for v in want]
+
+
+@pytest.mark.parametrize("text", ["[007]", "[1, 2", "[1 2]", "[-]", "[01.5]", "[1,]"])
+def test_keypoint_spans_decline_what_json_refuses(text):
+    from fastiou.coco._ext import kernels
+    from fastiou.coco._json import pow5_table
+
+    buf = np.frombuffer(text.encode(), np.uint8)
+    spans, none = np.array([[0, len(buf)]], np.int64), np.array([[-1, -1]], np.int64)
+    assert kernels().keypoint_spans(buf, spans, none, pow5_table(), 3, 1) is None
