@@ -373,6 +373,8 @@ class COCO:
         res._rles_cache = packed.get("rles")
         if stat is not None and "spans" in packed and stat == _instances._file_stat(source):
             res._segm_spans, res._result_stat = packed["spans"], stat  # unchanged while read
+            measured = packed["rles"]._cache  # the masks' boxes and areas, for a second reading
+            res._segm_measured = {k: measured[k] for k in ("boxes", "areas") if k in measured}
         return res
 
     def loadNumpyAnnotations(self, data: np.ndarray) -> list[dict]:

@@ -89,9 +89,11 @@ def _rles_in_file(coco: COCO) -> Any:
             strings = _with_bytes(path, lambda buf: kernels().rle_spans(buf, spans))
             if strings is not None:  # the masks only (the table is made): no scan, no boxes
                 try:
-                    return RLEs.from_string_chars(*strings)
+                    masks = RLEs.from_string_chars(*strings)
                 except (ValueError, TypeError):
-                    pass
+                    masks = None
+                if masks is not None:
+                    return _remeasured(masks, coco._segm_measured)
         packed: dict = {}
         table = segm_results(path, path, packed)
         return packed["rles"] if table is not None and len(table) == len(coco._table()) else None
@@ -467,6 +469,13 @@ def segm_scanned(buf, columns: dict, source: str, packed: dict) -> Annotations |
     packed["rles"] = masks
     packed["spans"] = columns["segmentation"]  # where each one lies: read again from there
     return table
+
+
+def _remeasured(masks: Any, known: dict) -> Any:
+    """``masks`` (read again from an unchanged file) with the boxes and areas ``known`` of the
+    same masks, read before, already measured."""
+    masks._cache.update({k: v for k, v in known.items() if len(v) == len(masks)})
+    return masks
 
 
 def segm_overlaps(gt: COCO, dt: COCO):

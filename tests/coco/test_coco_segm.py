@@ -109,7 +109,11 @@ def test_segm_results_file_read_in_place(tmp_path):
         from_file._rles_cache = None
         with pytest.MonkeyPatch.context() as m:
             m.setattr(_instances, "segm_results", None)  # would fail if called
-            assert _instances.rles(from_file).to_coco() == want
+            again = _instances.rles(from_file)
+            assert again.to_coco() == want
+            fresh = type(again)(again.counts, again.offsets, again.heights, again.widths)
+            assert np.array_equal(again.boxes(), fresh.boxes())  # measured before: the same
+            assert np.array_equal(again.areas(), fresh.areas())
         # the file changed since (same bytes, a new mtime): scanned again, the same masks
         from_file._rles_cache = None
         path.write_text(text)
