@@ -211,6 +211,8 @@ def _polygon_pieces(xy, lengths, part_h, part_w, n_parts) -> list:
     first = np.zeros(len(owners) + 1, np.int64)
     np.cumsum(n_parts[owners], out=first[1:])
     single = n_parts[owners] == 1
+    if single.all():  # one polygon per annotation (the usual): the parts are the masks
+        return [(polys, owners)]
     pieces = [(polys.subset(first[:-1][single]), owners[single])]
     for k, a, b in zip(owners[~single], first[:-1][~single], first[1:][~single], strict=True):
         pieces.append((polys.subset(np.arange(a, b)).merge(), np.array([k])))
