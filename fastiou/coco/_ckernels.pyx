@@ -354,53 +354,105 @@ cdef inline const char *_small_int(const char *p, const char *end, double *out) 
     return q
 
 
-def rle_spans(const unsigned char[::1] buf, const int64_t[:, ::1] spans):
+def rle_spans(const unsigned char[::1] buf, const int64_t[:, ::1] spans, int nthreads=1):
     """The compressed RLE objects at ``buf[spans[i, 0]:spans[i, 1]]`` (the scanner's
     "segmentation" spans): (chars, lengths, heights, widths), every string's characters with
     its JSON escapes undone (only a backslash can be escaped in pycocotools' alphabet), one after
-    another. None where one is not such an object, or a string holds another escape."""
-    cdef Py_ssize_t n = spans.shape[0], i, total = 0
-    cdef const char *b = <const char *> &buf[0] if buf.shape[0] else NULL
-    cdef const char *s
-    cdef const char *se
+    another. None where one is not such an object, or a string holds another escape. Both
+    passes (parse, then copy) run on the pool."""
+    cdef Py_ssize_t n = spans.shape[0], i
+    cdef int64_t total = 0
+    for i in range(n):  # every span inside the buffer, before a kernel reads it
+        if spans[i, 0] < 0 or not (spans[i, 0] < spans[i, 1] <= buf.shape[0]):
+            return None
     heights = np.empty(n, np.int64)
     widths = np.empty(n, np.int64)
     lengths = np.empty(n, np.int64)
     starts = np.empty(n, np.int64)
-    cdef int64_t[::1] h = heights, w = widths, length = lengths, start = starts
-    for i in range(n):
-        if spans[i, 0] < 0 or not (spans[i, 0] < spans[i, 1] <= buf.shape[0]):
-            return None
-        if fi_parse_rle(b + spans[i, 0], b + spans[i, 1], &h[i], &w[i], &s, &se) < 0:
-            return None
-        start[i] = s - b
-        length[i] = se - s
-        total += se - s
+    raw = np.empty(n, np.int64)
+    at = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] h = heights, w = widths, length = lengths, start = starts, rl = raw
+    cdef int64_t[::1] at_v = at
+    cdef RleSpanJob job
+    job.b = <const char *> &buf[0] if buf.shape[0] else NULL
+    job.spans = &spans[0, 0] if n else NULL
+    job.h = &h[0] if n else NULL
+    job.w = &w[0] if n else NULL
+    job.start = &start[0] if n else NULL
+    job.raw = &rl[0] if n else NULL
+    job.length = &length[0] if n else NULL
+    job.out = NULL
+    job.at = &at_v[0]
+    with nogil:
+        parallel_for(_rle_span_task, &job, n, 512, max(1, nthreads))
+        for i in range(n):
+            at_v[i] = total
+            total += job.length[i] if job.length[i] >= 0 else 0
+        at_v[n] = total
+    if n and (lengths < 0).any():
+        return None
     chars = np.empty(max(total, 1), np.uint8)
     cdef unsigned char[::1] chars_view = chars
-    cdef char *out = <char *> &chars_view[0]
-    cdef char *o = out
-    cdef char *first
+    job.out = <char *> &chars_view[0]
+    with nogil:
+        parallel_for(_rle_span_task, &job, n, 512, max(1, nthreads))
+    return chars[:total], lengths, heights, widths
+
+
+cdef struct RleSpanJob:
+    const char *b
+    const int64_t *spans  # n x 2
+    int64_t *h
+    int64_t *w
+    int64_t *start  # of each string's characters (after the quote)
+    int64_t *raw  # their count, escapes included
+    int64_t *length  # with the escapes undone; -1: declined
+    char *out  # NULL: pass 1 (parse, count); else pass 2 (copy each string to out + at[i])
+    const int64_t *at
+
+
+cdef void _rle_span_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
+    cdef RleSpanJob *j = <RleSpanJob *> ctx
+    cdef const char *s
+    cdef const char *se
     cdef const char *q
-    for i in range(n):  # copy, undoing the escapes: "\\" is one backslash
-        s = b + start[i]
-        se = s + length[i]
-        first = o
-        while s < se:
-            q = <const char *> memchr(s, b'\\', se - s)
-            if q == NULL:
-                q = se
-            memcpy(o, s, q - s)
-            o += q - s
-            if q == se:
-                break
-            if q + 1 >= se or q[1] != b'\\':
-                return None
-            o[0] = q[0]
-            o += 1
-            s = q + 2
-        length[i] = o - first
-    return chars[: o - out], lengths, heights, widths
+    cdef char *o
+    cdef int64_t i, escapes
+    for i in range(lo, hi):
+        if j.out == NULL:
+            j.length[i] = -1
+            if fi_parse_rle(j.b + j.spans[2 * i], j.b + j.spans[2 * i + 1], &j.h[i], &j.w[i],
+                            &s, &se) < 0:
+                continue
+            j.start[i] = s - j.b
+            j.raw[i] = se - s
+            escapes = 0
+            while s < se:  # "\\" is one backslash; any other escape declines
+                q = <const char *> memchr(s, b'\\', se - s)
+                if q == NULL:
+                    break
+                if q + 1 >= se or q[1] != b'\\':
+                    escapes = -1
+                    break
+                escapes += 1
+                s = q + 2
+            if escapes >= 0:
+                j.length[i] = j.raw[i] - escapes
+        else:
+            s = j.b + j.start[i]
+            se = s + j.raw[i]
+            o = j.out + j.at[i]
+            while s < se:  # copy, undoing the escapes
+                q = <const char *> memchr(s, b'\\', se - s)
+                if q == NULL:
+                    q = se
+                memcpy(o, s, q - s)
+                o += q - s
+                if q == se:
+                    break
+                o[0] = q[0]
+                o += 1
+                s = q + 2
 
 
 def polygon_spans(const unsigned char[::1] buf, const int64_t[:, ::1] spans,

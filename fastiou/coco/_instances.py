@@ -84,9 +84,9 @@ def _rles_in_file(coco: COCO) -> Any:
         if spans is not None and len(spans) == len(coco._table()) and stat == _file_stat(path):
             from ..masks import RLEs
             from ._ext import kernels
-            from ._json import _with_bytes
+            from ._json import _threads, _with_bytes
 
-            strings = _with_bytes(path, lambda buf: kernels().rle_spans(buf, spans))
+            strings = _with_bytes(path, lambda buf: kernels().rle_spans(buf, spans, _threads()))
             if strings is not None:  # the masks only (the table is made): no scan, no boxes
                 try:
                     masks = RLEs.from_string_chars(*strings)
@@ -441,6 +441,7 @@ def segm_scanned(buf, columns: dict, source: str, packed: dict) -> Annotations |
     string...): the dict path then decides, and names any problem."""
     from ..masks import RLEs
     from ._ext import kernels
+    from ._json import _threads
     from ._table import check_finite
 
     k = kernels()
@@ -453,7 +454,7 @@ def segm_scanned(buf, columns: dict, source: str, packed: dict) -> Annotations |
             return None
     if (columns["segmentation"][:, 0] < 0).any():
         return None
-    strings = k.rle_spans(buf, columns["segmentation"])
+    strings = k.rle_spans(buf, columns["segmentation"], _threads())
     if strings is None:
         return None
     try:

@@ -296,3 +296,36 @@ def test_box_results_evaluated_as_masks():
 
     gt, dt = random_coco(4, n_images=10)
     assert_same(fastiou_run(gt, dt, "segm"), pycocotools_run(gt, dt, "segm"))
+
+
+def test_rle_spans_on_threads_read_what_json_reads():
+    # the compiled reader of RLE objects at their byte spans, on one and on three threads
+    # (chunks of 512 spans): json's strings, escapes undone; a bad escape or object declines
+    from fastiou.coco._ext import kernels
+
+    rng = np.random.default_rng(1)
+    alphabet = [chr(c) for c in range(48, 112)]
+    objs = []
+    for i in range(1500):
+        counts = "".join(rng.choice(alphabet, int(rng.integers(1, 40))))
+        objs.append({"size": [int(rng.integers(1, 99)), i + 1], "counts": counts})
+    pieces, spans, at = [], [], 1
+    for o in objs:
+        text = json.dumps(o)
+        spans.append([at, at + len(text)])
+        pieces.append(text)
+        at += len(text) + 2
+    buf = np.frombuffer(("[" + ", ".join(pieces) + "]").encode(), np.uint8)
+    spans = np.array(spans, np.int64)
+    for threads in (1, 3):
+        chars, lengths, h, w = kernels().rle_spans(buf, spans, threads)
+        ends = np.cumsum(lengths)
+        got = [bytes(chars[e - n : e]).decode() for e, n in zip(ends, lengths, strict=True)]
+        assert got == [o["counts"] for o in objs]
+        assert h.tolist() == [o["size"][0] for o in objs]
+        assert w.tolist() == [o["size"][1] for o in objs]
+    bad = buf.copy()
+    k = int(np.flatnonzero((bad[:-1] == 92) & (bad[1:] == 92))[0])  # the first escape...
+    bad[k + 1] = ord("n")  # ... turned into \\n
+    assert kernels().rle_spans(bad, spans, 3) is None
+    assert kernels().rle_spans(buf, spans + np.array([0, 10**9]), 3) is None
