@@ -1622,33 +1622,28 @@ cdef void _scan_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil
 
 
 def keypoint_boxes(const double[:, ::1] kp):
-    """Per row of keypoints (x, y, v, ...), the box of its x and y: [n, 4] float64 (x min,
-    x max, y min, y max), NaN where one of them is NaN (``oks_counts``' bound)."""
-    cdef Py_ssize_t n = kp.shape[0], K = kp.shape[1] // 3, i, k
-    out = np.full((n, 4), np.nan)
+    """Per row of keypoints (x, y, v, ...), np.min / np.max of its x = row[0::3] and its
+    y = row[1::3]: [n, 4] float64 (x min, x max, y min, y max), NaN where one of them is NaN
+    (numpy's min and max). For loadRes' keypoint boxes and ``oks_counts``' bound."""
+    cdef Py_ssize_t n = kp.shape[0], m = kp.shape[1], i, c, axis
+    out = np.empty((n, 4), np.float64)
     cdef double[:, ::1] o = out
-    cdef double x, y, x0, x1, y0, y1
+    cdef double v, lo, hi
     cdef bint nan
-    if K == 0:
-        return out
     with nogil:
         for i in range(n):
-            x0 = y0 = INFINITY
-            x1 = y1 = -INFINITY
-            nan = False
-            for k in range(K):
-                x = kp[i, 3 * k]
-                y = kp[i, 3 * k + 1]
-                nan = nan or x != x or y != y
-                x0 = x if x < x0 else x0
-                x1 = x if x > x1 else x1
-                y0 = y if y < y0 else y0
-                y1 = y if y > y1 else y1
-            if not nan:
-                o[i, 0] = x0
-                o[i, 1] = x1
-                o[i, 2] = y0
-                o[i, 3] = y1
+            for axis in range(2):
+                lo = INFINITY
+                hi = -INFINITY
+                nan = m <= axis
+                for c in range(axis, m, 3):
+                    v = kp[i, c]
+                    if v != v:
+                        nan = True
+                    lo = v if v < lo else lo
+                    hi = v if v > hi else hi
+                o[i, 2 * axis] = NAN if nan else lo
+                o[i, 2 * axis + 1] = NAN if nan else hi
     return out
 
 

@@ -410,7 +410,15 @@ def check_result_images(table: Annotations, imgs: dict, source: str) -> None:
     """Raise AnnotationError when a detection names an image that is not a key of ``imgs``."""
     from ._ext import kernels
 
-    known = np.asarray(sorted(i for i in imgs if _is_int(i)), dtype=np.int64)
+    keys = list(imgs)
+    known = None
+    if set(map(type, keys)) <= {int}:  # the usual: Python ints (a C-speed test)
+        try:
+            known = np.sort(np.array(keys, np.int64))
+        except OverflowError:
+            known = None
+    if known is None:
+        known = np.asarray(sorted(i for i in imgs if _is_int(i)), dtype=np.int64)
     missing = kernels().positions(table.image_id, known) < 0
     if missing.any():
         bad = np.unique(table.image_id[missing])

@@ -343,13 +343,14 @@ def test_keypoint_spans_outside_the_buffer_are_refused():
 def test_keypoint_boxes_are_numpys_min_and_max():
     from fastiou.coco._ext import kernels
 
-    kp = np.random.default_rng(0).uniform(-50, 50, (40, 3 * 17))
-    kp[3, 4] = np.nan  # a y: the row's box is NaN
-    kp[5, 9] = -np.inf
-    x, y = kp[:, 0::3], kp[:, 1::3]
-    want = np.stack([x.min(1), x.max(1), y.min(1), y.max(1)], 1)
-    want[3] = np.nan
-    assert np.array_equal(kernels().keypoint_boxes(kp), want, equal_nan=True)
+    for width in (3 * 17, 2, 4, 5, 7):
+        kp = np.random.default_rng(width).uniform(-50, 50, (40, width))
+        kp[3, 1] = np.nan  # a y: the row's y min and max are NaN, its x ones are not
+        kp[5, 0] = -np.inf
+        kp[6, :] = np.nan
+        x, y = kp[:, 0::3], kp[:, 1::3]
+        want = np.stack([x.min(1), x.max(1), y.min(1), y.max(1)], 1)
+        assert np.array_equal(kernels().keypoint_boxes(kp), want, equal_nan=True)
 
 
 @pytest.mark.parametrize(
