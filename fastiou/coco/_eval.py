@@ -285,7 +285,8 @@ class COCOeval:
         if any(k >= len(ev.cat_ids) for k in k_list) or any(a >= len(ev.area_rng) for a in a_list):
             raise ValueError("accumulate(p): p selects settings that were not evaluated")
         mask = np.zeros(len(ev.img_ids), np.uint8)
-        if p.imgIds == pe.imgIds:  # the evaluated ids (same objects: compared by identity)
+        same = type(p.imgIds) is list and type(pe.imgIds) is list and p.imgIds == pe.imgIds
+        if same:  # the evaluated ids (the same objects: compared by identity first)
             mask[: len(p.imgIds)] = 1
         else:
             set_i = set(pe.imgIds)

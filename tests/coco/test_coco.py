@@ -123,6 +123,15 @@ def test_accumulate_with_other_params():
             E.accumulate(p)
     for key in ("precision", "recall", "scores"):
         assert np.array_equal(ours.eval[key], theirs.eval[key]), key
+    # image ids: a subset, and an array (what pycocotools' set lookup takes too)
+    for ids in (lambda q: q[: len(q) // 2], np.asarray):
+        for E in (ours, theirs):
+            p = copy.deepcopy(E.params)
+            p.imgIds = ids(list(E.params.imgIds))
+            with contextlib.redirect_stdout(io.StringIO()):
+                E.accumulate(p)
+        for key in ("precision", "recall", "scores"):
+            assert np.array_equal(ours.eval[key], theirs.eval[key]), key
 
 
 def test_files_and_dicts_agree(tmp_path):
