@@ -283,7 +283,6 @@ cdef void _span_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil
     cdef const char *end
     cdef const char *q
     cdef const uint64_t *pow5 = j.pow5
-    cdef double *row
     cdef double v
     cdef int32_t c
     cdef int64_t r
@@ -301,35 +300,39 @@ cdef void _span_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil
             j.kc[r] = -1
             continue
         p, end = j.b + j.kpts[2 * r], j.b + j.kpts[2 * r + 1]
-        row = j.kp + r * k3
-        c = -2
-        if p < end and p[0] == b'[':
-            p = fi_ws(p + 1, end)
-            c = 0
-            if p < end and p[0] == b']':
-                p += 1
-            else:
-                while True:
-                    q = _small_int(p, end, &v)  # the usual keypoint: a few digits
-                    if q == NULL:
-                        q = fi_parse_number(p, end, pow5, &v)
-                    if q == NULL:
-                        c = -2
-                        break
-                    if c < k3:
-                        row[c] = v
-                    c += 1
-                    p = fi_ws(q, end)
-                    if p < end and p[0] == b']':
-                        p += 1
-                        break
-                    if p >= end or p[0] != b',':
-                        c = -2
-                        break
-                    p = fi_ws(p + 1, end)
-            if p != end:
-                c = -2
-        j.kc[r] = c
+        q = _number_array(p, end, pow5, k3, j.kp + r * k3, &c)
+        j.kc[r] = c if q == end else -2
+
+
+cdef const char *_number_array(const char *p, const char *end, const uint64_t *pow5,
+                               Py_ssize_t k3, double *row, int32_t *count) noexcept nogil:
+    """The JSON array of numbers at p ('['): its first k3 numbers into row, how many it holds
+    into count; the position after its ']', or NULL where it is anything else."""
+    cdef const char *q
+    cdef double v
+    cdef int32_t c = 0
+    if p >= end or p[0] != b'[':
+        return NULL
+    p = fi_ws(p + 1, end)
+    if p < end and p[0] == b']':
+        count[0] = 0
+        return p + 1
+    while True:
+        q = _small_int(p, end, &v)  # the usual keypoint: a few digits
+        if q == NULL:
+            q = fi_parse_number(p, end, pow5, &v)
+        if q == NULL:
+            return NULL
+        if c < k3:
+            row[c] = v
+        c += 1
+        p = fi_ws(q, end)
+        if p < end and p[0] == b']':
+            count[0] = c
+            return p + 1
+        if p >= end or p[0] != b',':
+            return NULL
+        p = fi_ws(p + 1, end)
 
 
 cdef inline const char *_small_int(const char *p, const char *end, double *out) noexcept nogil:
@@ -1220,27 +1223,9 @@ cdef Py_ssize_t _scan_object(const char *p, const char *end, const uint64_t *pow
             return -1
         p = fi_ws(p + 1, end)
         if _key_is(key, key_end, "keypoints", 9):
-            if p >= end or p[0] != b'[':
+            p = _number_array(p, end, pow5, k3, kp, &c)
+            if p == NULL:
                 return -1
-            p = fi_ws(p + 1, end)
-            c = 0
-            if p < end and p[0] == b']':
-                p += 1
-            else:
-                while True:
-                    q = fi_parse_number(p, end, pow5, &v)
-                    if q == NULL:
-                        return -1
-                    if c < k3:
-                        kp[c] = v
-                    c += 1
-                    p = fi_ws(q, end)
-                    if p < end and p[0] == b']':
-                        p += 1
-                        break
-                    if p >= end or p[0] != b',':
-                        return -1
-                    p = fi_ws(p + 1, end)
             kcount[0] = c
         elif (_key_is(key, key_end, "num_keypoints", 13) or _key_is(key, key_end, "image_id", 8)
               or _key_is(key, key_end, "category_id", 11) or _key_is(key, key_end, "score", 5)):
