@@ -1318,32 +1318,25 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     if not first_only and start == fi_ws(b, end) and fi_ws(p + 1, end) != end:
         return None  # a top-level array with bytes after it
     chunk_row[filled] = n
-    columns = _keypoint_columns(n, k3)
-    keypoints, count, num_keypoints, flags, numbers = columns
-    status_arr = np.zeros(filled, np.int32)
-    cdef double[:, ::1] kp = keypoints, nums = numbers
-    cdef int32_t[::1] kc = count, status = status_arr
-    cdef double[::1] nkp = num_keypoints
-    cdef uint8_t[::1] fl = flags
-    cdef ScanJob job
-    job.b = b
-    job.end = end
-    job.pow5 = &pow5[0]
-    job.k3 = k3
-    job.kp_row = kp.shape[1]
-    job.chunk_row = &chunk_row[0]
-    job.chunk_at = &chunk_at[0]
-    job.kp = &kp[0, 0]
-    job.kc = &kc[0]
-    job.nkp = &nkp[0]
-    job.fl = &fl[0]
-    job.nums = &nums[0, 0]
-    job.status = &status[0]
-    with nogil:
-        parallel_for(_scan_task, &job, filled, 1, filled)
-    if np.any(status_arr < 0):
-        return None
-    return _keypoint_result(columns, n, k3)
+    if first_only or n == 0:  # a peek at the first object, or none
+        columns = _keypoint_columns(n, k3)
+        keypoints, count, num_keypoints, flags, numbers = columns
+        if n and _peek(p, end, &pow5[0], k3, keypoints, count, num_keypoints, flags,
+                       numbers) < 0:
+            return None
+        return _keypoint_result(columns, n, k3)
+    chunk_at[filled] = end - b
+    return _chunks(b, end, &pow5[0], k3, chunk_at_arr[: filled + 1], chunk_row_arr[: filled + 1],
+                   False)
+
+
+cdef int _peek(const char *p, const char *end, const uint64_t *pow5, Py_ssize_t k3,
+               double[:, ::1] kp, int32_t[::1] kc, double[::1] nkp, uint8_t[::1] fl,
+               double[:, ::1] nums):
+    """The object at p into row 0 of the columns: 0, or -1 where the scanner declines."""
+    if p >= end or p[0] != b'{':
+        return -1
+    return _scan_object(p, end, pow5, k3, &kp[0, 0], &kc[0], &nkp[0], &fl[0], &nums[0, 0], &p)
 
 
 cdef _scan_guessed(const char *b, const char *end, const uint64_t *pow5, Py_ssize_t k3,
@@ -1357,7 +1350,7 @@ cdef _scan_guessed(const char *b, const char *end, const uint64_t *pow5, Py_ssiz
     p = fi_ws(p + 1, end)
     if p >= end or p[0] != b'{':
         return None
-    cdef Py_ssize_t total = end - p, c, n = 1, rows = 0
+    cdef Py_ssize_t total = end - p, c, n = 1
     cdef Py_ssize_t nchunks = min(nthreads, total // min_chunk_bytes)
     if nchunks < 2:
         return None
@@ -1378,6 +1371,16 @@ cdef _scan_guessed(const char *b, const char *end, const uint64_t *pow5, Py_ssiz
     st[n] = end - b
     for c in range(n):
         base[c + 1] = base[c] + (st[c + 1] - st[c]) // min_object_bytes + 1
+    return _chunks(b, end, pow5, k3, st_arr[: n + 1], base_arr[: n + 1], True)
+
+
+cdef _chunks(const char *b, const char *end, const uint64_t *pow5, Py_ssize_t k3,
+             const int64_t[::1] st, const int64_t[::1] base, bint array_to_end):
+    """Keypoint columns of the objects in chunks parsed on the pool: chunk c from b + st[c],
+    into rows base[c] up to base[c + 1] (exact counts, or room), reaching the next chunk's
+    start exactly; the last one the closing ']' (``array_to_end``: and then the end of the
+    file). None where a chunk did not (a wrong guess, or what the scanner declines)."""
+    cdef Py_ssize_t n = st.shape[0] - 1, c
     columns = _keypoint_columns(base[n], k3)
     keypoints, count, num_keypoints, flags, numbers = columns
     nrows_arr = np.zeros(n, np.int64)
@@ -1409,13 +1412,12 @@ cdef _scan_guessed(const char *b, const char *end, const uint64_t *pow5, Py_ssiz
     for c in range(n):  # each chunk reached the next one's start; the last, the closing ']'
         if status[c] != (1 if c == n - 1 else 0):
             return None
-    if job.after == NULL or fi_ws(job.after, end) != end:
+    if job.after == NULL or (array_to_end and fi_ws(job.after, end) != end):
         return None
     pieces = [(int(base[c]), int(nrows[c])) for c in range(n)]
     for arr in columns:
         _compact(arr, pieces)
-    rows = sum(r for _, r in pieces)
-    return _keypoint_result(columns, rows, k3)
+    return _keypoint_result(columns, sum(r for _, r in pieces), k3)
 
 
 cdef struct GuessJob:
@@ -1568,42 +1570,6 @@ cdef Py_ssize_t _scan_serial(const char *p, const char *end, const uint64_t *pow
             return r
         else:
             return -1
-
-
-cdef struct ScanJob:
-    const char *b
-    const char *end
-    const uint64_t *pow5
-    Py_ssize_t k3
-    Py_ssize_t kp_row  # values per row of kp
-    const int64_t *chunk_row  # chunk c: rows chunk_row[c]:chunk_row[c + 1], from b + chunk_at[c]
-    const int64_t *chunk_at
-    double *kp
-    int32_t *kc
-    double *nkp
-    uint8_t *fl
-    double *nums  # n x 3
-    int32_t *status  # per chunk
-
-
-cdef void _scan_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
-    """Parse chunks lo..hi-1: the objects chunk_row[c]..chunk_row[c+1]-1, the first at
-    b + chunk_at[c]."""
-    cdef ScanJob *j = <ScanJob *> ctx
-    cdef const char *p
-    cdef const char *end = j.end
-    cdef Py_ssize_t r, c
-    for c in range(lo, hi):
-        p = j.b + j.chunk_at[c]
-        for r in range(j.chunk_row[c], j.chunk_row[c + 1]):
-            if p >= end or p[0] != b'{' or _scan_object(
-                    p, end, j.pow5, j.k3, j.kp + r * j.kp_row, j.kc + r, j.nkp + r, j.fl + r,
-                    j.nums + 3 * r, &p) < 0:
-                j.status[c] = -1
-                break
-            p = fi_ws(p, end)
-            if p < end and p[0] == b',':
-                p = fi_ws(p + 1, end)
 
 
 def keypoint_boxes(const double[:, ::1] kp):
