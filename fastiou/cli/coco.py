@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 
-from ._args import positive_int
+from ._args import positive_int, shared_options, subcommand
 from ._report import finish_evaluation, progress_printer
 
 
@@ -40,27 +40,21 @@ def _coco(args: argparse.Namespace) -> int:
 
 def add_coco(sub) -> None:
     """Register ``fastiou coco``."""
-    p = sub.add_parser(
-        "coco",
+    p = subcommand(
+        sub, "coco", _coco,
         help="COCO evaluation (pycocotools' numbers): print the summary",
         description="Evaluates detections (a COCO results file) against COCO ground truth "
         "exactly as pycocotools' COCOeval(gt, dt, IOU_TYPE) does and prints its summary.",
-    )
-    p.add_argument("gt", help="ground-truth annotation file (COCO JSON)")
-    p.add_argument(
-        "dt",
-        help="detections: a JSON list of {image_id, category_id, score} with bbox, "
+        gt="ground-truth annotation file (COCO JSON)",
+        dt="detections: a JSON list of {image_id, category_id, score} with bbox, "
         "segmentation (RLE) or keypoints",
-    )
+    )  # fmt: skip
     p.add_argument(
         "--iou-type", choices=("bbox", "segm", "keypoints"), default="bbox",
         help="what to compare: boxes (default), instance masks or keypoints (OKS)",
     )  # fmt: skip
-    p.add_argument("--per-class", action="store_true", help="also print a per-category table")
-    p.add_argument("--json", metavar="OUT", help="write the numbers (and per class) as JSON")
     p.add_argument(
         "--max-dets", type=positive_int, nargs=3, metavar=("M1", "M2", "M3"),
         help="params.maxDets (default 1 10 100; keypoints: 20)",
     )  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
-    p.set_defaults(func=_coco)
+    shared_options(p, "per_class", "quiet", json="write the numbers (and per class) as JSON")

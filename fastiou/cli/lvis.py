@@ -13,6 +13,7 @@ import sys
 import time
 import warnings
 
+from ._args import shared_options, subcommand
 from ._report import finish_evaluation, progress_printer
 
 
@@ -66,21 +67,19 @@ def _lvis(args: argparse.Namespace) -> int:
 
 def add_lvis(sub) -> None:
     """Register ``fastiou lvis``."""
-    p = sub.add_parser(
-        "lvis",
+    p = subcommand(
+        sub, "lvis", _lvis,
         help="LVIS box or mask evaluation (lvis-api's numbers): print the 13 results",
         description="Evaluates detections (an LVIS results file) against LVIS ground truth "
         "exactly as lvis-api 0.5.3's LVISEval(gt, LVISResults(gt, dt), iou_type) does and "
         "prints its results (AP, AP50, AP75, APs/m/l, APr/c/f, AR@300, ARs/m/l@300).",
-    )
-    p.add_argument("gt", help="ground-truth annotation file (LVIS JSON)")
-    p.add_argument("dt", help="detections: a JSON list of {image_id, category_id, bbox, score}")
+        gt="ground-truth annotation file (LVIS JSON)",
+        dt="detections: a JSON list of {image_id, category_id, bbox, score}",
+    )  # fmt: skip
     p.add_argument(
         "--iou-type", choices=("bbox", "segm"), default="bbox",
         help="box IoU (default) or mask IoU (results with RLE 'segmentation')",
     )  # fmt: skip
-    p.add_argument("--per-class", action="store_true", help="also print a per-category table")
-    p.add_argument("--json", metavar="OUT", help="write the results (and per class) as JSON")
     p.add_argument(
         "--max-dets", type=int, default=300, metavar="N",
         help="detections kept per image, by score (default 300; negative: all)",
@@ -89,5 +88,4 @@ def add_lvis(sub) -> None:
         "--allow-unknown-categories", action="store_true",
         help="ignore detections of categories not in the ground truth, as lvis-api does",
     )  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
-    p.set_defaults(func=_lvis)
+    shared_options(p, "per_class", "quiet", json="write the results (and per class) as JSON")

@@ -13,29 +13,29 @@ import argparse
 import json
 import sys
 
+from ._args import shared_options, subcommand
 from .seg import _progress, _write_atomically
 
 EXIT_OK, EXIT_BAD_DATA, EXIT_USAGE = 0, 1, 2
 
 
 def add_panoptic(sub) -> None:
-    p = sub.add_parser(
-        "panoptic",
+    """Register ``fastiou panoptic``."""
+    p = subcommand(
+        sub, "panoptic", run,
         help="panoptic quality (PQ, SQ, RQ) of COCO panoptic predictions, as panopticapi",
         description="Evaluates COCO panoptic predictions (JSON + PNG folder) against ground "
         "truth with panopticapi's rules and numbers, and prints PQ, SQ and RQ for All, Things "
         "and Stuff. Exit status: 0 done, 1 bad or missing data, 2 bad arguments.",
-    )
-    p.add_argument("gt_json", help="ground-truth JSON (COCO panoptic format)")
-    p.add_argument("pred_json", help="predictions JSON (COCO panoptic format)")
+        gt_json="ground-truth JSON (COCO panoptic format)",
+        pred_json="predictions JSON (COCO panoptic format)",
+    )  # fmt: skip
     p.add_argument(
         "--gt-folder", metavar="D", help="ground-truth PNGs (default: GT_JSON without .json)"
     )
     p.add_argument(
         "--pred-folder", metavar="D", help="predicted PNGs (default: PRED_JSON without .json)"
     )
-    p.add_argument("--per-class", action="store_true", help="also print PQ, SQ, RQ per category")
-    p.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     p.add_argument("--jobs", type=int, metavar="N", help="images at once (default: the cores)")
     p.add_argument(
         "--decoder",
@@ -43,9 +43,9 @@ def add_panoptic(sub) -> None:
         choices=("auto", "imagecodecs", "pyspng", "opencv", "pillow"),
         help="PNG decoder (default auto: fastiou's fused path, Pillow for unusual PNGs)",
     )
-    p.add_argument("--backend", default="auto", help="kernel backend (default auto)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    shared_options(
+        p, "json", "backend", "no_progress", per_class="also print PQ, SQ, RQ per category"
+    )
 
 
 def _fail(message: str, code: int) -> int:
@@ -82,10 +82,7 @@ def per_class_table(results: dict, names: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         return _fail(f"--jobs must be at least 1, got {args.jobs}", EXIT_USAGE)
-    from .._core.dispatch import BACKENDS
 
-    if args.backend not in ("auto", *BACKENDS):
-        return _fail(f"unknown --backend {args.backend!r}", EXIT_USAGE)
     from ..panoptic import PanopticDataError, load_pairs
     from ..panoptic._api import accumulate
 

@@ -22,25 +22,25 @@ from typing import Any
 
 import numpy as np
 
-from .._core.dispatch import BACKENDS
 from ..semantic import _files as _seg_files
 from ..semantic._files import BadFile, Pair, Totals
-from ._args import positive_int
+from ._args import positive_int, shared_options, subcommand
 
 EXIT_OK, EXIT_BAD_FILES, EXIT_USAGE = 0, 1, 2
 
 
 def add_seg(sub) -> None:
-    p = sub.add_parser(
-        "seg",
+    """Register ``fastiou seg``."""
+    p = subcommand(
+        sub, "seg", run,
         help="semantic segmentation metrics of a folder of predictions against ground truth",
         description="Compares predicted label maps (PNG or .npy) with ground-truth ones paired "
         "by file name, and prints per-class IoU, accuracy (recall), Dice and precision, then "
         "aAcc, mIoU, mAcc, mDice and fwIoU, with mmseg's conventions unless --convention says "
         "otherwise. Exit status: 0 done, 1 bad or unpaired files, 2 bad arguments.",
-    )
-    p.add_argument("pred_dir", help="folder of predicted label maps (searched recursively)")
-    p.add_argument("gt_dir", help="folder of ground-truth label maps (searched recursively)")
+        pred_dir="folder of predicted label maps (searched recursively)",
+        gt_dir="folder of ground-truth label maps (searched recursively)",
+    )  # fmt: skip
     p.add_argument(
         "--num-classes", type=positive_int, required=True, metavar="C", help="classes 0..C-1"
     )
@@ -70,7 +70,6 @@ def add_seg(sub) -> None:
     p.add_argument(
         "--jobs", type=positive_int, default=1, metavar="N", help="read and count N pairs at once"
     )
-    p.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     p.add_argument(
         "--skip-bad",
         action="store_true",
@@ -81,14 +80,7 @@ def add_seg(sub) -> None:
         metavar="ADDRESS",
         help="count on this Dask cluster (needs dask[distributed]; the workers must see the files)",
     )
-    p.add_argument(
-        "--backend",
-        default="auto",
-        choices=("auto", *BACKENDS),
-        help="kernel backend (default auto)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    shared_options(p, "json", "backend", "no_progress")
 
 
 def _fail(message: str, code: int) -> int:
