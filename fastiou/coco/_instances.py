@@ -355,9 +355,10 @@ def num_keypoints_zero(coco: COCO, k: int) -> np.ndarray:
         ) from None
 
 
-def _keypoint_boxes(points: Any) -> tuple[np.ndarray, np.ndarray] | None:
+def _keypoint_boxes(points: Any, keep: dict | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """loadRes' keypoint boxes and areas from x = s[0::3], y = s[1::3] (np.min / np.max), for
-    rows of one length (a 2-D array); None otherwise."""
+    rows of one length (a 2-D array); None otherwise. ``keep["extents"]`` gets the kernel's
+    [N, 4] (x0, x1, y0, y1), which the OKS bound reads again (:func:`oks_overlaps`)."""
     try:
         kp = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError):
@@ -367,7 +368,10 @@ def _keypoint_boxes(points: Any) -> tuple[np.ndarray, np.ndarray] | None:
     from ._ext import kernels
 
     # np.min / np.max of x = s[0::3] and y = s[1::3], in one compiled pass
-    x0, x1, y0, y1 = kernels().keypoint_boxes(np.ascontiguousarray(kp)).T
+    extents = kernels().keypoint_boxes(np.ascontiguousarray(kp))
+    if keep is not None:
+        keep["extents"] = extents
+    x0, x1, y0, y1 = extents.T
     return np.stack([x0, y0, x1 - x0, y1 - y0], 1), (x1 - x0) * (y1 - y0)
 
 
@@ -414,7 +418,7 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
         and not np.isnan(kp["score"]).any()
     ):
         return None
-    bbox, area = _keypoint_boxes(kp["keypoints"])
+    bbox, area = _keypoint_boxes(kp["keypoints"], kp)
     table = result_table(ids[0].astype(np.int64), ids[1].astype(np.int64), bbox, kp["score"], area)
     check_finite(table, source)
     return table, kp
@@ -510,7 +514,11 @@ def oks_overlaps(gt: COCO, dt: COCO, sigmas: Any, use_cats: bool, lowest: float 
     gt_table = gt._table()
     gt_kp, dt_kp = keypoints(gt, k_count), keypoints(dt, k_count)
     k = kernels()
-    dt_box = k.keypoint_boxes(dt_kp)  # for the bound of fi_oks_counts
+    scan = getattr(dt, "_keypoints_cache", None)  # loadRes' extents of these same keypoints
+    if isinstance(scan, dict) and scan["keypoints"] is dt_kp and "extents" in scan:
+        dt_box = scan["extents"]
+    else:
+        dt_box = k.keypoint_boxes(dt_kp)  # for the bound of fi_oks_counts
 
     def overlaps(dt_rows, d_start, d_end, gt_rows, g_start, g_end, gt_iscrowd, threads):
         sizes = (d_end - d_start) * (g_end - g_start)
