@@ -413,21 +413,21 @@ for _name, _api in IMPLEMENTATIONS.items():
 _MEMORY_CODE = {
     "fastiou": "from fastiou.coco import COCO, COCOeval\n"
     "gt = COCO(GT, verbose=False); dt = gt.loadRes(DT)\n"
-    "E = COCOeval(gt, dt, 'bbox', verbose=False)",
+    "E = COCOeval(gt, dt, IOU, verbose=False)",
     "pycocotools 2.0.11": "from pycocotools.coco import COCO\n"
     "from pycocotools.cocoeval import COCOeval\n"
-    "gt = COCO(GT); dt = gt.loadRes(DT); E = COCOeval(gt, dt, 'bbox')",
+    "gt = COCO(GT); dt = gt.loadRes(DT); E = COCOeval(gt, dt, IOU)",
     "faster-coco-eval": "from faster_coco_eval import COCO, COCOeval_faster\n"
-    "gt = COCO(GT); dt = gt.loadRes(DT); E = COCOeval_faster(gt, dt, 'bbox')",
+    "gt = COCO(GT); dt = gt.loadRes(DT); E = COCOeval_faster(gt, dt, IOU)",
     "hotcoco": "import hotcoco\n"
-    "gt = hotcoco.COCO(GT); dt = gt.load_res(DT); E = hotcoco.COCOeval(gt, dt, 'bbox')",
+    "gt = hotcoco.COCO(GT); dt = gt.load_res(DT); E = hotcoco.COCOeval(gt, dt, IOU)",
     "ultrafast-pycocotools": "from ultrafast_pycocotools import COCO, COCOeval\n"
-    "gt = COCO(GT); dt = gt.loadRes(DT); E = COCOeval(gt, dt, 'bbox')",
+    "gt = COCO(GT); dt = gt.loadRes(DT); E = COCOeval(gt, dt, IOU)",
 }
 # VmHWM, not ru_maxrss: ru_maxrss of a forked child starts at its parent's peak.
 _MEMORY_SCRIPT = """
 import contextlib, io
-GT, DT = {gt!r}, {dt!r}
+GT, DT, IOU = {gt!r}, {dt!r}, {iou_type!r}
 with contextlib.redirect_stdout(io.StringIO()):
 {code}
     E.evaluate(); E.accumulate(); E.summarize()
@@ -436,12 +436,12 @@ print(int(status.split("VmHWM:")[1].split()[0]))
 """
 
 
-def measure_peak_memory(code: str, gt: str, dt: str) -> float | None:
+def measure_peak_memory(code: str, gt: str, dt: str, iou_type: str = "bbox") -> float | None:
     """Peak resident memory (MB, Linux) of a fresh process running ``code`` (which loads
-    ``GT`` and ``DT`` and makes the evaluator ``E``), then evaluating; None when the code's
-    imports are not installed."""
+    ``GT`` and ``DT`` and makes the evaluator ``E`` of type ``IOU``), then evaluating; None
+    when the code's imports are not installed."""
     code = "\n".join("    " + line for line in code.splitlines())
-    script = _MEMORY_SCRIPT.format(gt=gt, dt=dt, code=code)
+    script = _MEMORY_SCRIPT.format(gt=gt, dt=dt, iou_type=iou_type, code=code)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     if done.returncode != 0:
         if "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr:
@@ -480,12 +480,23 @@ def memory_main(prog: str, names, measure, default_images: int, argv=None) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fastiou.bench.coco --memory [--images N]``: peak memory per implementation."""
-    return memory_main("python -m fastiou.bench.coco", IMPLEMENTATIONS, peak_memory_mb, 5000, argv)
+    """``python -m fastiou.bench.coco --memory [--iou-type bbox|segm|keypoints] [--images N]``:
+    peak memory per implementation (segm and keypoints: the fixed sets of the bench rows,
+    fastiou, hotcoco and pycocotools)."""
+    import argparse
 
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--iou-type", choices=("bbox", "segm", "keypoints"), default="bbox")
+    known, rest = pre.parse_known_args(argv)
+    prog, iou_type = "python -m fastiou.bench.coco", known.iou_type
+    if iou_type == "bbox":
+        return memory_main(prog, IMPLEMENTATIONS, peak_memory_mb, 5000, rest)
 
-if __name__ == "__main__":
-    sys.exit(main())
+    def measure(name: str, _images: int) -> float | None:
+        return measure_peak_memory(_MEMORY_CODE[name], *instance_files(iou_type), iou_type)
+
+    names = ("fastiou", "hotcoco", "pycocotools 2.0.11")
+    return memory_main(prog, names, measure, INSTANCE_SETS[iou_type][1], rest)
 
 
 # -- instance masks ("segm") and keypoints ----------------------------------------------------
@@ -668,3 +679,7 @@ for _iou_type, (_name, _n) in INSTANCE_SETS.items():
         implementation(f"coco_{_iou_type}_load_evaluate", _impl, peer=_peer, slow=_slow)(
             _load_and_evaluate(_api)
         )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -38,6 +38,7 @@ cdef extern from "_native.h" nogil:
     int64_t fi_parse_polygons(const char *p, const char *end, const uint64_t *pow5, double *xy,
                               int64_t *counts, int64_t *nxy)
     const char *fi_parse_number(const char *p, const char *end, const uint64_t *pow5, double *out)
+    const char *fi_release_pages(const void *p, size_t n)
     const char *fi_ws(const char *p, const char *end)
     const char *fi_skip_value(const char *p, const char *end, int depth)
     const char *fi_next_boundary(const char *p, const char *end)
@@ -504,7 +505,9 @@ def polygon_spans(const unsigned char[::1] buf, const int64_t[:, ::1] spans,
 
 
 cdef _compact(arr, list pieces):
-    """Move the chunks' rows (start, count) down to one run from row 0, in place."""
+    """Move the chunks' rows (start, count) down to one run from row 0, in place, and give the
+    pages after it back (rows a chunk wrote before they moved: a view of the run keeps the
+    whole allocation, sized for the most rows the chunks could hold)."""
     cdef unsigned char[::1] raw = arr.reshape(-1).view(np.uint8)
     cdef Py_ssize_t row_bytes = arr.itemsize * (arr.size // max(1, arr.shape[0]))
     cdef Py_ssize_t dst = 0, start, count
@@ -512,6 +515,8 @@ cdef _compact(arr, list pieces):
         if count and start != dst:
             memmove(&raw[dst * row_bytes], &raw[start * row_bytes], count * row_bytes)
         dst += count
+    if dst * row_bytes < raw.shape[0]:
+        fi_release_pages(&raw[dst * row_bytes], raw.shape[0] - dst * row_bytes)
 
 
 cdef struct ChunkJob:
@@ -1260,7 +1265,7 @@ cdef Py_ssize_t _scan_object(const char *p, const char *end, const uint64_t *pow
 
 def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ssize_t k3,
                    bint first_only=False, int nthreads=1, Py_ssize_t min_object_bytes=0,
-                   Py_ssize_t min_chunk_bytes=1 << 21):
+                   Py_ssize_t min_chunk_bytes=1 << 21, bint release_input=False):
     """Keypoint columns of a COCO file's annotations (a results list, or a dataset's
     "annotations"), one row per object: ``keypoints`` [n, k3] float64 (the first k3 numbers),
     ``count`` int32 (numbers in the object's "keypoints", -1: absent), ``num_keypoints``,
@@ -1272,7 +1277,9 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     it is broken); a top-level array (a results file) of ``2 * min_chunk_bytes`` or more is
     split into up to ``nthreads`` chunks at guessed object boundaries, parsed in parallel (each
     chunk confirms the next one's start, else one serial pass). Else a counting pass (skipping
-    values) splits the objects into up to ``nthreads`` chunks of bytes, parsed in parallel."""
+    values) splits the objects into up to ``nthreads`` chunks of bytes, parsed in parallel.
+    ``release_input``: ``buf`` is a file's memory map, whose pages the one-pass chunks give back
+    to the OS as they read them (the file need not stay resident beside its columns)."""
     if buf.shape[0] == 0 or k3 < 0:
         return None
     cdef const char *b = <const char *> &buf[0]
@@ -1280,7 +1287,7 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
     if min_object_bytes > 0 and not first_only:
         if nthreads > 1:
             found = _scan_guessed(b, end, &pow5[0], k3, min_object_bytes, nthreads,
-                                  max(1, min_chunk_bytes))
+                                  max(1, min_chunk_bytes), release_input)
             if found is not None:
                 return found
         return _scan_single_pass(b, end, &pow5[0], k3, buf.shape[0] // min_object_bytes + 1)
@@ -1327,7 +1334,7 @@ def scan_keypoints(const unsigned char[::1] buf, const uint64_t[::1] pow5, Py_ss
         return _keypoint_result(columns, n, k3)
     chunk_at[filled] = end - b
     return _chunks(b, end, &pow5[0], k3, chunk_at_arr[: filled + 1], chunk_row_arr[: filled + 1],
-                   False)
+                   False, False)
 
 
 cdef int _peek(const char *p, const char *end, const uint64_t *pow5, Py_ssize_t k3,
@@ -1340,7 +1347,8 @@ cdef int _peek(const char *p, const char *end, const uint64_t *pow5, Py_ssize_t 
 
 
 cdef _scan_guessed(const char *b, const char *end, const uint64_t *pow5, Py_ssize_t k3,
-                   Py_ssize_t min_object_bytes, int nthreads, Py_ssize_t min_chunk_bytes):
+                   Py_ssize_t min_object_bytes, int nthreads, Py_ssize_t min_chunk_bytes,
+                   bint release):
     """scan_keypoints' one pass over a top-level array, in chunks split at guessed object
     boundaries (``fi_next_boundary``) and parsed on the pool; None where it is not such a file,
     too small to split, or a guess was wrong (the caller then parses in one serial pass)."""
@@ -1371,11 +1379,11 @@ cdef _scan_guessed(const char *b, const char *end, const uint64_t *pow5, Py_ssiz
     st[n] = end - b
     for c in range(n):
         base[c + 1] = base[c] + (st[c + 1] - st[c]) // min_object_bytes + 1
-    return _chunks(b, end, pow5, k3, st_arr[: n + 1], base_arr[: n + 1], True)
+    return _chunks(b, end, pow5, k3, st_arr[: n + 1], base_arr[: n + 1], True, release)
 
 
 cdef _chunks(const char *b, const char *end, const uint64_t *pow5, Py_ssize_t k3,
-             const int64_t[::1] st, const int64_t[::1] base, bint array_to_end):
+             const int64_t[::1] st, const int64_t[::1] base, bint array_to_end, bint release):
     """Keypoint columns of the objects in chunks parsed on the pool: chunk c from b + st[c],
     into rows base[c] up to base[c + 1] (exact counts, or room), reaching the next chunk's
     start exactly; the last one the closing ']' (``array_to_end``: and then the end of the
@@ -1407,6 +1415,7 @@ cdef _chunks(const char *b, const char *end, const uint64_t *pow5, Py_ssize_t k3
     job.nrows = &nrows[0]
     job.status = &status[0]
     job.after = NULL
+    job.release = release
     with nogil:
         parallel_for(_guess_task, &job, n, 1, n)
     for c in range(n):  # each chunk reached the next one's start; the last, the closing ']'
@@ -1419,6 +1428,9 @@ cdef _chunks(const char *b, const char *end, const uint64_t *pow5, Py_ssize_t k3
         _compact(arr, pieces)
     return _keypoint_result(columns, sum(r for _, r in pieces), k3)
 
+
+cdef enum:
+    _RELEASE_BYTES = 1 << 20  # how much of a mapped file a chunk reads between madvise calls
 
 cdef struct GuessJob:
     const char *b
@@ -1437,6 +1449,7 @@ cdef struct GuessJob:
     int64_t *nrows  # per chunk: rows read; status 0: reached the next chunk, 1: the ']', -1
     int32_t *status
     const char *after  # past the ']' (the last chunk)
+    bint release  # give the bytes read back to the OS as it goes (b: a file's memory map)
 
 
 cdef void _guess_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogil:
@@ -1444,9 +1457,10 @@ cdef void _guess_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogi
     cdef const char *p
     cdef const char *nxt
     cdef const char *end = j.end
+    cdef const char *kept
     cdef int64_t r, c
     for c in range(lo, hi):
-        p = j.b + j.st[c]
+        p = kept = j.b + j.st[c]
         nxt = j.b + j.st[c + 1]
         r = j.base[c]
         j.status[c] = -1
@@ -1456,6 +1470,8 @@ cdef void _guess_task(void *ctx, int64_t lo, int64_t hi, int slot) noexcept nogi
                     j.nums + 3 * r, &p) < 0:
                 break
             r += 1
+            if j.release and p - kept >= _RELEASE_BYTES:  # read: the file's pages out of RSS
+                kept = fi_release_pages(kept, p - kept)
             p = fi_ws(p, end)
             if p < end and p[0] == b',':
                 p = fi_ws(p + 1, end)

@@ -388,7 +388,7 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
     and no segmentation) as columns, without a dict per detection; its keypoint columns are
     returned too, for the evaluation. None where the box path or Python's json must decide."""
     from ._ext import kernels
-    from ._json import _threads, _with_bytes, pow5_table
+    from ._json import _threads, _with_bytes, is_mapped, pow5_table
     from ._table import check_finite
 
     k = kernels()
@@ -402,7 +402,9 @@ def keypoint_results(path: str, source: str) -> tuple[Annotations, dict] | None:
         k3 = int(first["count"][0])
         # each result has k3 numbers (else the vectorised path declines): a bound on its size
         smallest = len('{"keypoints":[]}') + 2 * k3 - 1
-        return k.scan_keypoints(buf, pow5_table(), k3, False, _threads(), smallest)
+        return k.scan_keypoints(
+            buf, pow5_table(), k3, False, _threads(), smallest, release_input=is_mapped(buf)
+        )
 
     kp = _with_bytes(path, scan)
     if kp is None or not len(kp["count"]):

@@ -105,6 +105,12 @@ def _with_bytes(path: str | os.PathLike, use: Callable[[np.ndarray], Any]) -> An
             pass
 
 
+def is_mapped(buf: np.ndarray) -> bool:
+    """Whether ``buf`` (from :func:`_with_bytes`) is a file's memory map, not bytes read: the
+    pages a scanner has read may then be given back to the OS (they read as the file again)."""
+    return isinstance(buf.base, memoryview) and isinstance(buf.base.obj, mmap.mmap)
+
+
 @cache
 def _msgspec_decode() -> Callable[[bytes], Any] | None:
     """msgspec's JSON decoder where it is installed (the optional extra ``fastiou[json]``)."""

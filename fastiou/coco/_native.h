@@ -14,6 +14,28 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+/* Give the whole pages inside [p, p + n) back to the OS: memory that will not be read again
+ * (an anonymous page reads as zeros if it is; a page of a file mapping, as the file again).
+ * Returns the end of what was given back (p + n rounded down to a page), p where nothing was.
+ * A no-op where madvise is not there. */
+static inline const char *fi_release_pages(const void *p, size_t n) {
+#if defined(MADV_DONTNEED)
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(page - 1);
+    if (page == 0 || hi <= lo) return (const char *)p;
+    madvise((void *)lo, (size_t)(hi - lo), MADV_DONTNEED);
+    return (const char *)hi;
+#else
+    (void)n;
+    return (const char *)p;
+#endif
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Floating-point contraction off: pycocotools' C code is built without FMA (x86-64 baseline),  */

@@ -10,7 +10,7 @@ summing to each mask's h * w, h * w < 2^32, indices in range; nothing here check
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.math cimport fabs, isfinite, trunc
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -328,55 +328,61 @@ cdef struct Parse:
     const uint8_t *chars
     const uint8_t **strings  # or each string's own characters (chars unused)
     const int64_t *char_at
-    uint32_t *runs       # string i's values go to runs + char_at[i] (a value takes >= 1 char)
-    int64_t *status      # how many values, or an FI_ error
+    uint32_t *runs       # NULL: count string i's values into status[i] (or an FI_ error); else
+    const int64_t *at    # decode those of a string counted without error to runs + at[i]
+    int64_t *status      # (an FI_ error, if one is found then)
 
 cdef void _parse_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
     cdef Parse *p = <Parse *>ctx
     cdef const uint8_t *s
-    cdef int64_t i, n, values
-    cdef int err
+    cdef int64_t i, n
     for i in range(begin, end):
         s = p.strings[i] if p.strings != NULL else p.chars + p.char_at[i]
         n = p.char_at[i + 1] - p.char_at[i]
-        values = fi_string_values(s, n)
-        if values > 0:
-            err = fi_from_string(s, n, p.runs + p.char_at[i])
-            if err < 0:
-                values = err
-        p.status[i] = values
+        if p.runs == NULL:
+            p.status[i] = fi_string_values(s, n)
+        elif p.status[i] > 0 and fi_from_string(s, n, p.runs + p.at[i]) < 0:
+            p.status[i] = FI_OUT_OF_RANGE
+
+cdef tuple _parse(Parse *p, Py_ssize_t n, int threads):
+    """Two passes over the strings of ``p``: their values counted, then decoded straight into
+    counts of that size (no scratch of one value per character: its pages, and the holes it
+    would leave in the heap, are the peak memory of loading results). (counts, offsets,
+    status): status[i] < 0 is string i's FI_ error, its offsets span then empty."""
+    status_array = np.empty(n, np.int64)
+    offsets = np.empty(n + 1, np.int64)
+    cdef int64_t[::1] status = status_array, at = offsets
+    cdef Py_ssize_t i
+    p.runs = NULL
+    p.status = &status[0] if n else NULL
+    with nogil:
+        _run(_parse_task, p, n, threads)
+        at[0] = 0
+        for i in range(n):
+            at[i + 1] = at[i] + max(status[i], 0)
+    counts = np.empty(at[n], np.uint32)
+    cdef uint32_t[::1] runs = counts
+    if at[n]:
+        p.runs = &runs[0]
+        p.at = &at[0]
+        with nogil:
+            _run(_parse_task, p, n, threads)
+    return counts, offsets, status_array
 
 def from_strings(const uint8_t[::1] chars, const int64_t[::1] char_offsets, int threads):
     """Runs of each compressed string (``chars[char_offsets[i]:char_offsets[i + 1]]``); a
     ValueError naming the first corrupt one."""
-    cdef Py_ssize_t n = char_offsets.shape[0] - 1, i
-    offsets = np.empty(n + 1, np.int64)
-    cdef int64_t[::1] status = offsets
-    scratch = np.empty(max(chars.shape[0], 1), np.uint32)
-    cdef uint32_t[::1] tmp = scratch
     cdef Parse p
     p.chars = &chars[0] if chars.shape[0] else NULL
     p.strings = NULL
     p.char_at = &char_offsets[0]
-    p.runs = &tmp[0]
-    p.status = &status[1]
-    with nogil:
-        _run(_parse_task, &p, n, threads)
-    cdef int64_t total = 0, k
-    for i in range(n):  # status -> offsets in place, and the first error
-        k = status[i + 1]
-        if k < 0:
-            raise ValueError(f"mask {i}: corrupt compressed RLE string: {STRING_ERRORS[k]}")
-        status[i + 1] = total + k
-        total += k
-    status[0] = 0
-    counts = np.empty(total, np.uint32)
-    cdef uint32_t[::1] runs = counts
-    with nogil:
-        for i in range(n):
-            if status[i + 1] > status[i]:
-                memcpy(&runs[status[i]], &tmp[char_offsets[i]],
-                       (status[i + 1] - status[i]) * sizeof(uint32_t))
+    counts, offsets, status = _parse(&p, char_offsets.shape[0] - 1, threads)
+    bad = np.flatnonzero(status < 0)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"mask {i}: corrupt compressed RLE string: {STRING_ERRORS[int(status[i])]}"
+        )
     return counts, offsets
 
 
@@ -450,43 +456,29 @@ cdef object _parse_packed(const uint8_t **chars, const int64_t[::1] char_at,
                           const int64_t[::1] heights, const int64_t[::1] widths,
                           heights_array, widths_array, int threads):
     cdef Py_ssize_t n = heights.shape[0], i
-    scratch = np.empty(max(char_at[n], 1), np.uint32)  # a value takes at least one character
-    offsets = np.empty(n + 1, np.int64)
-    cdef uint32_t[::1] tmp = scratch
-    cdef int64_t[::1] at = offsets
     cdef Parse p
     p.chars = NULL
     p.strings = chars
     p.char_at = &char_at[0]
-    p.runs = &tmp[0]
-    p.status = &at[1]
-    cdef int64_t pos = 0, k, values
+    counts, offsets, status_array = _parse(&p, n, threads)
+    cdef const uint32_t[::1] runs = counts
+    cdef const int64_t[::1] at = offsets, status = status_array
+    cdef int64_t k
     cdef uint64_t total
     cdef bint bad = False
     with nogil:
-        _run(_parse_task, &p, n, threads)
-        at[0] = 0
-        for i in range(n):  # counts -> offsets, each mask's runs summing to its h * w
-            values = at[i + 1]
-            if values < 0:
+        for i in range(n):  # each mask's runs summing to its h * w
+            if status[i] < 0:
                 bad = True
                 break
             total = 0
-            for k in range(char_at[i], char_at[i] + values):
-                total += tmp[k]
+            for k in range(at[i], at[i + 1]):
+                total += runs[k]
             if total != <uint64_t>heights[i] * <uint64_t>widths[i]:
                 bad = True
                 break
-            at[i + 1] = pos + values
-            pos += values
     if bad:
         return None
-    counts = np.empty(pos, np.uint32)
-    cdef uint32_t[::1] runs = counts
-    with nogil:
-        for i in range(n):
-            if at[i + 1] > at[i]:
-                memcpy(&runs[at[i]], &tmp[char_at[i]], (at[i + 1] - at[i]) * sizeof(uint32_t))
     return counts, offsets, heights_array, widths_array
 
 cdef struct ToBytes:
@@ -940,12 +932,23 @@ def merge(const uint32_t[::1] counts, const int64_t[::1] offsets, bint intersect
 
 # ---- polygons ---------------------------------------------------------------------------------
 
+cdef struct Slot:
+    # one thread slot's memory: the runs of the polygons it made, one after another, and its
+    # scratch; both grown as needed (a few large blocks, handed back whole when freed)
+    uint32_t *runs
+    int64_t used
+    int64_t room
+    uint32_t *scratch
+    int64_t scratch_room
+
 cdef struct Polygons:
     const double *xy        # every polygon's coordinates x0, y0, x1, y1, ...
     const int64_t *at       # polygon i's: xy[at[i]] .. xy[at[i + 1] - 1] (an even count)
     const int64_t *heights
     const int64_t *widths
-    uint32_t **parts        # per polygon: malloc'd runs (freed by the caller)
+    Slot *slots
+    int32_t *slot_of        # per polygon: the slot whose runs hold its runs
+    int64_t *pos            # per polygon: where they start there
     int64_t *lengths        # per polygon: how many, or one of the _POLY_ errors
 
 cdef enum:
@@ -973,39 +976,55 @@ cdef int _scale(const double *xy, int64_t k, int32_t *x5, int32_t *y5) noexcept 
     y5[k] = y5[0]
     return 0
 
-cdef void _polygon_one(Py_ssize_t i, Polygons *p) noexcept nogil:
-    cdef int64_t k = (p.at[i + 1] - p.at[i]) // 2
+cdef void _polygon_one(Py_ssize_t i, Polygons *p, Slot *t) noexcept nogil:
+    # polygon i's runs, appended to its slot's
+    cdef int64_t k = (p.at[i + 1] - p.at[i]) // 2, points, m
     cdef uint64_t h = p.heights[i], w = p.widths[i]
-    cdef int32_t *x5 = <int32_t *>malloc(sizeof(int32_t) * (2 * k + 2))
-    if x5 == NULL:
+    cdef uint32_t *s
+    cdef int32_t *x5
+    cdef int err
+    if not _room(&t.scratch, &t.scratch_room, 2 * k + 2):  # x5, y5 (vertex 0 again at the end)
         p.lengths[i] = _POLY_NO_MEMORY
         return
-    cdef int32_t *y5 = x5 + k + 1
-    cdef int err = _scale(p.xy + p.at[i], k, x5, y5) if k > 0 else 0
+    x5 = <int32_t *>t.scratch
+    err = _scale(p.xy + p.at[i], k, x5, x5 + k + 1) if k > 0 else 0
     if err < 0:
-        free(x5)
         p.lengths[i] = err
         return
-    cdef int64_t points = fi_poly_points(x5, y5, k) if k > 0 else 0
-    # scratch: columns and cuts of points + 1, buckets of points + 2
-    cdef uint32_t *scratch = <uint32_t *>malloc(sizeof(uint32_t) * (3 * points + 4))
-    cdef uint32_t *runs = <uint32_t *>malloc(sizeof(uint32_t) * (points + 1))
-    if scratch == NULL or runs == NULL:
-        free(scratch)
-        free(runs)
-        free(x5)
+    points = fi_poly_points(x5, x5 + k + 1, k) if k > 0 else 0
+    # then columns and cuts of points + 1 and buckets of points + 2; runs: points + 1 at most
+    if (not _room(&t.scratch, &t.scratch_room, 2 * k + 2 + 3 * points + 4)
+            or not _room(&t.runs, &t.room, t.used + points + 1)):
         p.lengths[i] = _POLY_NO_MEMORY
         return
-    p.lengths[i] = fi_polygon(x5, y5, k if k > 0 else -1, h, w, points, <int32_t *>scratch,
-                              scratch + points + 1, runs, scratch + 2 * points + 2)
-    p.parts[i] = runs
-    free(scratch)
-    free(x5)
+    x5 = <int32_t *>t.scratch
+    s = t.scratch + 2 * k + 2
+    m = fi_polygon(x5, x5 + k + 1, k if k > 0 else -1, h, w, points, <int32_t *>s,
+                   s + points + 1, t.runs + t.used, s + 2 * points + 2)
+    p.pos[i] = t.used
+    p.lengths[i] = m
+    if m > 0:
+        t.used += m
+
+cdef bint _room(uint32_t **block, int64_t *room, int64_t need) noexcept nogil:
+    # ``block`` grown to hold at least ``need`` uint32 (doubling; its contents kept); False (the
+    # block as it was) when realloc fails
+    if need <= room[0]:
+        return True
+    cdef int64_t size = max(need, 2 * room[0])
+    cdef uint32_t *bigger = <uint32_t *>realloc(block[0], sizeof(uint32_t) * size)
+    if bigger == NULL:
+        return False
+    block[0] = bigger
+    room[0] = size
+    return True
 
 cdef void _polygon_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept nogil:
+    cdef Polygons *p = <Polygons *>ctx
     cdef int64_t i
     for i in range(begin, end):
-        _polygon_one(i, <Polygons *>ctx)
+        p.slot_of[i] = slot
+        _polygon_one(i, p, &p.slots[slot])
 
 def polygons(const double[::1] xy, const int64_t[::1] xy_offsets, const int64_t[::1] heights,
              const int64_t[::1] widths, int threads):
@@ -1020,21 +1039,33 @@ def polygons(const double[::1] xy, const int64_t[::1] xy_offsets, const int64_t[
         if (xy_offsets[i] < 0 or xy_offsets[i + 1] < xy_offsets[i]
                 or xy_offsets[i + 1] > xy.shape[0] or (xy_offsets[i + 1] - xy_offsets[i]) % 2):
             raise ValueError("polygons: bad coordinate offsets")
+    threads = max(1, threads)
     lengths_array = np.zeros(n, np.int64)
-    cdef int64_t[::1] lengths = lengths_array
+    pos_array = np.zeros(n, np.int64)
+    slot_array = np.zeros(n, np.int32)
+    cdef int64_t[::1] lengths = lengths_array, pos = pos_array
+    cdef int32_t[::1] slot_of = slot_array
     cdef uint32_t **parts = <uint32_t **>calloc(n + 1, sizeof(uint32_t *))
-    if parts == NULL:
+    cdef Slot *slots = <Slot *>calloc(threads, sizeof(Slot))
+    if parts == NULL or slots == NULL:
+        free(parts)
+        free(slots)
         raise MemoryError()
     cdef Polygons p
     p.xy = &xy[0] if xy.shape[0] else NULL
     p.at = &xy_offsets[0]
     p.heights = &heights[0] if n else NULL
     p.widths = &widths[0] if n else NULL
-    p.parts = parts
+    p.slots = slots
+    p.slot_of = &slot_of[0] if n else NULL
+    p.pos = &pos[0] if n else NULL
     p.lengths = &lengths[0] if n else NULL
     try:
         with nogil:
             _run(_polygon_task, &p, n, threads)
+            for i in range(n):
+                if lengths[i] > 0:
+                    parts[i] = slots[slot_of[i]].runs + pos[i]
         for err, what in ((_POLY_NOT_FINITE, "has a coordinate that is not finite"),
                           (_POLY_TOO_FAR, None)):
             bad = np.flatnonzero(lengths_array == err)
@@ -1044,6 +1075,8 @@ def polygons(const double[::1] xy, const int64_t[::1] xy_offsets, const int64_t[
                 raise ValueError(f"polygon {bad[0]} {what}")
         return _joined(parts, lengths, "rasterise a polygon")
     finally:
-        for i in range(n):
-            free(parts[i])
+        for i in range(threads):
+            free(slots[i].runs)
+            free(slots[i].scratch)
+        free(slots)
         free(parts)

@@ -94,3 +94,16 @@ def test_large_calls_use_the_pool_and_match_pycocotools():
     ref = P.encode(masks)
     assert F.encode(masks) == ref
     np.testing.assert_array_equal(F.decode(ref), P.decode(ref))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_from_strings_names_the_first_corrupt_string(threads):
+    # string 1 decodes to a negative run (found in the decoding pass), string 2 has a character
+    # outside the alphabet (found in the counting pass): the error names string 1
+    strings = [b"1", b"@", b"1\x7f", b"3"]
+    chars = np.frombuffer(b"".join(strings), np.uint8)
+    at = np.concatenate([[0], np.cumsum([len(s) for s in strings])]).astype(np.int64)
+    with pytest.raises(ValueError, match="mask 1: .*a run outside"):
+        _ext.from_strings(chars, at, threads)
+    counts, offsets = _ext.from_strings(chars[:1], at[:2], threads)  # "1": the one run [1]
+    assert counts.tolist() == [1] and offsets.tolist() == [0, 1]
