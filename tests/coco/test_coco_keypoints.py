@@ -289,6 +289,39 @@ def test_keypoint_scanner_chunks_read_what_one_pass_reads(threads):
         assert len(one["count"]) == len(dt)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_keypoint_scanner_gives_a_mapped_file_back_as_it_reads(tmp_path, threads):
+    """A memory-mapped results file of several MB, whose pages the chunks give back to the OS
+    as they read them (``release_input``): the columns of the one serial pass, and the buffer
+    still reads as the file."""
+    import json
+
+    from fastiou.coco._ext import kernels
+    from fastiou.coco._json import _with_bytes, is_mapped, pow5_table
+
+    _, dt = random_keypoints(3)
+    text = json.dumps(dt * (3_500_000 // len(json.dumps(dt)) + 1)).encode()  # > 3 MB
+    path = tmp_path / "dt.json"
+    path.write_bytes(text)
+    smallest = len('{"keypoints":[]}') + 2 * 51 - 1
+
+    def scan(buf):
+        assert is_mapped(buf)
+        got = kernels().scan_keypoints(
+            buf, pow5_table(), 51, False, threads, smallest, 1 << 20, release_input=True
+        )
+        return got, bytes(buf)
+
+    got, seen = _with_bytes(path, scan)
+    assert seen == text
+    buf = np.frombuffer(text, np.uint8)
+    assert not is_mapped(buf)
+    one = kernels().scan_keypoints(buf, pow5_table(), 51, False, 1, smallest)
+    assert got.keys() == one.keys()
+    for key in one:
+        assert np.array_equal(got[key], one[key], equal_nan=True), key
+
+
 def test_ground_truth_keypoints_read_at_their_spans(tmp_path, monkeypatch):
     """The ground truth's keypoints are read where its load found them (no second scan of the
     file): the values json reads; a file changed since, or a value the reader declines, goes
