@@ -431,29 +431,30 @@ GT, DT, IOU = {gt!r}, {dt!r}, {iou_type!r}
 with contextlib.redirect_stdout(io.StringIO()):
 {code}
     E.evaluate(); E.accumulate(); E.summarize()
+    if {read_eval!r}:  # what per-class AP code reads (hotcoco makes these arrays on access)
+        arrays = E.eval["precision"], E.eval["recall"], E.eval["scores"]
 status = open("/proc/self/status").read()
 print(int(status.split("VmHWM:")[1].split()[0]))
 """
 
 
-def measure_peak_memory(code: str, gt: str, dt: str, iou_type: str = "bbox") -> float | None:
+def measure_peak_memory(
+    code: str, gt: str, dt: str, iou_type: str = "bbox", read_eval: bool = False
+) -> float | None:
     """Peak resident memory (MB, Linux) of a fresh process running ``code`` (which loads
-    ``GT`` and ``DT`` and makes the evaluator ``E`` of type ``IOU``), then evaluating; None
-    when the code's imports are not installed."""
+    ``GT`` and ``DT`` and makes the evaluator ``E`` of type ``IOU``), then evaluating (and with
+    ``read_eval``, reading ``E.eval``'s precision, recall and scores); None when the code's
+    imports are not installed."""
     code = "\n".join("    " + line for line in code.splitlines())
-    script = _MEMORY_SCRIPT.format(gt=gt, dt=dt, iou_type=iou_type, code=code)
+    script = _MEMORY_SCRIPT.format(
+        gt=gt, dt=dt, iou_type=iou_type, code=code, read_eval=bool(read_eval)
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     if done.returncode != 0:
         if "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr:
             return None
         raise RuntimeError(done.stderr.strip().splitlines()[-1])
     return int(done.stdout.split()[-1]) / 1024  # VmHWM is in KiB
-
-
-def peak_memory_mb(name: str, n_images: int = 5000) -> float | None:
-    """Peak resident memory (MB, Linux) of a fresh process that imports ``name``, loads both
-    files of the synthetic set and evaluates; None when the implementation is not installed."""
-    return measure_peak_memory(_MEMORY_CODE[name], *coco_files(n_images))
 
 
 def memory_main(prog: str, names, measure, default_images: int, argv=None) -> int:
@@ -480,20 +481,24 @@ def memory_main(prog: str, names, measure, default_images: int, argv=None) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fastiou.bench.coco --memory [--iou-type bbox|segm|keypoints] [--images N]``:
-    peak memory per implementation (segm and keypoints: the fixed sets of the bench rows,
-    fastiou, hotcoco and pycocotools)."""
+    """``python -m fastiou.bench.coco --memory [--iou-type bbox|segm|keypoints] [--read-eval]
+    [--images N]``: peak memory per implementation (segm and keypoints: the fixed sets of the
+    bench rows, fastiou, hotcoco and pycocotools; ``--read-eval``: and reading ``E.eval``'s
+    arrays after summarize)."""
     import argparse
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--iou-type", choices=("bbox", "segm", "keypoints"), default="bbox")
+    pre.add_argument("--read-eval", action="store_true")
     known, rest = pre.parse_known_args(argv)
-    prog, iou_type = "python -m fastiou.bench.coco", known.iou_type
-    if iou_type == "bbox":
-        return memory_main(prog, IMPLEMENTATIONS, peak_memory_mb, 5000, rest)
+    prog, iou_type, read = "python -m fastiou.bench.coco", known.iou_type, known.read_eval
 
-    def measure(name: str, _images: int) -> float | None:
-        return measure_peak_memory(_MEMORY_CODE[name], *instance_files(iou_type), iou_type)
+    def measure(name: str, images: int) -> float | None:
+        files = coco_files(images) if iou_type == "bbox" else instance_files(iou_type)
+        return measure_peak_memory(_MEMORY_CODE[name], *files, iou_type, read)
+
+    if iou_type == "bbox":
+        return memory_main(prog, IMPLEMENTATIONS, measure, 5000, rest)
 
     names = ("fastiou", "hotcoco", "pycocotools 2.0.11")
     return memory_main(prog, names, measure, INSTANCE_SETS[iou_type][1], rest)

@@ -313,6 +313,8 @@ class COCOeval:
         iouStr = f"{p.iouThrs[0]:0.2f}:{p.iouThrs[-1]:0.2f}" if iouThr is None else f"{iouThr:0.2f}"
         aind = [i for i, aRng in enumerate(p.areaRngLbl) if aRng == areaRng]
         mind = [i for i, mDet in enumerate(p.maxDets) if mDet == maxDets]
+        # one of each (the usual): a view, not pycocotools' copy (the same cells, in its order)
+        aind, mind = (aind[0] if len(aind) == 1 else aind), (mind[0] if len(mind) == 1 else mind)
         if ap == 1:
             s = self.eval["precision"]  # [T, R, K, A, M]
             if iouThr is not None:
@@ -327,7 +329,8 @@ class COCOeval:
             if k is not None:
                 s = s[:, k : k + 1]
             s = s[:, :, aind, mind]
-        mean_s = -1 if len(s[s > -1]) == 0 else np.mean(s[s > -1])
+        kept = s[s > -1]
+        mean_s = -1 if len(kept) == 0 else np.mean(kept)
         if echo:
             print(iStr.format(titleStr, typeStr, iouStr, areaRng, maxDets, mean_s))
         return mean_s
