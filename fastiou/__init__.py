@@ -5,17 +5,10 @@ Cython (thread pool), numba and numba-CUDA backends picked per call. ``import fa
 import numba: the numba backends load on first use.
 """
 
+from . import boxes as _boxes
 from ._core.config import set_num_threads
 from ._core.dispatch import BackendStatus, backends, use_backend
-from .boxes import (
-    box_area,
-    box_convert,
-    box_ioa,
-    box_iou,
-    complete_box_iou,
-    distance_box_iou,
-    generalized_box_iou,
-)
+from .boxes import *  # noqa: F403 (the box family's API: its __all__, listed once, there)
 from .masks import mask_iou
 from .nms import batched_nms, nms, soft_nms
 from .semantic import (
@@ -28,18 +21,12 @@ from .semantic import (
 __version__ = "0.1.0"
 
 __all__ = [
+    *_boxes.__all__,
     "BackendStatus",
     "ConfusionMatrix",
     "backends",
     "batched_nms",
-    "box_area",
-    "box_convert",
-    "box_ioa",
-    "box_iou",
-    "complete_box_iou",
     "confusion_matrix",
-    "distance_box_iou",
-    "generalized_box_iou",
     "mask_iou",
     "multilabel_confusion_matrix",
     "nms",
