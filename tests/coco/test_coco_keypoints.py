@@ -261,6 +261,25 @@ def test_keypoint_scanner_reads_what_json_reads():
         assert np.array_equal(got["num_keypoints"], [a["num_keypoints"] for a in gt["annotations"]])
 
 
+def test_keypoint_scanner_reads_mixed_integers_and_floats_as_json():
+    """Integers after floats and floats after integers in one array (the short integer loop is
+    tried only after an integer): json's values, "-0" and "-0.0" included."""
+    import json
+
+    from fastiou.coco._ext import kernels
+    from fastiou.coco._json import pow5_table
+
+    rows = [
+        "[1.5, 2, 3, 4.25, -0, 7, 8.0, 9, -0.0, 1e2, 12, 0.1]",
+        "[3, 2.5e-3, 17, 123456789012345, 0.3, 1, 22, 23.75, 24, -5, 6.5, 1]",
+    ]
+    text = ("[" + ", ".join(f'{{"keypoints": {r}}}' for r in rows) + "]").encode()
+    got = kernels().scan_keypoints(np.frombuffer(text, np.uint8), pow5_table(), 12, False, 1)
+    want = np.array([json.loads(r) for r in rows], float)
+    assert np.array_equal(got["keypoints"], want)
+    assert np.array_equal(np.signbit(got["keypoints"]), np.signbit(want))  # -0 is 0, -0.0 is -0.0
+
+
 @pytest.mark.parametrize("threads", [2, 3, 5])
 def test_keypoint_scanner_chunks_read_what_one_pass_reads(threads):
     """A results file split at guessed object boundaries: the columns of the one serial pass,
