@@ -21,7 +21,6 @@ from .semantic import (
 __version__ = "0.1.0"
 
 __all__ = [
-    *_boxes.__all__,
     "BackendStatus",
     "ConfusionMatrix",
     "backends",
@@ -35,3 +34,4 @@ __all__ = [
     "soft_nms",
     "use_backend",
 ]
+__all__ += _boxes.__all__  # the box family's names (a form type checkers read)

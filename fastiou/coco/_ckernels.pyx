@@ -312,7 +312,7 @@ cdef const char *_number_array(const char *p, const char *end, const uint64_t *p
     cdef const char *q
     cdef double v
     cdef int32_t c = 0
-    cdef bint ints = True  # the last number was a small integer: try the short loop first
+    cdef bint ints = True  # no number of this array has needed the full parser yet
     if p >= end or p[0] != b'[':
         return NULL
     p = fi_ws(p + 1, end)
@@ -320,15 +320,14 @@ cdef const char *_number_array(const char *p, const char *end, const uint64_t *p
         count[0] = 0
         return p + 1
     while True:
-        # the usual ground-truth keypoint: a few digits; results' coordinates: floats
+        # ground truth: small integers (the short loop); results: floats, after the first of
+        # which the full parser reads the rest (it reads integers too, as json does)
         q = _small_int(p, end, &v) if ints else NULL
         if q == NULL:
             q = fi_parse_number(p, end, pow5, &v)
             ints = False
             if q == NULL:
                 return NULL
-        else:
-            ints = True
         if c < k3:
             row[c] = v
         c += 1

@@ -25,10 +25,12 @@
  * A no-op where madvise is not there. */
 static inline const char *fi_release_pages(const void *p, size_t n) {
 #if defined(MADV_DONTNEED)
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    long size = sysconf(_SC_PAGESIZE);
+    if (size <= 0 || (size & (size - 1))) return (const char *)p; /* not a power of two */
+    uintptr_t page = (uintptr_t)size;
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
     uintptr_t hi = ((uintptr_t)p + n) & ~(page - 1);
-    if (page == 0 || hi <= lo) return (const char *)p;
+    if (hi <= lo) return (const char *)p;
     madvise((void *)lo, (size_t)(hi - lo), MADV_DONTNEED);
     return (const char *)hi;
 #else

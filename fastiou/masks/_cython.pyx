@@ -35,7 +35,7 @@ cdef extern from "_rle.h" nogil:
     void fi_bbox(const uint32_t *runs, int64_t m, uint32_t h, uint32_t w, double *bb)
     int64_t fi_to_string(const uint32_t *runs, int64_t m, char *s)
     int64_t fi_string_values(const uint8_t *s, int64_t n)
-    int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs)
+    int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs, int64_t values)
     int64_t fi_intervals(const uint32_t *runs, int64_t m, uint32_t h, uint32_t *starts,
                          uint32_t *ends)
     int64_t fi_column_index(const uint32_t *starts, const uint32_t *ends, int64_t n, uint32_t h,
@@ -336,19 +336,22 @@ cdef void _parse_task(void *ctx, int64_t begin, int64_t end, int slot) noexcept 
     cdef Parse *p = <Parse *>ctx
     cdef const uint8_t *s
     cdef int64_t i, n
+    cdef int err
     for i in range(begin, end):
         s = p.strings[i] if p.strings != NULL else p.chars + p.char_at[i]
         n = p.char_at[i + 1] - p.char_at[i]
         if p.runs == NULL:
             p.status[i] = fi_string_values(s, n)
-        elif p.status[i] > 0 and fi_from_string(s, n, p.runs + p.at[i]) < 0:
-            p.status[i] = FI_OUT_OF_RANGE
+        elif p.status[i] > 0:
+            err = fi_from_string(s, n, p.runs + p.at[i], p.status[i])
+            if err < 0:
+                p.status[i] = err
 
 cdef tuple _parse(Parse *p, Py_ssize_t n, int threads):
     """Two passes over the strings of ``p``: their values counted, then decoded straight into
     counts of that size (no scratch of one value per character: its pages, and the holes it
     would leave in the heap, are the peak memory of loading results). (counts, offsets,
-    status): status[i] < 0 is string i's FI_ error, its offsets span then empty."""
+    status): status[i] < 0 is string i's FI_ error (the results are then not to be used)."""
     status_array = np.empty(n, np.int64)
     offsets = np.empty(n + 1, np.int64)
     cdef int64_t[::1] status = status_array, at = offsets
@@ -1013,6 +1016,9 @@ cdef bint _room(uint32_t **block, int64_t *room, int64_t need) noexcept nogil:
         return True
     cdef int64_t size = max(need, 2 * room[0])
     cdef uint32_t *bigger = <uint32_t *>realloc(block[0], sizeof(uint32_t) * size)
+    if bigger == NULL and size > need:  # the doubling did not fit: what is needed, then
+        size = need
+        bigger = <uint32_t *>realloc(block[0], sizeof(uint32_t) * size)
     if bigger == NULL:
         return False
     block[0] = bigger

@@ -173,14 +173,18 @@ static inline int64_t fi_string_values(const uint8_t *s, int64_t n) {
     return chars ? FI_TRUNCATED : values;
 }
 
-/* Decode a string that fi_string_values accepted into `runs`; 0, or FI_OUT_OF_RANGE when a value
- * falls outside uint32 (pycocotools would wrap it). */
-static inline int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs) {
+/* Decode a string that fi_string_values accepted (and counted `values` in) into `runs`; 0, or
+ * FI_OUT_OF_RANGE when a value falls outside uint32 (pycocotools would wrap it). Never reads
+ * past n nor writes more than `values` runs, also if the characters changed since they were
+ * counted (another thread's writes): FI_TRUNCATED then. */
+static inline int fi_from_string(const uint8_t *s, int64_t n, uint32_t *runs, int64_t values) {
     int64_t m = 0, p = 0;
     while (p < n) {
         int64_t x = 0;
         int k = 0, c;
+        if (m == values) return FI_TRUNCATED;
         do {
+            if (p == n || k == 7) return FI_TRUNCATED;
             c = (int)s[p++] - 48;
             x |= (int64_t)(c & 0x1f) << (5 * k);
             k++;
