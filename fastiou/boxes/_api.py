@@ -47,6 +47,11 @@ def _format_code(fmt: str, name: str = "fmt") -> int:
     return _FORMATS[fmt]
 
 
+def _check_eps(eps: Any) -> None:
+    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+
+
 def _check_boxes(operand: _arrays.Operand) -> None:
     if len(operand.shape) < 2 or operand.shape[-1] != 4:
         raise ValueError(f"{operand.name} must have shape [..., N, 4], got {list(operand.shape)}")
@@ -64,16 +69,18 @@ def _overlap(
     out: Any,
     backend: str,
 ) -> Any:
-    """Validate, pick a backend, allocate the result and run ``op``'s kernel."""
-    fmt_code = _format_code(fmt)
+    """Validate, pick a backend, allocate the result and run ``op``'s kernel (``eps``: checked
+    by the callers that take it from the user)."""
+    fmt_code = _FORMATS.get(fmt) if isinstance(fmt, str) else None
+    if fmt_code is None:
+        _format_code(fmt)  # raises
     if offset not in (0, 1) or isinstance(offset, bool):
         raise ValueError(f"offset must be 0 or 1 (the legacy +1 pixel convention), got {offset!r}")
-    if not isinstance(degenerate, str) or degenerate not in _DEGENERATE:
+    zero_div = _DEGENERATE.get(degenerate) if isinstance(degenerate, str) else None
+    if zero_div is None:
         raise ValueError(f"degenerate must be 'nan' or 'zero', got {degenerate!r}")
-    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
     if backend == "auto" and not aligned:
-        matrix = _lean(op, boxes1, boxes2, fmt_code, offset, eps, _DEGENERATE[degenerate], out)
+        matrix = _lean(op, boxes1, boxes2, fmt_code, offset, eps, zero_div, out)
         if matrix is not None:
             return matrix
     a = _arrays.Operand(boxes1, "boxes1", caller=_CALLERS[op])
@@ -105,7 +112,7 @@ def _overlap(
         x2 = b.prepare(dtype, batch, on_gpu)
         view = result.view.reshape((-1,) + shape[len(batch) :])
         run = kernels.aligned if aligned else kernels.pairwise
-        run(op, x1, x2, view, fmt_code, offset, eps, _DEGENERATE[degenerate])
+        run(op, x1, x2, view, fmt_code, offset, eps, zero_div)
     return result.finish()
 
 
@@ -118,9 +125,14 @@ def _lean(op: str, boxes1, boxes2, fmt: int, offset: int, eps: float, zero_div: 
     means Cython for this work. The general path's Operand/Result layers, feature arrays and
     dispatch cost 2x the kernel of a 100 x 100 matrix (bench/README.md, "Small calls").
     """
-    a, b = _arrays.lean_view(boxes1), _arrays.lean_view(boxes2)
-    if a is None or b is None or type(boxes1) is not type(boxes2):
+    if type(boxes1) is not type(boxes2):
         return None
+    if type(boxes1) is np.ndarray:  # numpy: itself (lean_view's first test, without the call)
+        a, b = boxes1, boxes2
+    else:
+        a, b = _arrays.lean_view(boxes1), _arrays.lean_view(boxes2)
+        if a is None or b is None:
+            return None
     view = None if out is None else _arrays.lean_view(out)
     if out is not None and (view is None or type(out) is not type(boxes1)):
         return None
@@ -130,7 +142,9 @@ def _lean(op: str, boxes1, boxes2, fmt: int, offset: int, eps: float, zero_div: 
     matrix = kernels.pairwise(op, a, b, view, fmt, offset, eps, zero_div, True)  # lean
     if matrix is None:
         return None
-    return out if out is not None else _arrays.lean_result(matrix, boxes1)
+    if out is not None:
+        return out
+    return matrix if type(boxes1) is np.ndarray else _arrays.lean_result(matrix, boxes1)
 
 
 _COMMON_DOC = """
@@ -227,6 +241,7 @@ def distance_box_iou(
     out: Any = None,
     backend: str = "auto",
 ) -> Any:
+    _check_eps(eps)
     return _overlap("diou", boxes1, boxes2, fmt, aligned, offset, degenerate, eps, out, backend)
 
 
@@ -249,6 +264,7 @@ def complete_box_iou(
     out: Any = None,
     backend: str = "auto",
 ) -> Any:
+    _check_eps(eps)
     return _overlap("ciou", boxes1, boxes2, fmt, aligned, offset, degenerate, eps, out, backend)
 
 

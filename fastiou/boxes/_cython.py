@@ -36,8 +36,9 @@ def pairwise(op, boxes1, boxes2, out, fmt, offset, eps, zero_div, lean=False):
     [N, 4] and [M, 4] native float32 or float64 arrays of one dtype (any strides) and ``out`` is
     None or a C-contiguous, aligned, writeable numpy array of the result's shape and dtype.
     """
-    if lean:
-        threads = _threads((boxes1.size * boxes2.size) >> 4)
+    if lean:  # _threads(N * M), inlined: the lean path's calls are a few microseconds
+        small = (boxes1.size * boxes2.size) >> 4 < _config.PARALLEL_MIN_WORK
+        threads = 1 if small else _config.num_threads()
         return _ext.matrix(OPERATIONS[op], boxes1, boxes2, fmt, offset, eps, zero_div, threads, out)
     threads = _threads(out.size)
     boxes1, boxes2 = _whole_elements(boxes1), _whole_elements(boxes2)
