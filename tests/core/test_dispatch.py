@@ -1,5 +1,6 @@
 """Backend registry and selection: backends(), use_backend, FASTIOU_BACKEND, fallbacks, threads."""
 
+import contextlib
 import importlib
 import os
 import subprocess
@@ -262,3 +263,18 @@ def test_a_backend_registered_as_none_falls_through_silently():
     assert name == "cython"
     assert module is _dispatch._load("nms", "cython")
     assert fastiou.backends()["numba"].available
+
+
+@pytest.mark.parametrize("override", [None, "auto", "numpy", "cython"])
+@pytest.mark.parametrize("env", [None, "auto", "numpy", " Cython "])
+def test_lean_follows_what_auto_means(monkeypatch, override, env):
+    """dispatch.lean inlines _auto_means(): it offers the Cython kernels exactly when "auto"
+    means auto (use_backend first, then FASTIOU_BACKEND), and never past the work threshold."""
+    if env is None:
+        monkeypatch.delenv("FASTIOU_BACKEND", raising=False)
+    else:
+        monkeypatch.setenv("FASTIOU_BACKEND", env)
+    with fastiou.use_backend(override) if override else contextlib.nullcontext():
+        expected = _dispatch._auto_means() == "auto"
+        assert (_dispatch.lean("boxes", 1) is not None) == expected
+        assert _dispatch.lean("boxes", _config.CYTHON_MAX_WORK["boxes"]) is None
