@@ -29,12 +29,10 @@ def positive_int(text: str) -> int:
     return value
 
 
-def subcommand(sub, name: str, run, *, help: str, description: str, **inputs: str):
-    """Register ``fastiou NAME``: its parser, its positional inputs (``name=help``, in order)
-    and the function that runs it; returns the parser for the command's own options."""
+def subcommand(sub, name: str, run, *, help: str, description: str):
+    """Register ``fastiou NAME``: its parser (``help`` for ``fastiou --help``, ``description``
+    for its own) and the function that runs it; returns the parser for its arguments."""
     p = sub.add_parser(name, help=help, description=description)
-    for arg, text in inputs.items():
-        p.add_argument(arg, help=text)
     p.set_defaults(func=run)
     return p
 

@@ -38,17 +38,20 @@ def _coco(args: argparse.Namespace) -> int:
     return finish_evaluation(args, E, numbers, per_class, "fastiou coco")
 
 
+HELP = "COCO evaluation (pycocotools' numbers): print the summary"
+DESCRIPTION = """Evaluates detections (a COCO results file) against COCO ground truth exactly as
+pycocotools' COCOeval(gt, dt, IOU_TYPE) does and prints its summary."""
+
+
 def add_coco(sub) -> None:
     """Register ``fastiou coco``."""
-    p = subcommand(
-        sub, "coco", _coco,
-        help="COCO evaluation (pycocotools' numbers): print the summary",
-        description="Evaluates detections (a COCO results file) against COCO ground truth "
-        "exactly as pycocotools' COCOeval(gt, dt, IOU_TYPE) does and prints its summary.",
-        gt="ground-truth annotation file (COCO JSON)",
-        dt="detections: a JSON list of {image_id, category_id, score} with bbox, "
+    p = subcommand(sub, "coco", _coco, help=HELP, description=DESCRIPTION)
+    p.add_argument("gt", help="ground-truth annotation file (COCO JSON)")
+    p.add_argument(
+        "dt",
+        help="detections: a JSON list of {image_id, category_id, score} with bbox, "
         "segmentation (RLE) or keypoints",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--iou-type", choices=("bbox", "segm", "keypoints"), default="bbox",
         help="what to compare: boxes (default), instance masks or keypoints (OKS)",

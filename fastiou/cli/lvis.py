@@ -65,17 +65,17 @@ def _lvis(args: argparse.Namespace) -> int:
     return finish_evaluation(args, E, numbers, per_class, "fastiou lvis")
 
 
+HELP = "LVIS box or mask evaluation (lvis-api's numbers): print the 13 results"
+DESCRIPTION = """Evaluates detections (an LVIS results file) against LVIS ground truth exactly as
+lvis-api 0.5.3's LVISEval(gt, LVISResults(gt, dt), iou_type) does and prints its results (AP, AP50,
+AP75, APs/m/l, APr/c/f, AR@300, ARs/m/l@300)."""
+
+
 def add_lvis(sub) -> None:
     """Register ``fastiou lvis``."""
-    p = subcommand(
-        sub, "lvis", _lvis,
-        help="LVIS box or mask evaluation (lvis-api's numbers): print the 13 results",
-        description="Evaluates detections (an LVIS results file) against LVIS ground truth "
-        "exactly as lvis-api 0.5.3's LVISEval(gt, LVISResults(gt, dt), iou_type) does and "
-        "prints its results (AP, AP50, AP75, APs/m/l, APr/c/f, AR@300, ARs/m/l@300).",
-        gt="ground-truth annotation file (LVIS JSON)",
-        dt="detections: a JSON list of {image_id, category_id, bbox, score}",
-    )  # fmt: skip
+    p = subcommand(sub, "lvis", _lvis, help=HELP, description=DESCRIPTION)
+    p.add_argument("gt", help="ground-truth annotation file (LVIS JSON)")
+    p.add_argument("dt", help="detections: a JSON list of {image_id, category_id, bbox, score}")
     p.add_argument(
         "--iou-type", choices=("bbox", "segm"), default="bbox",
         help="box IoU (default) or mask IoU (results with RLE 'segmentation')",

@@ -19,17 +19,17 @@ from .seg import _progress, _write_atomically
 EXIT_OK, EXIT_BAD_DATA, EXIT_USAGE = 0, 1, 2
 
 
+HELP = "panoptic quality (PQ, SQ, RQ) of COCO panoptic predictions, as panopticapi"
+DESCRIPTION = """Evaluates COCO panoptic predictions (JSON + PNG folder) against ground truth with
+panopticapi's rules and numbers, and prints PQ, SQ and RQ for All, Things and Stuff. Exit status: 0
+done, 1 bad or missing data, 2 bad arguments."""
+
+
 def add_panoptic(sub) -> None:
     """Register ``fastiou panoptic``."""
-    p = subcommand(
-        sub, "panoptic", run,
-        help="panoptic quality (PQ, SQ, RQ) of COCO panoptic predictions, as panopticapi",
-        description="Evaluates COCO panoptic predictions (JSON + PNG folder) against ground "
-        "truth with panopticapi's rules and numbers, and prints PQ, SQ and RQ for All, Things "
-        "and Stuff. Exit status: 0 done, 1 bad or missing data, 2 bad arguments.",
-        gt_json="ground-truth JSON (COCO panoptic format)",
-        pred_json="predictions JSON (COCO panoptic format)",
-    )  # fmt: skip
+    p = subcommand(sub, "panoptic", run, help=HELP, description=DESCRIPTION)
+    p.add_argument("gt_json", help="ground-truth JSON (COCO panoptic format)")
+    p.add_argument("pred_json", help="predictions JSON (COCO panoptic format)")
     p.add_argument(
         "--gt-folder", metavar="D", help="ground-truth PNGs (default: GT_JSON without .json)"
     )

@@ -29,18 +29,18 @@ from ._args import positive_int, shared_options, subcommand
 EXIT_OK, EXIT_BAD_FILES, EXIT_USAGE = 0, 1, 2
 
 
+HELP = "semantic segmentation metrics of a folder of predictions against ground truth"
+DESCRIPTION = """Compares predicted label maps (PNG or .npy) with ground-truth ones paired by file
+name, and prints per-class IoU, accuracy (recall), Dice and precision, then aAcc, mIoU, mAcc, mDice
+and fwIoU, with mmseg's conventions unless --convention says otherwise. Exit status: 0 done, 1 bad
+or unpaired files, 2 bad arguments."""
+
+
 def add_seg(sub) -> None:
     """Register ``fastiou seg``."""
-    p = subcommand(
-        sub, "seg", run,
-        help="semantic segmentation metrics of a folder of predictions against ground truth",
-        description="Compares predicted label maps (PNG or .npy) with ground-truth ones paired "
-        "by file name, and prints per-class IoU, accuracy (recall), Dice and precision, then "
-        "aAcc, mIoU, mAcc, mDice and fwIoU, with mmseg's conventions unless --convention says "
-        "otherwise. Exit status: 0 done, 1 bad or unpaired files, 2 bad arguments.",
-        pred_dir="folder of predicted label maps (searched recursively)",
-        gt_dir="folder of ground-truth label maps (searched recursively)",
-    )  # fmt: skip
+    p = subcommand(sub, "seg", run, help=HELP, description=DESCRIPTION)
+    p.add_argument("pred_dir", help="folder of predicted label maps (searched recursively)")
+    p.add_argument("gt_dir", help="folder of ground-truth label maps (searched recursively)")
     p.add_argument(
         "--num-classes", type=positive_int, required=True, metavar="C", help="classes 0..C-1"
     )

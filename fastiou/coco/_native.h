@@ -437,34 +437,29 @@ static const char *fi_skip_value(const char *p, const char *end, int depth) {
     case '"':
         return fi_skip_string(p, end);
     case '{':
+    case '[': {
+        /* an object's members are "key": value, an array's elements just value */
+        const char close = *p == '{' ? '}' : ']';
         p = fi_ws(p + 1, end);
-        if (p < end && *p == '}') return p + 1;
+        if (p < end && *p == close) return p + 1;
         for (;;) {
-            if (p >= end || *p != '"') return NULL;
-            p = fi_skip_string(p, end);
-            if (!p) return NULL;
-            p = fi_ws(p, end);
-            if (p >= end || *p != ':') return NULL;
-            p = fi_skip_value(fi_ws(p + 1, end), end, depth + 1);
-            if (!p) return NULL;
-            p = fi_ws(p, end);
-            if (p >= end) return NULL;
-            if (*p == '}') return p + 1;
-            if (*p != ',') return NULL;
-            p = fi_ws(p + 1, end);
-        }
-    case '[':
-        p = fi_ws(p + 1, end);
-        if (p < end && *p == ']') return p + 1;
-        for (;;) {
+            if (close == '}') {
+                if (p >= end || *p != '"') return NULL;
+                p = fi_skip_string(p, end);
+                if (!p) return NULL;
+                p = fi_ws(p, end);
+                if (p >= end || *p != ':') return NULL;
+                p = fi_ws(p + 1, end);
+            }
             p = fi_skip_value(p, end, depth + 1);
             if (!p) return NULL;
             p = fi_ws(p, end);
             if (p >= end) return NULL;
-            if (*p == ']') return p + 1;
+            if (*p == close) return p + 1;
             if (*p != ',') return NULL;
             p = fi_ws(p + 1, end);
         }
+    }
     case 't':
         return fi_skip_literal(p, end, "true");
     case 'f':
@@ -550,27 +545,13 @@ static const char *fi_parse_object(const char *p, const char *end, const uint64_
         if (p >= end || *p != ':') return NULL;
         p = fi_ws(p + 1, end);
         switch (key) {
-        case FI_IMAGE_ID:
-            p = fi_parse_int(p, end, &c->image_id[r]);
-            break;
-        case FI_CATEGORY_ID:
-            p = fi_parse_int(p, end, &c->category_id[r]);
-            break;
-        case FI_ID:
-            p = fi_parse_int(p, end, &c->id[r]);
-            break;
-        case FI_SCORE:
-            p = fi_parse_number(p, end, pow5, &c->score[r]);
-            break;
-        case FI_AREA:
-            p = fi_parse_number(p, end, pow5, &c->area[r]);
-            break;
-        case FI_ISCROWD:
-            p = fi_parse_flag(p, end, pow5, &c->iscrowd[r]);
-            break;
-        case FI_IGNORE:
-            p = fi_parse_flag(p, end, pow5, &c->ignore[r]);
-            break;
+        case FI_IMAGE_ID:    p = fi_parse_int(p, end, &c->image_id[r]); break;
+        case FI_CATEGORY_ID: p = fi_parse_int(p, end, &c->category_id[r]); break;
+        case FI_ID:          p = fi_parse_int(p, end, &c->id[r]); break;
+        case FI_SCORE:       p = fi_parse_number(p, end, pow5, &c->score[r]); break;
+        case FI_AREA:        p = fi_parse_number(p, end, pow5, &c->area[r]); break;
+        case FI_ISCROWD:     p = fi_parse_flag(p, end, pow5, &c->iscrowd[r]); break;
+        case FI_IGNORE:      p = fi_parse_flag(p, end, pow5, &c->ignore[r]); break;
         case FI_BBOX:
             if (p >= end || *p != '[') return NULL;
             p++;

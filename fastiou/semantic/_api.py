@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
@@ -77,6 +77,17 @@ class _Settings:
         if self.reduce_zero_label:
             parts.append("reduce_zero_label=True")
         return ", ".join(parts)
+
+
+class CountOptions(TypedDict, total=False):
+    """The keyword options of :func:`confusion_matrix`, as the functions that forward them
+    (``fastiou.dask``) take them: ``**options: Unpack[CountOptions]``."""
+
+    ignore_index: int | Iterable[int] | None
+    label_map: Mapping[int, int] | Any | None
+    reduce_zero_label: bool
+    class_axis: int | None
+    backend: str
 
 
 def _integer(value: Any, name: str) -> int:

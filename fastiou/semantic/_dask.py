@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _files as _seg_files
-from ._api import _Input, _score_axis, _settings
+from ._api import CountOptions, _Input, _score_axis, _settings
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def _dask():
@@ -73,19 +76,17 @@ def confusion_matrix(
     target: Any,
     num_classes: int,
     *,
-    ignore_index: int | Iterable[int] | None = None,
-    label_map: Mapping[int, int] | Any | None = None,
-    reduce_zero_label: bool = False,
-    class_axis: int | None = None,
-    backend: str = "auto",
     split_every: int = 8,
     compute: bool = True,
+    **options: Unpack[CountOptions],
 ) -> Any:
     """:func:`fastiou.confusion_matrix` of dask arrays (or anything ``dask.array.asarray`` takes).
 
     The prediction is rechunked like the target (score arrays: one chunk along the class axis),
     each block pair is counted by fastiou's kernels on a worker, and the block matrices are
-    added in a tree of ``split_every``-way sums.
+    added in a tree of ``split_every``-way sums. ``options``: those of
+    :func:`fastiou.confusion_matrix` (``ignore_index``, ``label_map``, ``reduce_zero_label``,
+    ``class_axis``, ``backend``), checked here before anything is scheduled.
 
     Returns
     -------
@@ -93,7 +94,7 @@ def confusion_matrix(
     """
     dask = _dask()
     da = dask.array
-    settings = _settings(num_classes, ignore_index, label_map, reduce_zero_label, class_axis)
+    settings, options = _worker_options("confusion_matrix", num_classes, options)
     prediction, target = da.asarray(prediction), da.asarray(target)
     p, t = _Input(prediction._meta, "prediction"), _Input(target._meta, "target")
     p.shape, t.shape = prediction.shape, target.shape
@@ -109,14 +110,7 @@ def confusion_matrix(
                 "the same shape"
             )
         prediction = prediction.rechunk(target.chunks)
-    options = {
-        "num_classes": settings.num_classes,
-        "ignore_index": settings.ignores,
-        "label_map": _as_mapping(settings.label_map),
-        "reduce_zero_label": settings.reduce_zero_label,
-        "class_axis": axis,
-        "backend": backend,
-    }
+    options["class_axis"] = axis
     p_blocks = prediction.to_delayed()
     if axis is not None:
         p_blocks = np.take(p_blocks, 0, axis=axis)
@@ -131,11 +125,30 @@ def confusion_matrix(
     return total.compute() if compute else total
 
 
-def _as_mapping(label_map):
-    if label_map is None:
-        return None
-    keys, values = label_map
-    return dict(zip(keys.tolist(), values.tolist(), strict=True))
+def _worker_options(caller: str, num_classes: Any, options: dict) -> tuple[Any, dict]:
+    """Check ``confusion_matrix``'s keyword options on the client; return the settings and the
+    options each worker's call takes (checked values, label map as a plain dict)."""
+    unknown = sorted(set(options) - set(CountOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"{caller}() got unexpected keyword arguments: {', '.join(unknown)}")
+    settings = _settings(
+        num_classes,
+        options.get("ignore_index"),
+        options.get("label_map"),
+        options.get("reduce_zero_label", False),
+        options.get("class_axis"),
+    )
+    label_map = settings.label_map
+    if label_map is not None:
+        label_map = dict(zip(label_map[0].tolist(), label_map[1].tolist(), strict=True))
+    return settings, {
+        "num_classes": settings.num_classes,
+        "ignore_index": settings.ignores,
+        "label_map": label_map,
+        "reduce_zero_label": settings.reduce_zero_label,
+        "class_axis": settings.class_axis,
+        "backend": options.get("backend", "auto"),
+    }
 
 
 def _count_partition(pairs, options: dict, skip_bad: bool) -> _seg_files.Totals:
@@ -151,15 +164,11 @@ def confusion_matrix_files(
     pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]] | Iterable[_seg_files.Pair],
     num_classes: int,
     *,
-    ignore_index: int | Iterable[int] | None = None,
-    label_map: Mapping[int, int] | Any | None = None,
-    reduce_zero_label: bool = False,
-    class_axis: int | None = None,
-    backend: str = "auto",
     skip_bad: bool = False,
     npartitions: int | None = None,
     split_every: int = 8,
     compute: bool = True,
+    **options: Unpack[CountOptions],
 ) -> Any:
     """Confusion counts of (prediction file, ground-truth file) pairs, as a ``dask.bag``.
 
@@ -175,6 +184,14 @@ def confusion_matrix_files(
         on the first one (a ``BadFile`` error naming it).
     npartitions : int, optional
         Number of partitions (default: about 4 pairs per partition, at most 1000 partitions).
+    split_every : int
+        Partition totals added at a time (at least 2).
+    compute : bool
+        False: return the delayed total instead of computing it.
+    **options
+        Those of :func:`fastiou.confusion_matrix` (``ignore_index``, ``label_map``,
+        ``reduce_zero_label``, ``class_axis``, ``backend``), checked before anything is
+        scheduled.
 
     Returns
     -------
@@ -183,19 +200,11 @@ def confusion_matrix_files(
         delayed of it if ``compute=False``.
     """
     dask = _dask()
-    settings = _settings(num_classes, ignore_index, label_map, reduce_zero_label, class_axis)
+    _, options = _worker_options("confusion_matrix_files", num_classes, options)
     items = [
         p if isinstance(p, _seg_files.Pair) else _seg_files.Pair(str(p[1]), str(p[0]), str(p[1]))
         for p in pairs
     ]
-    options = {
-        "num_classes": settings.num_classes,
-        "ignore_index": settings.ignores,
-        "label_map": _as_mapping(settings.label_map),
-        "reduce_zero_label": settings.reduce_zero_label,
-        "class_axis": settings.class_axis,
-        "backend": backend,
-    }
     if not items:
         return _seg_files.Totals(np.zeros((num_classes, num_classes), np.int64), 0, [])
     partitions = npartitions or max(1, min(1000, len(items) // 4))

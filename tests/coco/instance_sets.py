@@ -70,13 +70,7 @@ def _area(rng, exact: float) -> float:
     return float(exact * rng.uniform(0.8, 1.2))
 
 
-def random_segm(
-    seed: int,
-    n_images: int = 16,
-    n_cats: int = 4,
-    tied_scores: bool = False,
-    with_bbox: bool = False,
-):
+def random_segm(seed: int, n_images=16, n_cats=4, tied_scores=False, with_bbox=False):
     """Ground truth with polygons (several per object, partly outside, degenerate), crowd
     regions as uncompressed RLE, compressed RLE; detections as compressed RLE (near copies of
     the ground truth, random blobs, empty and full masks). ``with_bbox``: detections carry a
@@ -139,13 +133,7 @@ def random_segm(
     return {"images": images, "annotations": anns, "categories": categories}, dets
 
 
-def random_keypoints(
-    seed: int,
-    n_images: int = 20,
-    n_cats: int = 2,
-    tied_scores: bool = False,
-    with_bbox: bool = False,
-):
+def random_keypoints(seed: int, n_images=20, n_cats=2, tied_scores=False, with_bbox=False):
     """Person-like keypoints: visibility flags 0/1/2, ground truth without visible keypoints
     (num_keypoints 0, the box-distance case), crowd regions, areas on range edges; detections
     near the ground truth or random, more than maxDets=20 in some images."""

@@ -62,6 +62,37 @@ def test_errors_reach_the_caller(client):
         fastiou.dask.confusion_matrix(da.zeros((4, 4), dtype=int), da.zeros((4, 5), dtype=int), 2)
 
 
+def test_options_are_those_of_confusion_matrix(client, tmp_path):
+    """Every keyword of fastiou.confusion_matrix reaches the workers' calls; unknown or bad ones
+    fail on the client, before anything is scheduled."""
+    rng = np.random.default_rng(3)
+    target = rng.integers(0, 5, (30, 40)).astype(np.uint8)  # reduced: 0 -> 255, 1..4 -> 0..3
+    prediction = rng.integers(0, 4, target.shape).astype(np.uint8)
+    options = {
+        "ignore_index": [255, 3],
+        "label_map": {1: 2, 2: 1},
+        "reduce_zero_label": True,
+        "backend": "numpy",
+    }
+    got = fastiou.dask.confusion_matrix(
+        da.from_array(prediction, chunks=7), da.from_array(target, chunks=11), 4, **options
+    )
+    np.testing.assert_array_equal(got, fastiou.confusion_matrix(prediction, target, 4, **options))
+    del options["backend"]
+    np.testing.assert_array_equal(got, oracle(prediction, target, 4, **options))
+    dt = da.from_array(target, chunks=11)
+    with pytest.raises(
+        TypeError, match=r"confusion_matrix\(\) got unexpected keyword arguments: ignore"
+    ):
+        fastiou.dask.confusion_matrix(dt, dt, 4, ignore=255)
+    with pytest.raises(TypeError, match="reduce_zero_label must be True or False"):
+        fastiou.dask.confusion_matrix(dt, dt, 4, reduce_zero_label=1)
+    with pytest.raises(TypeError, match=r"confusion_matrix_files\(\) got unexpected keyword"):
+        fastiou.dask.confusion_matrix_files([], 4, label_mapping={})
+    with pytest.raises(ValueError, match="num_classes"):
+        fastiou.dask.confusion_matrix_files([], 0)
+
+
 def write_pairs(tmp_path, n, rng):
     from PIL import Image
 
