@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _files as _seg_files
-from ._api import CountOptions, _Input, _score_axis, _settings
+from ._api import CountOptions, _Input, _score_axis, _Settings, _settings
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -125,7 +125,7 @@ def confusion_matrix(
     return total.compute() if compute else total
 
 
-def _worker_options(caller: str, num_classes: Any, options: dict) -> tuple[Any, dict]:
+def _worker_options(caller: str, num_classes: Any, options: dict) -> tuple[_Settings, dict]:
     """Check ``confusion_matrix``'s keyword options on the client; return the settings and the
     options each worker's call takes (checked values, label map as a plain dict)."""
     unknown = sorted(set(options) - set(CountOptions.__annotations__))
